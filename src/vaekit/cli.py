@@ -1,0 +1,243 @@
+"""The ``vaekit`` command line. Every command has ``--help``; with ``--json`` the last stdout line is one JSON object.
+
+Errors that vaekit raises on purpose print one line on stderr and exit with status 2 (a traceback only with
+``--debug``); an interrupted command exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .checkpoint import atomic_write_bytes
+from .data import DATASETS, dataset_status, load_dataset
+from .data.registry import load_arrays
+from .errors import ConfigError, VaekitError
+from .likelihoods import LIKELIHOODS
+from .priors import PRIORS
+from .trained import TrainedModel, fit
+from .training import DIVERGENCE_POLICIES, TrainConfig
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
+
+
+def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    COMMANDS[func.__name__.removeprefix("cmd_").replace("_", "-")] = func
+    return func
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    return values
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Human-readable output; with --json it goes to stderr so stdout ends with the JSON object."""
+    print(text, file=sys.stderr if args.json else sys.stdout)
+
+
+# ------------------------------------------------------------------------------------------------- commands
+@command
+def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
+    rows = dataset_status()
+    for row in rows:
+        state = "present" if row["present"] else ("bundled" if row["bundled_fallback"] else "missing")
+        shape = "x".join(map(str, row.get("shape", []))) or "-"
+        _say(args, f"{row['name']:<12} {state:<8} {shape:<10} {row['description']}")
+    return {"datasets": rows}
+
+
+@command
+def cmd_download(args: argparse.Namespace) -> dict[str, Any]:
+    if args.name not in DATASETS:
+        raise ConfigError(f"unknown dataset {args.name!r}; known: {', '.join(sorted(DATASETS))}")
+    arrays = load_arrays(DATASETS[args.name], download=True)
+    _say(args, f"{args.name}: x {arrays['x'].shape}")
+    return {"name": args.name, "shape": list(arrays["x"].shape)}
+
+
+def _likelihood_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if args.likelihood == "map":
+        kwargs["b"] = args.map_b
+    if args.likelihood == "student-t":
+        kwargs.update(nu_init=args.nu_init, nu_min=args.nu_min)
+    if args.likelihood in ("gaussian", "map") and args.variance_floor:
+        kwargs["variance_floor"] = args.variance_floor
+    return kwargs
+
+
+@command
+def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    if args.out is None:
+        args.out = Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}"
+    dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
+    train = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
+        warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
+        progress=args.progress and sys.stderr.isatty(),
+    )
+    _, summary = fit(
+        dataset, likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
+        split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
+        out=args.out, train=train, activation=args.activation, dropout=args.dropout, gated=args.gated,
+        likelihood_kwargs=_likelihood_kwargs(args),
+    )
+    summary.pop("history")
+    summary["out"] = str(args.out)
+    status = f"diverged at epoch {summary['diverged_epoch']}" if summary["diverged"] else "ok"
+    _say(args, f"{summary['dataset']}: {args.likelihood} VAE, {summary['epochs_run']} epochs "
+               f"({summary['train_seconds']:.1f} s, {status}); test log-likelihood "
+               f"{summary['test_log_likelihood']} (K={args.importance_samples}); saved to {args.out}")
+    return summary
+
+
+def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """The rows to evaluate: the training data set's test split by default, else every row of ``data``."""
+    name = trained.info.get("dataset")
+    if data is None or data == name:
+        if name is None:
+            raise ConfigError("this model does not record its data set; pass --data")
+        dataset = load_dataset(name)
+        _, _, test = dataset.splits(trained.info.get("split"), seed=int(trained.info.get("seed", 0)))
+        return test.x, test.s, f"{name} (test split)"
+    dataset = load_dataset(data, label_column=getattr(args, "label_column", None),
+                           task_column=getattr(args, "task_column", None))
+    return dataset.x, dataset.s, str(data)
+
+
+@command
+def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    trained = TrainedModel.load(args.model_dir)
+    x, s, what = _evaluation_rows(trained, args.data, args)
+    metrics = trained.evaluate(x, s, n_samples=args.importance_samples)
+    metrics["data"] = what
+    _say(args, f"{what}: test log-likelihood {metrics['test_log_likelihood']} (K={args.importance_samples})")
+    return metrics
+
+
+@command
+def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
+    trained = TrainedModel.load(args.model_dir)
+    dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
+    scores = trained.score_samples(dataset.x, dataset.s, n_samples=args.importance_samples)
+    buffer = io.StringIO()
+    np.savetxt(buffer, np.c_[np.arange(len(scores)), scores], delimiter=",", fmt=["%d", "%.6f"],
+               header="row,log_likelihood", comments="")
+    if args.output:
+        atomic_write_bytes(Path(args.output), lambda f: f.write(buffer.getvalue().encode()))
+        _say(args, f"wrote {len(scores)} scores to {args.output}")
+    elif not args.json:
+        sys.stdout.write(buffer.getvalue())
+    finite = np.isfinite(scores)
+    return {"n_rows": int(len(scores)), "output": args.output,
+            "mean_log_likelihood": float(scores[finite].mean()) if finite.any() else None,
+            "non_finite_scores": int((~finite).sum())}
+
+
+# --------------------------------------------------------------------------------------------------- parser
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+
+def _data_columns(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label-column", help="CSV column holding labels (e.g. anomaly flags), kept out of x")
+    p.add_argument("--task-column", help="CSV column holding the task index s, kept out of x")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaekit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("datasets", help="list known data sets, whether they are present, and their shapes")
+    _common(p)
+
+    p = sub.add_parser("download", help="fetch a data set's public source into the cache")
+    p.add_argument("name")
+    _common(p)
+
+    p = sub.add_parser("fit", help="train a VAE, early-stop on validation data, evaluate on the test split")
+    p.add_argument("--data", required=True, help="a known data set name or a .npz/.csv file")
+    _data_columns(p)
+    p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t")
+    p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
+    p.add_argument("--map-b", type=float, default=1.0, help="rate b of the Gamma(1, b) precision prior (map)")
+    p.add_argument("--nu-init", type=float, default=10.0, help="initial degrees of freedom (student-t)")
+    p.add_argument("--nu-min", type=float, default=0.5, help="floor on the degrees of freedom (student-t)")
+    p.add_argument("--variance-floor", type=float, default=0.0, help="added to decoded variances (gaussian, map)")
+    p.add_argument("--latent-dim", type=int, default=20)
+    p.add_argument("--hidden", type=_int_list, default=(500, 500), help="hidden sizes, e.g. 500,500")
+    p.add_argument("--activation", default="tanh")
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--gated", action="store_true", help="gated (GLU) hidden layers")
+    p.add_argument("--epochs", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--patience", type=int, default=50, help="early-stopping patience in epochs (0: none)")
+    p.add_argument("--warmup", type=int, default=0, help="epochs of linear KL warm-up")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", type=_float_list, default=None, help="TRAIN,VAL,TEST fractions")
+    p.add_argument("--importance-samples", type=int, default=100)
+    p.add_argument("--constant-columns", choices=("error", "drop"), default="error")
+    p.add_argument("--on-divergence", choices=DIVERGENCE_POLICIES, default="stop")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.add_argument("--out", type=Path, help="directory for model.pt and result.json")
+    _common(p)
+
+    p = sub.add_parser("evaluate", help="importance-sampled test log-likelihood of a saved model")
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("--data", help="data set or file (default: the training data set's test split)")
+    _data_columns(p)
+    p.add_argument("--importance-samples", type=int, default=100)
+    _common(p)
+
+    p = sub.add_parser("score", help="per-row log p(x) of a file under a saved model")
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("--data", required=True)
+    _data_columns(p)
+    p.add_argument("--output", help="CSV file for the scores (default: stdout)")
+    p.add_argument("--importance-samples", type=int, default=100)
+    _common(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = COMMANDS[args.command](args)
+    except VaekitError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"vaekit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vaekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result, allow_nan=False, default=str))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

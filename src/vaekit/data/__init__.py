@@ -1,0 +1,23 @@
+"""Data: the registry of named data sets, user files, splits and preprocessing."""
+
+from .dataset import Dataset, Preprocessor, split_indices, to_tensor, validate_matrix
+from .files import load_file
+from .registry import DATASETS, DatasetSpec, dataset_status, load_arrays, load_dataset, register
+from .sources import cache_dir, data_dir
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DatasetSpec",
+    "Preprocessor",
+    "cache_dir",
+    "data_dir",
+    "dataset_status",
+    "load_arrays",
+    "load_dataset",
+    "load_file",
+    "register",
+    "split_indices",
+    "to_tensor",
+    "validate_matrix",
+]

@@ -1,0 +1,192 @@
+"""In-memory data sets, seeded splits and the fitted preprocessing that travels with a model."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from ..errors import ConfigError, DataError
+
+
+@dataclass
+class Dataset:
+    """Rows of ``x`` (float32, ``[N, D]``) with optional labels ``y`` and task indices ``s``.
+
+    ``split`` holds the default train/validation/test fractions; ``binary`` says the data are 0/1
+    (Bernoulli-ready) and must not be standardised.
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray | None = None
+    s: np.ndarray | None = None
+    split: tuple[float, float, float] = (0.5, 0.1, 0.4)
+    binary: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.x = np.asarray(self.x)
+        if self.x.ndim != 2:
+            self.x = self.x.reshape(len(self.x), -1) if self.x.ndim > 2 else self.x
+        validate_matrix(self.x, self.name)
+        self.x = self.x.astype(np.float32, copy=False)
+        for attr in ("y", "s"):
+            v = getattr(self, attr)
+            if v is not None:
+                v = np.asarray(v).reshape(-1)
+                if len(v) != len(self.x):
+                    raise DataError(f"{self.name}: {attr} has {len(v)} entries but x has {len(self.x)} rows")
+                setattr(self, attr, v)
+        if self.s is not None:
+            self.s = self.s.astype(np.int64)
+            if self.s.min() < 0:
+                raise DataError(f"{self.name}: task indices must be >= 0")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_features(self) -> int:
+        return self.x.shape[1]
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        return replace(
+            self,
+            x=self.x[index],
+            y=None if self.y is None else self.y[index],
+            s=None if self.s is None else self.s[index],
+        )
+
+    def split_indices(
+        self, fractions: Sequence[float] | None = None, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Seeded random train/validation/test indices (scikit-learn ``train_test_split``)."""
+        return split_indices(len(self), fractions or self.split, seed)
+
+    def splits(self, fractions: Sequence[float] | None = None, seed: int = 0) -> tuple[Dataset, Dataset, Dataset]:
+        train, val, test = self.split_indices(fractions, seed)
+        return self.subset(train), self.subset(val), self.subset(test)
+
+
+def validate_matrix(x: np.ndarray, what: str = "data") -> None:
+    """Raise :class:`DataError` unless ``x`` is a non-empty finite numeric 2-d array."""
+    if x.ndim != 2:
+        raise DataError(f"{what}: expected a 2-d array (rows = points), got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataError(f"{what}: the data are empty (shape {x.shape})")
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
+        raise DataError(f"{what}: expected numeric values, got dtype {x.dtype}")
+    finite = np.isfinite(x)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(1))
+        raise DataError(
+            f"{what}: {len(rows)} rows contain NaN or infinite values (first rows {rows[:5].tolist()}); "
+            "drop or impute them before training"
+        )
+
+
+def split_indices(n: int, fractions: Sequence[float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of a seeded train/validation/test split with the given fractions (which may sum to < 1)."""
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or min(fractions) <= 0 or sum(fractions) > 1 + 1e-9:
+        raise ConfigError(
+            f"split fractions must be three positive numbers TRAIN,VAL,TEST summing to at most 1, got {fractions}"
+        )
+    sizes = [int(round(f * n)) for f in fractions]
+    if min(sizes) < 1:
+        raise ConfigError(f"a split of {n} rows into {fractions} leaves an empty part; use more data or other fractions")
+    index = np.arange(n)
+    train, rest = train_test_split(index, train_size=sizes[0], random_state=seed, shuffle=True)
+    val, test = train_test_split(rest, train_size=sizes[1], test_size=min(sizes[2], len(rest) - sizes[1]),
+                                 random_state=seed + 1, shuffle=True)
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+CONSTANT_COLUMN_POLICIES = ("error", "drop")
+
+
+class Preprocessor:
+    """Standardisation fitted on the training split only, with an explicit policy for constant columns.
+
+    Constant columns cannot be standardised and make a continuous density degenerate (infinite likelihood as the
+    decoded variance goes to zero). ``constant_columns="error"`` refuses them with a message naming the columns;
+    ``"drop"`` removes them (the same columns are removed at evaluation time) and reports them in
+    :attr:`constant_columns_`.
+    """
+
+    def __init__(self, standardise: bool = True, constant_columns: str = "error") -> None:
+        if constant_columns not in CONSTANT_COLUMN_POLICIES:
+            raise ConfigError(f"constant_columns must be one of {CONSTANT_COLUMN_POLICIES}, got {constant_columns!r}")
+        self.standardise = standardise
+        self.constant_columns = constant_columns
+
+    def fit(self, x: np.ndarray) -> Preprocessor:
+        validate_matrix(x, "training data")
+        constant = np.flatnonzero(np.ptp(x, axis=0) == 0)
+        if len(constant) and self.standardise:
+            if self.constant_columns == "error":
+                raise DataError(
+                    f"columns {constant.tolist()} are constant in the training split, so their density is "
+                    "degenerate; remove them or pass constant_columns='drop' (CLI: --constant-columns drop)"
+                )
+            warnings.warn(f"dropping constant columns {constant.tolist()}", stacklevel=2)
+        self.n_features_in_ = x.shape[1]
+        self.constant_columns_ = constant.tolist() if self.standardise else []
+        self.keep_ = np.setdiff1d(np.arange(x.shape[1]), self.constant_columns_)
+        self.scaler_ = StandardScaler(with_mean=self.standardise, with_std=self.standardise).fit(x[:, self.keep_])
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"expected {self.n_features_in_} columns (the width the model was trained on), got shape {x.shape}"
+            )
+        validate_matrix(x)
+        return self.scaler_.transform(x[:, self.keep_]).astype(np.float32)
+
+    def fit_transform(self, x: np.ndarray) -> np.ndarray:
+        return self.fit(x).transform(x)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain values only, so checkpoints load with ``weights_only=True``."""
+        scaler = self.scaler_
+        width = len(self.keep_)
+        mean = scaler.mean_ if scaler.mean_ is not None else np.zeros(width)
+        scale = scaler.scale_ if scaler.scale_ is not None else np.ones(width)
+        return {
+            "standardise": self.standardise,
+            "constant_columns": self.constant_columns,
+            "n_features_in": int(self.n_features_in_),
+            "keep": torch.as_tensor(self.keep_, dtype=torch.long),
+            "mean": torch.as_tensor(mean, dtype=torch.float64),
+            "scale": torch.as_tensor(scale, dtype=torch.float64),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Preprocessor:
+        self = cls(bool(state["standardise"]), str(state["constant_columns"]))
+        self.n_features_in_ = int(state["n_features_in"])
+        self.keep_ = state["keep"].numpy()
+        self.constant_columns_ = np.setdiff1d(np.arange(self.n_features_in_), self.keep_).tolist()
+        scaler = StandardScaler(with_mean=self.standardise, with_std=self.standardise)
+        scaler.mean_ = state["mean"].numpy() if self.standardise else None
+        scaler.scale_ = state["scale"].numpy() if self.standardise else None
+        scaler.n_features_in_ = len(self.keep_)
+        self.scaler_ = scaler
+        return self
+
+
+def to_tensor(a: np.ndarray | None) -> torch.Tensor | None:
+    """float32 tensor for data, int64 for task indices; None passes through."""
+    if a is None:
+        return None
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.long() if t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64) else t.float()

@@ -1,0 +1,104 @@
+"""User data files: ``.npz`` (arrays ``x``, optional ``y``, ``s``) and numeric ``.csv`` with optional named columns."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, DatasetNotFoundError
+from .dataset import Dataset
+
+
+def load_file(
+    path: str | Path,
+    label_column: str | None = None,
+    task_column: str | None = None,
+    binary: bool | None = None,
+) -> Dataset:
+    """Load a user ``.npz`` or ``.csv`` file as a :class:`Dataset`.
+
+    ``.npz``: array ``x`` (rows = points, extra axes flattened), optional ``y`` (labels, e.g. anomaly flags) and
+    ``s`` (task index). ``.csv``: a header row is optional; ``label_column`` / ``task_column`` name columns to set
+    aside as ``y`` / ``s`` (task names may be strings); every other column must be numeric.
+    ``binary=None`` infers whether all values are 0/1.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DatasetNotFoundError(f"no such data file: {path}")
+    if path.suffix.lower() == ".npz":
+        x, y, s = _read_npz(path)
+    elif path.suffix.lower() == ".csv":
+        x, y, s = _read_csv(path, label_column, task_column)
+    else:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .npz or .csv")
+    if binary is None:
+        binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(np.asarray(x).dtype, np.number) else False
+    return Dataset(path.stem, x, y, s, binary=binary, meta={"path": str(path)})
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise DataError(f"{path}: a data .npz needs an array named 'x' (found {archive.files})")
+            return archive["x"], archive.get("y"), archive.get("s")
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path} is not a readable .npz archive without pickles ({err})") from err
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(
+    path: Path, label_column: str | None, task_column: str | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    with open(path, newline="") as f:
+        rows = [row for row in csv.reader(f) if row]
+    if not rows:
+        raise DataError(f"{path}: the file is empty")
+    has_header = not all(_is_number(v) for v in rows[0])
+    header = [h.strip() for h in rows[0]] if has_header else [str(i) for i in range(len(rows[0]))]
+    body = rows[1:] if has_header else rows
+    if not body:
+        raise DataError(f"{path}: the file has a header but no data rows")
+    widths = {len(r) for r in body}
+    if widths != {len(header)}:
+        raise DataError(f"{path}: rows have {sorted(widths)} fields but the header has {len(header)}")
+    table = np.array(body, dtype=object)
+    special: dict[str, np.ndarray | None] = {}
+    for role, name in (("label", label_column), ("task", task_column)):
+        if name is None:
+            special[role] = None
+            continue
+        if name not in header:
+            raise DataError(f"{path}: no column named {name!r} for the {role}; the columns are {header}")
+        special[role] = table[:, header.index(name)]
+    features = [i for i, h in enumerate(header) if h not in (label_column, task_column)]
+    for i in features:
+        bad = [v for v in table[:, i] if not _is_number(v)]
+        if bad:
+            raise DataError(
+                f"{path}: column {header[i]!r} is not numeric (e.g. {bad[0]!r}); remove it, encode it as numbers, "
+                "or name it with --label-column/--task-column"
+            )
+    x = table[:, features].astype(np.float64)
+    y = _codes(special["label"])
+    s = _codes(special["task"])
+    return x, y, s
+
+
+def _codes(column: np.ndarray | None) -> np.ndarray | None:
+    """Numeric labels as numbers; string labels as integer codes in sorted order."""
+    if column is None:
+        return None
+    if all(_is_number(v) for v in column):
+        values = column.astype(np.float64)
+        return values.astype(np.int64) if np.all(values == np.round(values)) else values
+    return np.unique(column.astype(str), return_inverse=True)[1].astype(np.int64)

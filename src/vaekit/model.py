@@ -1,0 +1,208 @@
+"""The VAE: an encoder, a likelihood (decoder head) and a prior, with optional task conditioning.
+
+The three axes are independent: any likelihood in :data:`vaekit.likelihoods.LIKELIHOODS` works with any prior in
+:data:`vaekit.priors.PRIORS`, with or without task conditioning (``n_tasks > 0`` appends a one-hot task index to
+the encoder's and the decoder's inputs, q(z|x, s) and p(x|z, s) of section 2.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.distributions import Distribution
+from torch.nn import functional as F
+
+from .encoders import GaussianEncoder
+from .errors import ConfigError, DataError
+from .likelihoods import Likelihood, make_likelihood
+from .nets import MLP
+from .priors import Prior, make_prior
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a :class:`VAE`; round-trips through JSON and checkpoints exactly."""
+
+    x_dim: int
+    latent_dim: int = 20
+    likelihood: str = "gaussian"
+    prior: str = "standard"
+    hidden: tuple[int, ...] = (500, 500)
+    activation: str = "tanh"
+    dropout: float = 0.0
+    gated: bool = False
+    n_tasks: int = 0
+    likelihood_kwargs: dict[str, Any] = field(default_factory=dict)
+    prior_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if self.x_dim <= 0:
+            raise ConfigError(f"x_dim must be positive, got {self.x_dim}")
+        if self.latent_dim <= 0:
+            raise ConfigError(f"latent dimension must be a positive integer, got {self.latent_dim}")
+        if not self.hidden or min(self.hidden) <= 0:
+            raise ConfigError(f"hidden sizes must be positive integers, got {self.hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.n_tasks < 0:
+            raise ConfigError(f"n_tasks must be >= 0, got {self.n_tasks}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown model configuration keys {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class LossTerms:
+    """Named terms of one training step; per-point tensors have shape ``[B]``."""
+
+    loss: torch.Tensor  #: scalar minimised by the optimiser (warm-up weight and parameter priors included)
+    elbo: torch.Tensor  #: per-point ELBO estimate (KL weight 1, no parameter prior)
+    reconstruction: torch.Tensor  #: per-point E_q[log p(x|z)]
+    kl: torch.Tensor  #: per-point KL(q(z|x) || p(z)) estimate
+    parameter_prior: torch.Tensor | None  #: per-point log-prior of the decoded parameters (MAP VAE)
+    z: torch.Tensor  #: the samples used, ``[L, B, D]``
+    diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class VAE(nn.Module):
+    """Variational autoencoder = encoder + likelihood + prior (+ task conditioning).
+
+    Parameters mirror :class:`ModelConfig`. Example::
+
+        model = VAE(x_dim=3, latent_dim=2, likelihood="student-t")
+        terms = model.loss(x)          # LossTerms with named parts
+        terms.loss.backward()
+    """
+
+    def __init__(
+        self,
+        x_dim: int,
+        latent_dim: int = 20,
+        likelihood: str = "gaussian",
+        prior: str = "standard",
+        hidden: Sequence[int] = (500, 500),
+        activation: str = "tanh",
+        dropout: float = 0.0,
+        gated: bool = False,
+        n_tasks: int = 0,
+        likelihood_kwargs: dict[str, Any] | None = None,
+        prior_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        cfg = ModelConfig(
+            x_dim, latent_dim, likelihood, prior, tuple(hidden), activation, dropout, gated, n_tasks,
+            dict(likelihood_kwargs or {}), dict(prior_kwargs or {}),
+        )
+        self.config = cfg
+        self.encoder = GaussianEncoder(x_dim + n_tasks, latent_dim, cfg.hidden, activation, dropout, gated)
+        self.decoder_body = MLP(latent_dim + n_tasks, tuple(reversed(cfg.hidden)), activation, dropout, gated)
+        self.likelihood: Likelihood = make_likelihood(
+            likelihood, self.decoder_body.out_features, x_dim, **cfg.likelihood_kwargs
+        )
+        self.prior: Prior = make_prior(prior, latent_dim, **cfg.prior_kwargs)
+        self.prior.bind(self)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig | dict[str, Any]) -> VAE:
+        cfg = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config)
+        return cls(**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__})
+
+    # ----------------------------------------------------------------------------------------- conditioning
+    def _task_one_hot(self, s: torch.Tensor | None, n: int, like: torch.Tensor) -> torch.Tensor | None:
+        if self.config.n_tasks == 0:
+            return None
+        if s is None:
+            raise DataError(
+                f"this model is conditioned on {self.config.n_tasks} tasks: pass the task index s of every row"
+            )
+        s = torch.as_tensor(s, device=like.device).long().reshape(-1)
+        if s.numel() != n:
+            raise DataError(f"got {s.numel()} task indices for {n} rows")
+        if s.numel() and (int(s.min()) < 0 or int(s.max()) >= self.config.n_tasks):
+            raise DataError(
+                f"task index {int(s.max()) if int(s.max()) >= self.config.n_tasks else int(s.min())} was not seen "
+                f"in training: this model knows tasks 0..{self.config.n_tasks - 1}"
+            )
+        return F.one_hot(s, self.config.n_tasks).to(like.dtype)
+
+    def encode(self, x: torch.Tensor, s: torch.Tensor | None = None) -> Distribution:
+        """q(z|x[, s]) as an ``Independent(Normal)`` over the latent dimensions."""
+        onehot = self._task_one_hot(s, x.shape[0], x)
+        return self.encoder(x if onehot is None else torch.cat([x, onehot], -1))
+
+    def decode(self, z: torch.Tensor, s: torch.Tensor | None = None) -> Distribution:
+        """p(x|z[, s]) for ``z`` of shape ``[..., B, D]`` (the task one-hot broadcasts over leading dims)."""
+        onehot = self._task_one_hot(s, z.shape[-2], z)
+        if onehot is not None:
+            z = torch.cat([z, onehot.expand(*z.shape[:-1], onehot.shape[-1])], -1)
+        return self.likelihood(self.decoder_body(z))
+
+    # ------------------------------------------------------------------------------------------ objective
+    def loss(
+        self, x: torch.Tensor, s: torch.Tensor | None = None, kl_weight: float = 1.0, n_samples: int = 1
+    ) -> LossTerms:
+        """Negative ELBO (Eq. 3.4 with L = ``n_samples``), prior terms from :meth:`Prior.kl`.
+
+        ``kl_weight`` < 1 implements linear KL warm-up; the MAP likelihood's parameter prior (Eq. 3.10) enters
+        the loss but not the reported ELBO.
+        """
+        q = self.encode(x, s)
+        z = q.rsample((n_samples,))
+        p = self.decode(z, s)
+        log_px = p.log_prob(x)  # [L, B]
+        reconstruction = log_px.mean(0)
+        kl = self.prior.kl(q, z)
+        parameter_prior = self.likelihood.log_parameter_prior(p)
+        if parameter_prior is not None:
+            parameter_prior = parameter_prior.mean(0)
+        objective = reconstruction - kl_weight * kl
+        if parameter_prior is not None:
+            objective = objective + parameter_prior
+        return LossTerms(
+            loss=-objective.mean(),
+            elbo=reconstruction - kl,
+            reconstruction=reconstruction,
+            kl=kl,
+            parameter_prior=parameter_prior,
+            z=z,
+            diagnostics=self.likelihood.diagnostics(p),
+        )
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-point ELBO (single sample)."""
+        return self.loss(x, s).elbo
+
+    @torch.no_grad()
+    def sample(self, n: int, s: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw ``n`` points from p(x|z) p(z) (explicit priors; implicit priors sample ancestrally)."""
+        z = self.prior.sample(n)
+        return self.decode(z, s).sample()
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`DataError` unless ``x`` is a finite ``[N, x_dim]`` matrix in the likelihood's support."""
+        if x.ndim != 2 or x.shape[1] != self.config.x_dim:
+            raise DataError(
+                f"expected data with {self.config.x_dim} columns (the width the model was trained on), "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0:
+            raise DataError("the data have no rows")
+        if not bool(torch.isfinite(x).all()):
+            bad = (~torch.isfinite(x)).any(1).nonzero().flatten()[:5].tolist()
+            raise DataError(f"the data contain NaN or infinite values (rows {bad} ...); drop or impute them first")
+        self.likelihood.check_data(x)

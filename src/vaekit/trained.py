@@ -1,0 +1,162 @@
+"""A trained model with its preprocessing: fit on a data set, evaluate, score rows, save and load."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from .data import Dataset, Preprocessor, load_dataset, to_tensor
+from .errors import CheckpointError, ConfigError, DataError
+from .evaluation import log_likelihood
+from .likelihoods import LIKELIHOODS
+from .model import VAE, ModelConfig
+from .training import Trainer, TrainConfig, TrainResult
+
+CHECKPOINT_NAME = "model.pt"
+RESULT_NAME = "result.json"
+
+
+def finite_or_none(value: float) -> float | None:
+    """Metrics are reported as numbers or null, never NaN/inf."""
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass
+class TrainedModel:
+    """A :class:`VAE` together with the preprocessing fitted on its training split."""
+
+    model: VAE
+    preprocessor: Preprocessor
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------------ data
+    def prepare(self, x: np.ndarray, s: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validate and preprocess raw rows into model inputs."""
+        x_t = to_tensor(self.preprocessor.transform(np.asarray(x)))
+        assert x_t is not None
+        self.model.check_input(x_t)
+        s_t = to_tensor(None if s is None else np.asarray(s).astype(np.int64))
+        if self.model.config.n_tasks and s_t is None:
+            raise DataError("this model is task-conditioned: give the task index of every row")
+        return x_t, s_t
+
+    def score_samples(
+        self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100, normalised: bool = True
+    ) -> np.ndarray:
+        """Per-row importance-sampled log p(x) in the model's (standardised) data space."""
+        x_t, s_t = self.prepare(x, s)
+        ll = log_likelihood(self.model, x_t, s_t, n_samples=n_samples).double()
+        if normalised:
+            ll = ll - self.model.prior.log_normaliser()
+        return ll.numpy()
+
+    def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100) -> dict[str, Any]:
+        """Mean test log-likelihood (raw and, for implicit priors, normalised) with non-finite values as None."""
+        raw = self.score_samples(x, s, n_samples, normalised=False)
+        log_z = self.model.prior.log_normaliser()
+        metrics: dict[str, Any] = {
+            "test_log_likelihood": finite_or_none(raw.mean()),
+            "importance_samples": n_samples,
+            "n_test": len(raw),
+        }
+        if log_z != 0.0:
+            metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - log_z)
+            metrics["log_normaliser"] = finite_or_none(log_z)
+        return metrics
+
+    # ------------------------------------------------------------------------------------------- save/load
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        path = save_checkpoint(directory / CHECKPOINT_NAME, "vae", {
+            "model_config": self.model.config.to_dict(),
+            "state_dict": self.model.state_dict(),
+            "preprocessor": self.preprocessor.state_dict(),
+            "info": json.loads(json.dumps(self.info, default=str)),
+        })
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TrainedModel:
+        directory = Path(directory)
+        path = directory / CHECKPOINT_NAME if directory.is_dir() else directory
+        record = load_checkpoint(path, "vae")
+        try:
+            model = VAE.from_config(ModelConfig.from_dict(record["model_config"]))
+            model.load_state_dict(record["state_dict"])
+            preprocessor = Preprocessor.from_state_dict(record["preprocessor"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path} does not match the model it describes ({err}); retrain") from err
+        model.eval()
+        return cls(model, preprocessor, dict(record.get("info", {})))
+
+
+def fit(
+    data: str | Path | Dataset,
+    likelihood: str = "student-t",
+    prior: str = "standard",
+    latent_dim: int = 20,
+    hidden: Sequence[int] = (500, 500),
+    split: Sequence[float] | None = None,
+    importance_samples: int = 100,
+    constant_columns: str = "error",
+    out: str | Path | None = None,
+    train: TrainConfig | None = None,
+    **model_options: Any,
+) -> tuple[TrainedModel, dict[str, Any]]:
+    """Train a VAE on ``data`` (a registered name, a ``.npz``/``.csv`` path, or a :class:`Dataset`).
+
+    Splits the data (seeded by ``train.seed``), fits the preprocessing on the training split, trains with early
+    stopping on the validation ELBO, and evaluates the importance-sampled log-likelihood on the test split.
+    Returns the trained model and a JSON-ready summary; with ``out`` both are saved there.
+    """
+    train = train or TrainConfig()
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    if likelihood not in LIKELIHOODS:
+        raise ConfigError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
+    train_set, val_set, test_set = dataset.splits(split, seed=train.seed)
+    if train.batch_size > len(train_set):
+        raise ConfigError(
+            f"batch size {train.batch_size} is larger than the training split ({len(train_set)} rows); "
+            "lower --batch-size or give more training data"
+        )
+    standardise = LIKELIHOODS[likelihood].standardise and dataset.meta.get("standardise", True)
+    preprocessor = Preprocessor(standardise=standardise, constant_columns=constant_columns).fit(train_set.x)
+    n_tasks = model_options.pop("n_tasks", 0)
+    torch.manual_seed(train.seed)
+    model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, n_tasks=n_tasks, **model_options)
+    trained = TrainedModel(model, preprocessor)
+    tensors = {name: trained.prepare(part.x, part.s) for name, part in
+               (("train", train_set), ("val", val_set), ("test", test_set))}
+    result: TrainResult = Trainer(train, batch_transform=dataset.meta.get("batch_transform")).fit(
+        model, tensors["train"][0], tensors["val"][0], tensors["train"][1], tensors["val"][1]
+    )
+    summary: dict[str, Any] = {
+        "dataset": dataset.name,
+        "n_train": len(train_set), "n_val": len(val_set), "n_test": len(test_set),
+        "model": model.config.to_dict(),
+        "train": train.to_dict(),
+        "constant_columns": preprocessor.constant_columns_,
+        **{k: v for k, v in result.to_dict().items() if k != "history"},
+    }
+    summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
+    trained.info = {"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed}
+    if out is not None:
+        save_run(trained, summary, result.history, out)
+    summary["history"] = result.history
+    return trained, summary
+
+
+def save_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[str, Any]], out: str | Path) -> None:
+    """Write ``model.pt`` and ``result.json`` (summary + history) atomically into ``out``."""
+    out = Path(out)
+    trained.save(out)
+    text = json.dumps({**summary, "history": history}, indent=1, allow_nan=False)
+    atomic_write_bytes(out / RESULT_NAME, lambda f: f.write(text.encode()))

@@ -1,0 +1,229 @@
+"""Training schedule: Adam on the negative ELBO, KL warm-up, early stopping, the prior's own phase, divergence.
+
+The phase schedule lives here, not in the model: after each VAE epoch the trainer calls the prior's
+:meth:`~vaekit.priors.Prior.fit_auxiliary` (the density-ratio classifier of the implicit prior, Algorithm 4.1).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .errors import ConfigError
+from .evaluation import elbo
+from .model import VAE
+
+DIVERGENCE_POLICIES = ("stop", "rollback")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (defaults: section 3.5.2)."""
+
+    epochs: int = 500
+    batch_size: int = 100
+    lr: float = 1e-3
+    patience: int | None = 50  #: epochs without validation improvement before stopping; None disables
+    warmup_epochs: int = 0  #: linear KL warm-up from 0 to 1 over this many epochs (Bowman et al., 2016)
+    n_samples: int = 1  #: L, reparameterisation samples per point
+    seed: int = 0
+    on_divergence: str = "stop"  #: "stop": keep the best weights and end; "rollback": restore the last good epoch
+    max_rollbacks: int = 3  #: rollbacks allowed before "rollback" behaves like "stop"
+    rollback_lr_factor: float = 0.5  #: learning-rate multiplier applied at each rollback
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
+        if self.on_divergence not in DIVERGENCE_POLICIES:
+            raise ConfigError(f"on_divergence must be one of {DIVERGENCE_POLICIES}, got {self.on_divergence!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be >= 1 or None, got {self.patience}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What a run did: per-epoch history, the epoch whose weights were kept, and how it ended."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    epochs_run: int = 0
+    diverged: bool = False
+    diverged_epoch: int | None = None
+    rollbacks: int = 0
+    interrupted: bool = False
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["best_val_loss"] = _finite_or_none(self.best_val_loss)
+        return d
+
+
+def _finite_or_none(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+class Trainer:
+    """Fits a :class:`~vaekit.model.VAE` with the schedule in a :class:`TrainConfig`.
+
+    ``batch_transform`` is applied to each training mini-batch (e.g. dynamic binarisation); ``callbacks`` are
+    called as ``callback(epoch, model, record)`` after each epoch's record is complete.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        callbacks: list[Callable[[int, VAE, dict[str, float]], None]] | None = None,
+    ) -> None:
+        self.config = config or TrainConfig()
+        self.batch_transform = batch_transform
+        self.callbacks = list(callbacks or [])
+
+    def fit(
+        self,
+        model: VAE,
+        train_x: torch.Tensor,
+        val_x: torch.Tensor | None = None,
+        train_s: torch.Tensor | None = None,
+        val_s: torch.Tensor | None = None,
+    ) -> TrainResult:
+        cfg = self.config
+        if train_x.shape[0] < 1:
+            raise ConfigError("the training split is empty")
+        generator = torch.Generator().manual_seed(cfg.seed)
+        auxiliary = {id(p) for p in model.prior.auxiliary_parameters()}
+        params = [p for p in model.parameters() if id(p) not in auxiliary]
+        optimiser = torch.optim.Adam(params, lr=cfg.lr)
+        result = TrainResult()
+        best_state = copy.deepcopy(model.state_dict())
+        good_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimiser.state_dict()))
+        epochs_since_best = 0
+        n = train_x.shape[0]
+        start = time.perf_counter()
+        bar = tqdm(range(1, cfg.epochs + 1), disable=not cfg.progress, unit="epoch", leave=False)
+        try:
+            for epoch in bar:
+                kl_weight = min(1.0, epoch / cfg.warmup_epochs) if cfg.warmup_epochs else 1.0
+                record = self._train_epoch(model, optimiser, params, train_x, train_s, kl_weight, generator)
+                if record is None:
+                    if not self._handle_divergence(model, optimiser, result, epoch, best_state, good_state):
+                        break
+                    continue
+                model.eval()
+                record.update(model.prior.fit_auxiliary(train_x, train_s))
+                if val_x is not None:
+                    val_loss = float(-elbo(model, val_x, val_s).mean())
+                    record["val_loss"] = val_loss
+                else:
+                    val_loss = record["train_loss"]
+                record.update(epoch=epoch, kl_weight=kl_weight, seconds=time.perf_counter() - start)
+                result.history.append(record)
+                result.epochs_run = epoch
+                for callback in self.callbacks:
+                    callback(epoch, model, record)
+                if not math.isfinite(val_loss):
+                    if not self._handle_divergence(model, optimiser, result, epoch, best_state, good_state):
+                        break
+                    continue
+                good_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimiser.state_dict()))
+                if val_loss < result.best_val_loss:
+                    result.best_val_loss, result.best_epoch = val_loss, epoch
+                    best_state = copy.deepcopy(model.state_dict())
+                    epochs_since_best = 0
+                elif epoch > cfg.warmup_epochs:
+                    epochs_since_best += 1
+                bar.set_postfix(train=f"{record['train_loss']:.3f}", val=f"{val_loss:.3f}")
+                if cfg.patience is not None and epochs_since_best >= cfg.patience:
+                    result.stopped_early = True
+                    break
+        except KeyboardInterrupt:
+            result.interrupted = True
+        finally:
+            bar.close()
+        model.load_state_dict(best_state)
+        model.eval()
+        result.train_seconds = time.perf_counter() - start
+        return result
+
+    def _train_epoch(
+        self,
+        model: VAE,
+        optimiser: torch.optim.Optimizer,
+        params: list[torch.nn.Parameter],
+        x: torch.Tensor,
+        s: torch.Tensor | None,
+        kl_weight: float,
+        generator: torch.Generator,
+    ) -> dict[str, float] | None:
+        """One pass over the shuffled data; returns the epoch record, or None on a non-finite loss/gradient."""
+        model.train()
+        order = torch.randperm(x.shape[0], generator=generator)
+        total = torch.zeros(())
+        extremes: dict[str, torch.Tensor] = {}
+        for start in range(0, x.shape[0], self.config.batch_size):
+            idx = order[start : start + self.config.batch_size]
+            xb = x[idx]
+            if self.batch_transform is not None:
+                xb = self.batch_transform(xb, generator)
+            terms = model.loss(xb, None if s is None else s[idx], kl_weight, self.config.n_samples)
+            optimiser.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, float("inf"))
+            if not bool(torch.isfinite(terms.loss) & torch.isfinite(grad_norm)):
+                return None
+            optimiser.step()
+            total += terms.loss.detach() * idx.numel()
+            for key, value in terms.diagnostics.items():
+                reduce = torch.minimum if key.startswith("min_") else torch.maximum if key.startswith("max_") else None
+                if reduce is None:
+                    extremes[key] = extremes.get(key, 0) + value * idx.numel()
+                else:
+                    extremes[key] = reduce(extremes[key], value) if key in extremes else value
+        record = {"train_loss": float(total) / x.shape[0]}
+        for key, value in extremes.items():
+            scale = 1 if key.startswith(("min_", "max_")) else x.shape[0]
+            record[key] = float(value) / scale
+        return record
+
+    def _handle_divergence(
+        self,
+        model: VAE,
+        optimiser: torch.optim.Optimizer,
+        result: TrainResult,
+        epoch: int,
+        best_state: dict[str, Any],
+        good_state: tuple[dict[str, Any], dict[str, Any]],
+    ) -> bool:
+        """Apply the divergence policy; returns True when training continues."""
+        cfg = self.config
+        result.history.append({"epoch": epoch, "event": "diverged"})
+        if cfg.on_divergence == "rollback" and result.rollbacks < cfg.max_rollbacks:
+            result.rollbacks += 1
+            model.load_state_dict(good_state[0])
+            optimiser.load_state_dict(good_state[1])
+            for group in optimiser.param_groups:
+                group["lr"] *= cfg.rollback_lr_factor
+            result.history[-1]["event"] = "rollback"
+            return True
+        result.diverged = True
+        result.diverged_epoch = epoch
+        result.epochs_run = epoch
+        return False

@@ -1,0 +1,121 @@
+"""Every CLI command, in-process (fast) and once as a real subprocess; errors exit non-zero with one line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vaekit.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def toy_csv(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("d") / "toy.csv"
+    x = rng.normal(size=(200, 3))
+    np.savetxt(path, x, delimiter=",", header="a,b,c", comments="")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(toy_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(["fit", "--data", str(toy_csv), "--likelihood", "gaussian", "--latent-dim", "2", "--hidden", "8",
+                 "--epochs", "2", "--batch-size", "50", "--importance-samples", "5", "--out", str(out), "--json"])
+    assert code == 0
+    return out
+
+
+def test_fit_json_and_files(fitted, toy_csv, capsys, tmp_path):
+    code, out, _ = run(capsys, "fit", "--data", str(toy_csv), "--likelihood", "student-t", "--latent-dim", "2",
+                       "--hidden", "8", "--epochs", "2", "--batch-size", "50", "--importance-samples", "5",
+                       "--out", str(tmp_path / "r"), "--json")
+    assert code == 0
+    summary = last_json(out)
+    for key in ("test_log_likelihood", "diverged", "epochs_run", "train_seconds"):
+        assert key in summary
+    assert summary["epochs_run"] == 2 and summary["diverged"] is False
+    assert (tmp_path / "r" / "model.pt").is_file()
+    saved = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert len(saved["history"]) == 2
+
+
+def test_evaluate_defaults_to_test_split_of_a_user_file(fitted, toy_csv, capsys):
+    code, out, _ = run(capsys, "evaluate", str(fitted), "--data", str(toy_csv), "--importance-samples", "4",
+                       "--json")
+    assert code == 0
+    metrics = last_json(out)
+    assert metrics["n_test"] == 200 and np.isfinite(metrics["test_log_likelihood"])
+
+
+def test_evaluate_named_dataset_uses_its_test_split(capsys, tmp_path, data_dir):
+    assert main(["fit", "--data", "cancer", "--latent-dim", "2", "--hidden", "8", "--epochs", "1",
+                 "--importance-samples", "2", "--out", str(tmp_path), "--json"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "evaluate", str(tmp_path), "--importance-samples", "3", "--json")
+    assert code == 0 and last_json(out)["n_test"] == 146
+
+
+def test_score_writes_csv(fitted, toy_csv, capsys, tmp_path):
+    code, out, _ = run(capsys, "score", str(fitted), "--data", str(toy_csv), "--output", str(tmp_path / "s.csv"),
+                       "--importance-samples", "3", "--json")
+    assert code == 0
+    scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    assert scores.shape == (200, 2) and np.isfinite(scores[:, 1]).all()
+    assert last_json(out)["n_rows"] == 200
+
+
+def test_datasets_lists_presence(capsys, data_dir):
+    code, out, _ = run(capsys, "datasets", "--json")
+    rows = {r["name"]: r for r in last_json(out)["datasets"]}
+    assert code == 0 and rows["smtp"]["present"] and rows["smtp"]["shape"] == [95156, 3]
+    assert not rows["aloi"]["present"]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["score", "{run}", "--data", "{wide}"], "expected 3 columns"),
+    (["score", "{run}", "--data", "{nan}"], "NaN"),
+    (["fit", "--data", "{nonbinary}", "--likelihood", "bernoulli", "--epochs", "1"], "binary"),
+    (["fit", "--data", "missing.npz"], "no such data file"),
+    (["fit", "--data", "aloi"], "aloi.npz"),
+    (["fit", "--data", "{toy}", "--latent-dim", "0"], "latent dimension"),
+    (["fit", "--data", "{toy}", "--batch-size", "5000"], "batch size"),
+    (["fit", "--data", "{toy}", "--split", "0.9,0.2,0.1"], "fractions"),
+    (["evaluate", "{nowhere}"], "no checkpoint"),
+])
+def test_bad_input_exits_2_with_one_line(argv, match, fitted, toy_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    np.savetxt(tmp_path / "wide.csv", np.ones((5, 4)), delimiter=",")
+    nan = np.ones((5, 3))
+    nan[2, 1] = np.nan
+    np.savetxt(tmp_path / "nan.csv", nan, delimiter=",")
+    np.savetxt(tmp_path / "nonbinary.csv", np.random.default_rng(0).random((200, 3)), delimiter=",")
+    names = {"run": fitted, "wide": tmp_path / "wide.csv", "nan": tmp_path / "nan.csv", "toy": toy_csv,
+             "nonbinary": tmp_path / "nonbinary.csv", "nowhere": tmp_path / "nowhere"}
+    argv = [a.format(**names) for a in argv] + ["--out", str(tmp_path / "out")] * (argv[0] == "fit")
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_subprocess_help_and_json_last_line(fitted, toy_csv):
+    for cmd in ("datasets", "download", "fit", "evaluate", "score"):
+        done = subprocess.run([sys.executable, "-m", "vaekit.cli", cmd, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "vaekit.cli", "evaluate", str(fitted), "--data", str(toy_csv),
+                           "--importance-samples", "2", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "test_log_likelihood" in json.loads(done.stdout.strip().splitlines()[-1])

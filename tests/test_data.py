@@ -1,0 +1,115 @@
+"""Data: registry loading, checksums, the bundled cancer fallback, user files, splits, preprocessing."""
+
+import numpy as np
+import pytest
+
+from vaekit.data import DATASETS, Dataset, Preprocessor, load_dataset, split_indices
+from vaekit.data.sources import parse_goldstein_uchida
+from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
+
+
+def test_smtp_from_data_dir(data_dir):
+    ds = load_dataset("smtp")
+    assert ds.x.shape == (95156, 3) and ds.x.dtype == np.float32
+    assert int(ds.y.sum()) == 30
+    assert ds.split == (0.1, 0.1, 0.8)
+
+
+def test_cancer_without_data_dir_matches_distributed_file(data_dir, monkeypatch):
+    from_file = load_dataset("cancer")
+    monkeypatch.delenv("VAEKIT_DATA")
+    bundled = load_dataset("cancer")
+    assert bundled.x.shape == (367, 30) and int(bundled.y.sum()) == 10
+    np.testing.assert_allclose(bundled.x, from_file.x, rtol=1e-6)
+    np.testing.assert_array_equal(bundled.y, from_file.y)
+
+
+def test_missing_dataset_names_the_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    with pytest.raises(DatasetNotFoundError, match="aloi.npz") as err:
+        load_dataset("aloi")
+    assert "vaekit download aloi" in str(err.value)
+
+
+def test_checksum_mismatch_is_refused(tmp_path, monkeypatch):
+    np.savez(tmp_path / "smtp.npz", x=np.zeros((3, 3)), y=np.zeros(3))
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    with pytest.raises(DataError, match="checksum"):
+        load_dataset("smtp")
+
+
+def test_every_chapter3_dataset_is_registered_with_a_source():
+    for name in ("smtp", "aloi", "thyroid", "cancer", "satellite"):
+        assert DATASETS[name].download is not None and DATASETS[name].source
+
+
+def test_goldstein_uchida_parser():
+    parsed = parse_goldstein_uchida("1.0,2.5,'n'\n3,4,\"o\"\n5,6,n\n".replace("'", ""))
+    np.testing.assert_array_equal(parsed["x"], [[1, 2.5], [3, 4], [5, 6]])
+    np.testing.assert_array_equal(parsed["y"], [0, 1, 0])
+
+
+def test_split_fractions_and_seeding():
+    a = split_indices(1000, (0.5, 0.1, 0.4), seed=0)
+    b = split_indices(1000, (0.5, 0.1, 0.4), seed=0)
+    c = split_indices(1000, (0.5, 0.1, 0.4), seed=1)
+    assert [len(p) for p in a] == [500, 100, 400]
+    assert len(np.unique(np.concatenate(a))) == 1000
+    assert all((p == q).all() for p, q in zip(a, b))
+    assert not (a[0] == c[0]).all()
+
+
+@pytest.mark.parametrize("fractions", [(0.5, 0.5, 0.5), (0.5, 0.0, 0.4), (0.5, 0.5)])
+def test_bad_split_fractions(fractions):
+    with pytest.raises(ConfigError, match="fractions"):
+        split_indices(100, fractions, seed=0)
+
+
+def test_preprocessor_fits_on_train_only_and_handles_constant_columns():
+    train = np.array([[1.0, 5.0, 0.0], [3.0, 5.0, 2.0]])
+    with pytest.raises(DataError, match=r"columns \[1\] are constant"):
+        Preprocessor().fit(train)
+    with pytest.warns(UserWarning, match="constant"):
+        pre = Preprocessor(constant_columns="drop").fit(train)
+    assert pre.constant_columns_ == [1]
+    out = pre.transform(np.array([[2.0, 7.0, 1.0]]))
+    np.testing.assert_allclose(out, [[0.0, 0.0]])
+    clone = Preprocessor.from_state_dict(pre.state_dict())
+    np.testing.assert_allclose(clone.transform(train), pre.transform(train))
+    with pytest.raises(DataError, match="3 columns"):
+        pre.transform(np.zeros((2, 4)))
+
+
+def test_user_npz(tmp_path):
+    np.savez(tmp_path / "mine.npz", x=np.arange(12.0).reshape(4, 3), y=[0, 1, 0, 0], s=[0, 0, 1, 1])
+    ds = load_dataset(tmp_path / "mine.npz")
+    assert ds.x.shape == (4, 3) and ds.y.tolist() == [0, 1, 0, 0] and ds.s.tolist() == [0, 0, 1, 1]
+    np.savez(tmp_path / "bad.npz", data=np.zeros(3))
+    with pytest.raises(DataError, match="'x'"):
+        load_dataset(tmp_path / "bad.npz")
+
+
+def test_user_csv_with_label_and_task_columns(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,label,site\n1,2,0,north\n3,4,1,south\n5,6,0,north\n")
+    ds = load_dataset(tmp_path / "d.csv", label_column="label", task_column="site")
+    np.testing.assert_array_equal(ds.x, [[1, 2], [3, 4], [5, 6]])
+    assert ds.y.tolist() == [0, 1, 0] and ds.s.tolist() == [0, 1, 0]
+    with pytest.raises(DataError, match="'site' is not numeric"):
+        load_dataset(tmp_path / "d.csv", label_column="label")
+    with pytest.raises(DataError, match="no column named 'nope'"):
+        load_dataset(tmp_path / "d.csv", label_column="nope")
+
+
+def test_headerless_csv(tmp_path):
+    (tmp_path / "h.csv").write_text("1,2\n3,4\n")
+    assert load_dataset(tmp_path / "h.csv").x.shape == (2, 2)
+
+
+@pytest.mark.parametrize("x, match", [
+    (np.array([[1.0, np.nan], [1.0, 2.0]]), "NaN"),
+    (np.array([[1.0, np.inf], [1.0, 2.0]]), "NaN or infinite"),
+    (np.zeros((0, 3)), "empty"),
+])
+def test_bad_arrays(x, match):
+    with pytest.raises(DataError, match=match):
+        Dataset("bad", x)

@@ -1,0 +1,103 @@
+"""Every decoder density against scipy, and the heads' parameterisation."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from vaekit.errors import ConfigError, DataError
+from vaekit.likelihoods import LIKELIHOODS, Bernoulli, Gaussian, MAPGaussian, StudentT, make_likelihood
+
+
+def _head_output(head, h):
+    with torch.no_grad():
+        return head(h)
+
+
+@pytest.fixture
+def features():
+    return torch.randn(7, 5, dtype=torch.float64)
+
+
+def test_gaussian_log_prob_matches_scipy(features):
+    head = Gaussian(5, 3).double()
+    p = _head_output(head, features)
+    x = torch.randn(7, 3, dtype=torch.float64)
+    mean, sd = p.base_dist.loc.numpy(), p.base_dist.scale.numpy()
+    expected = stats.norm.logpdf(x.numpy(), mean, sd).sum(1)
+    np.testing.assert_allclose(p.log_prob(x).numpy(), expected, rtol=1e-10)
+    # Eq. 3.7 written out
+    var = sd**2
+    eq37 = (-(x.numpy() - mean) ** 2 / (2 * var) - 0.5 * np.log(2 * np.pi * var)).sum(1)
+    np.testing.assert_allclose(p.log_prob(x).numpy(), eq37, rtol=1e-10)
+
+
+def test_student_t_log_prob_matches_scipy_and_eq_311(features):
+    head = StudentT(5, 3, nu_init=3.0).double()
+    p = _head_output(head, features)
+    x = torch.randn(7, 3, dtype=torch.float64) * 3
+    nu, mu, scale = p.base_dist.df.numpy(), p.base_dist.loc.numpy(), p.base_dist.scale.numpy()
+    expected = stats.t.logpdf(x.numpy(), nu, mu, scale).sum(1)
+    np.testing.assert_allclose(p.log_prob(x).numpy(), expected, rtol=1e-10)
+    lam = scale**-2  # precision lambda of Eq. 3.11
+    from scipy.special import gammaln
+
+    eq311 = (gammaln((nu + 1) / 2) - gammaln(nu / 2) + 0.5 * np.log(lam / (np.pi * nu))
+             - (nu + 1) / 2 * np.log1p(lam * (x.numpy() - mu) ** 2 / nu)).sum(1)
+    np.testing.assert_allclose(p.log_prob(x).numpy(), eq311, rtol=1e-10)
+
+
+def test_bernoulli_log_prob_matches_scipy(features):
+    head = Bernoulli(5, 3).double()
+    p = _head_output(head, features)
+    x = torch.randint(0, 2, (7, 3)).double()
+    probs = torch.sigmoid(p.base_dist.logits).numpy()
+    np.testing.assert_allclose(p.log_prob(x).numpy(), stats.bernoulli.logpmf(x.numpy(), probs).sum(1), rtol=1e-9)
+
+
+def test_map_penalty_is_gamma_log_prior_up_to_constant(features):
+    b = 0.3
+    head = MAPGaussian(5, 3, b=b).double()
+    p = _head_output(head, features)
+    tau = p.base_dist.scale.pow(-2).numpy()
+    gamma = stats.gamma.logpdf(tau, a=1.0, scale=1 / b).sum(1)  # ln b - b tau  (Eq. 3.9)
+    np.testing.assert_allclose(head.log_parameter_prior(p).numpy(), gamma - 3 * np.log(b), rtol=1e-10)
+
+
+def test_student_t_starts_at_nu_init_and_respects_floor():
+    head = StudentT(5, 4, nu_init=12.0, nu_min=2.0)
+    torch.nn.init.zeros_(head.raw_nu.weight)
+    nu = head(torch.randn(3, 5)).base_dist.df
+    torch.testing.assert_close(nu, torch.full_like(nu, 12.0))
+    with torch.no_grad():
+        head.raw_nu.bias.fill_(-1e4)
+    assert float(head(torch.randn(3, 5)).base_dist.df.min()) >= 2.0
+
+
+def test_student_t_finite_far_outside_training_range():
+    head = StudentT(5, 2)
+    p = head(torch.randn(4, 5))
+    assert torch.isfinite(p.log_prob(torch.full((4, 2), 1e6))).all()
+
+
+def test_bounded_mean_lies_in_unit_interval():
+    head = Gaussian(5, 3, bounded_mean=True)
+    mean = head(torch.randn(50, 5) * 100).base_dist.loc
+    assert mean.min() >= 0 and mean.max() <= 1
+
+
+def test_bernoulli_rejects_non_binary_data():
+    with pytest.raises(DataError, match="binary"):
+        Bernoulli(5, 3).check_data(torch.tensor([[0.0, 0.5, 1.0]]))
+    Bernoulli(5, 3).check_data(torch.tensor([[0.0, 1.0, 1.0]]))
+
+
+@pytest.mark.parametrize("bad", [dict(name="nope"), dict(name="map", b=0.0), dict(name="student-t", nu_init=0.1)])
+def test_bad_likelihood_options_raise(bad):
+    name = bad.pop("name")
+    with pytest.raises(ConfigError):
+        make_likelihood(name, 4, 2, **bad)
+
+
+def test_registry_names():
+    assert set(LIKELIHOODS) == {"bernoulli", "gaussian", "map", "student-t"}

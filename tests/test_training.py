@@ -1,0 +1,126 @@
+"""Trainer: early stopping with restore, divergence policies, warm-up, determinism, the prior phase hook."""
+
+import math
+
+import pytest
+import torch
+
+from vaekit import VAE, Trainer, TrainConfig, elbo
+from vaekit.errors import ConfigError
+
+
+def _data(n=200, d=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g), torch.randn(n // 4, d, generator=g)
+
+
+def small_vae(likelihood="gaussian", **kw):
+    torch.manual_seed(0)
+    return VAE(3, 2, likelihood=likelihood, hidden=(16,), **kw)
+
+
+def test_history_records_losses_and_gaussian_variance_diagnostic():
+    x, v = _data()
+    result = Trainer(TrainConfig(epochs=3, batch_size=50)).fit(small_vae(), x, v)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    for r in result.history:
+        assert {"train_loss", "val_loss", "seconds", "min_log_variance"} <= set(r)
+        assert math.isfinite(r["train_loss"]) and math.isfinite(r["min_log_variance"])
+    assert result.history[-1]["seconds"] >= result.history[0]["seconds"]
+
+
+def test_early_stopping_restores_best_weights():
+    x, v = _data()
+    model = small_vae()
+    snapshots = {}
+    record_val = lambda epoch, m, rec: snapshots.__setitem__(epoch, float(-elbo(m, v).mean()))  # noqa: E731
+    # lr so large that validation loss gets worse after a few epochs
+    result = Trainer(TrainConfig(epochs=40, batch_size=20, lr=0.05, patience=3, seed=1),
+                     callbacks=[record_val]).fit(model, x, v)
+    losses = [r["val_loss"] for r in result.history if "val_loss" in r]
+    assert result.best_epoch == 1 + losses.index(min(losses))
+    assert result.best_val_loss == min(losses)
+    if result.stopped_early:
+        assert result.epochs_run == result.best_epoch + 3
+    torch.manual_seed(123)
+    # the restored weights give the best epoch's validation loss (up to the ELBO's sampling noise)
+    assert abs(float(-elbo(model, v).mean()) - result.best_val_loss) < 0.5
+
+
+class _NaNAfter:
+    """Batch transform that poisons the data from a given epoch on."""
+
+    def __init__(self, epoch, batches_per_epoch):
+        self.calls, self.limit = 0, epoch * batches_per_epoch
+
+    def __call__(self, xb, generator):
+        self.calls += 1
+        return xb * float("nan") if self.calls > self.limit else xb
+
+
+def test_divergence_stops_marks_epoch_and_keeps_finite_weights():
+    x, v = _data()
+    model = small_vae()
+    result = Trainer(TrainConfig(epochs=10, batch_size=50), batch_transform=_NaNAfter(2, 4)).fit(model, x, v)
+    assert result.diverged and result.diverged_epoch == 3
+    assert result.epochs_run == 3
+    assert result.history[-1]["event"] == "diverged"
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert math.isfinite(result.best_val_loss)
+
+
+def test_rollback_policy_restores_last_good_state_and_lowers_lr():
+    x, v = _data()
+    model = small_vae()
+    transform = _NaNAfter(2, 4)
+    cfg = TrainConfig(epochs=6, batch_size=50, on_divergence="rollback", max_rollbacks=2)
+    result = Trainer(cfg, batch_transform=transform).fit(model, x, v)
+    events = [r.get("event") for r in result.history if "event" in r]
+    assert events == ["rollback", "rollback", "diverged"]
+    assert result.rollbacks == 2 and result.diverged
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_same_seed_same_result_and_different_seed_differs():
+    x, v = _data()
+    runs = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(seed)
+        model = VAE(3, 2, hidden=(16,))
+        runs.append(Trainer(TrainConfig(epochs=3, batch_size=50, seed=seed)).fit(model, x, v).history[-1]["val_loss"])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_warmup_weight_ramps_linearly():
+    x, v = _data()
+    result = Trainer(TrainConfig(epochs=4, batch_size=50, warmup_epochs=4)).fit(small_vae(), x, v)
+    assert [r["kl_weight"] for r in result.history] == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_prior_auxiliary_phase_runs_each_epoch_and_is_excluded_from_vae_optimiser():
+    x, v = _data()
+    model = small_vae()
+    extra = torch.nn.Parameter(torch.zeros(1))
+    calls = []
+    model.prior.auxiliary_parameters = lambda: [extra]
+    model.prior.fit_auxiliary = lambda tx, ts: calls.append(len(tx)) or {"ratio_loss": 0.5}
+    model.prior.register_parameter("extra", extra)
+    result = Trainer(TrainConfig(epochs=2, batch_size=50)).fit(model, x, v)
+    assert calls == [200, 200]
+    assert all(r["ratio_loss"] == 0.5 for r in result.history)
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=0), dict(lr=0.0), dict(on_divergence="x"),
+                                 dict(patience=0)])
+def test_bad_train_config(bad):
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)
+
+
+def test_student_t_trains_with_task_conditioning():
+    x, v = _data()
+    s, sv = torch.arange(200) % 3, torch.arange(50) % 3
+    model = VAE(3, 2, likelihood="student-t", hidden=(16,), n_tasks=3)
+    result = Trainer(TrainConfig(epochs=2, batch_size=50)).fit(model, x, v, s, sv)
+    assert not result.diverged and math.isfinite(result.best_val_loss)
