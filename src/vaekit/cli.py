@@ -7,6 +7,7 @@ Errors that vaekit raises on purpose print one line on stderr and exit with stat
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import sys
@@ -28,6 +29,9 @@ from .trained import TrainedModel, fit
 from .training import DIVERGENCE_POLICIES, TrainConfig
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
+#: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
+#: :func:`command`. Keeps each feature's CLI beside the feature.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
@@ -155,12 +159,12 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------- parser
-def _common(p: argparse.ArgumentParser) -> None:
+def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
 
 
-def _data_columns(p: argparse.ArgumentParser) -> None:
+def data_column_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-column", help="CSV column holding labels (e.g. anomaly flags), kept out of x")
     p.add_argument("--task-column", help="CSV column holding the task index s, kept out of x")
 
@@ -171,15 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("datasets", help="list known data sets, whether they are present, and their shapes")
-    _common(p)
+    common_options(p)
 
     p = sub.add_parser("download", help="fetch a data set's public source into the cache")
     p.add_argument("name")
-    _common(p)
+    common_options(p)
 
     p = sub.add_parser("fit", help="train a VAE, early-stop on validation data, evaluate on the test split")
     p.add_argument("--data", required=True, help="a known data set name or a .npz/.csv file")
-    _data_columns(p)
+    data_column_options(p)
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t")
     p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
     p.add_argument("--map-b", type=float, default=1.0, help="rate b of the Gamma(1, b) precision prior (map)")
@@ -203,22 +207,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-divergence", choices=DIVERGENCE_POLICIES, default="stop")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.add_argument("--out", type=Path, help="directory for model.pt and result.json")
-    _common(p)
+    common_options(p)
 
     p = sub.add_parser("evaluate", help="importance-sampled test log-likelihood of a saved model")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--data", help="data set or file (default: the training data set's test split)")
-    _data_columns(p)
+    data_column_options(p)
     p.add_argument("--importance-samples", type=int, default=100)
-    _common(p)
+    common_options(p)
 
     p = sub.add_parser("score", help="per-row log p(x) of a file under a saved model")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--data", required=True)
-    _data_columns(p)
+    data_column_options(p)
     p.add_argument("--output", help="CSV file for the scores (default: stdout)")
     p.add_argument("--importance-samples", type=int, default=100)
-    _common(p)
+    common_options(p)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 

@@ -1,0 +1,72 @@
+"""Statistics for result tables: mean +- std over seeds and bolding by a paired t-test (scipy)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value) of the finite ``values``."""
+    a = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if len(a) == 0:
+        return math.nan, math.nan
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def paired_best(columns: Mapping[str, Sequence[float]], higher_is_better: bool = True,
+                alpha: float = 0.05) -> dict[str, bool]:
+    """Which columns to bold: the best mean, and every column not significantly different from it.
+
+    ``columns[name]`` holds one value per seed, aligned by seed across columns (``None``/NaN for a failed run).
+    The best column is compared with each other one by a two-sided paired t-test over the seeds where both are
+    finite (``scipy.stats.ttest_rel``); a column is bold when p >= ``alpha``. A column with fewer than two paired
+    values is bold only if it is the best.
+    """
+    means = {k: mean_std(v)[0] for k, v in columns.items()}
+    finite = {k: m for k, m in means.items() if math.isfinite(m)}
+    if not finite:
+        return {k: False for k in columns}
+    best = max(finite, key=finite.get) if higher_is_better else min(finite, key=finite.get)
+    bold = {}
+    for name, values in columns.items():
+        if name == best:
+            bold[name] = True
+            continue
+        pairs = [(a, b) for a, b in zip(columns[best], values)
+                 if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)]
+        if len(pairs) < 2:
+            bold[name] = False
+            continue
+        a, b = np.array(pairs).T
+        if np.allclose(a, b):
+            bold[name] = True
+            continue
+        bold[name] = bool(stats.ttest_rel(a, b).pvalue >= alpha)
+    return bold
+
+
+def format_cell(values: Sequence[float], bold: bool, digits: int = 3) -> str:
+    """``mean ± std`` (markdown, bold when asked); failed or diverged seeds are counted in brackets."""
+    m, s = mean_std(values)
+    missing = sum(1 for v in values if v is None or not math.isfinite(v))
+    if not math.isfinite(m):
+        return "n/a"
+    text = f"{m:.{digits}f} ± {s:.{digits}f}"
+    text = f"**{text}**" if bold else text
+    return text + (f" ({missing} failed)" if missing else "")
+
+
+def markdown_table(rows: Mapping[str, Mapping[str, Sequence[float]]], columns: Sequence[str],
+                   row_header: str = "Dataset", higher_is_better: bool = True, digits: int = 3) -> str:
+    """A markdown table with one row per key of ``rows`` and bolding per row by :func:`paired_best`."""
+    lines = [f"| {row_header} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row_name, cells in rows.items():
+        present = {c: cells[c] for c in columns if c in cells}
+        bold = paired_best(present, higher_is_better)
+        lines.append(f"| {row_name} | " + " | ".join(
+            format_cell(cells[c], bold[c], digits) if c in cells else "–" for c in columns) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""Paired t-test bolding on hand-made tables."""
+
+import math
+
+from vaekit.experiments.stats import format_cell, markdown_table, mean_std, paired_best
+
+
+def test_clear_winner_is_the_only_bold_column():
+    cols = {"a": [1.0, 1.1, 0.9, 1.05, 0.95], "b": [2.0, 2.1, 1.9, 2.05, 1.95], "c": [0.0, 0.1, -0.1, 0.05, 0.0]}
+    assert paired_best(cols) == {"a": False, "b": True, "c": False}
+    assert paired_best(cols, higher_is_better=False) == {"a": False, "b": False, "c": True}
+
+
+def test_tie_within_noise_is_bold_for_both():
+    cols = {"a": [1.0, 2.0, 3.0, 4.0], "b": [1.1, 1.8, 3.2, 3.9]}
+    assert paired_best(cols) == {"a": True, "b": True}
+
+
+def test_pairing_matters():
+    # b is always exactly 0.01 above a: unpaired the spread hides it, paired it is significant
+    a = [1.0, 5.0, 9.0, 13.0, 17.0]
+    b = [v + 0.01 + 0.001 * i for i, v in enumerate(a)]
+    assert paired_best({"a": a, "b": b}) == {"a": False, "b": True}
+
+
+def test_failed_seeds_are_dropped_and_counted():
+    assert mean_std([1.0, None, 3.0, float("nan")]) == (2.0, math.sqrt(2))
+    assert format_cell([1.0, None, 3.0], bold=True, digits=1) == "**2.0 ± 1.4** (1 failed)"
+
+
+def test_markdown_table_layout():
+    table = markdown_table({"smtp": {"G": [1.0, 1.2, 0.8], "T": [3.0, 3.1, 2.9]}}, ["G", "T"])
+    lines = table.splitlines()
+    assert lines[0] == "| Dataset | G | T |" and "**3.000 ± 0.100**" in lines[2] and "**1.000" not in lines[2]
