@@ -95,6 +95,9 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.out is None:
         args.out = Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}"
     dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
+    print(f"fitting a {args.likelihood} VAE with the {args.prior} prior on {dataset.name} "
+          f"({len(dataset)} rows x {dataset.n_features} columns); Ctrl-C stops and keeps the best model",
+          file=sys.stderr, flush=True)
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
         warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
@@ -243,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     if args.json:
         print(json.dumps(result, allow_nan=False, default=str))
+    if result.get("interrupted"):
+        print(f"vaekit {args.command}: interrupted; the best model so far was saved to {result.get('out')}",
+              file=sys.stderr)
+        return 130
     return 0
 
 

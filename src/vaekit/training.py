@@ -135,6 +135,7 @@ class Trainer:
                 else:
                     val_loss = record["train_loss"]
                 record.update(epoch=epoch, kl_weight=kl_weight, seconds=time.perf_counter() - start)
+                record = {k: (v if math.isfinite(v) else None) for k, v in record.items()}  # never NaN in history
                 result.history.append(record)
                 result.epochs_run = epoch
                 for callback in self.callbacks:
