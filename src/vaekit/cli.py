@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import io
 import json
 import sys
@@ -95,9 +96,6 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.out is None:
         args.out = Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}"
     dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
-    print(f"fitting a {args.likelihood} VAE with the {args.prior} prior on {dataset.name} "
-          f"({len(dataset)} rows x {dataset.n_features} columns); Ctrl-C stops and keeps the best model",
-          file=sys.stderr, flush=True)
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
         warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
@@ -165,6 +163,7 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
 def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
 
 
 def data_column_options(p: argparse.ArgumentParser) -> None:
@@ -234,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        stream=sys.stderr, force=True)
     try:
         result = COMMANDS[args.command](args)
     except VaekitError as err:

@@ -18,8 +18,8 @@ def test_sigint_during_fit_saves_best_model_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(FIT + ["--epochs", "100000", "--patience", "0", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = proc.stderr.readline()  # printed just before training starts
-    assert "fitting" in first, first
+    first = proc.stderr.readline()  # logged as training starts
+    assert "training on" in first, first
     time.sleep(2.0)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
