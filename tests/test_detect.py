@@ -1,6 +1,8 @@
 """VAEDetector: scikit-learn contract, PyOD semantics, detection quality on planted outliers, robustness, CLI."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -222,3 +224,13 @@ def test_cli_detect_bad_label_column_exits_2(labelled_csv, capsys):
 def test_cli_detect_non_binary_labels_exit_2(labelled_csv, capsys):
     code = main(["detect", "--data", str(labelled_csv), "--label-column", "a", *CLI_BUDGET])
     assert code == 2 and "0 (normal) or 1 (anomaly)" in capsys.readouterr().err
+
+
+def test_cli_detect_as_subprocess(labelled_csv):
+    """``python -m vaekit.cli detect`` finds the command registered by its feature module."""
+    done = subprocess.run([sys.executable, "-m", "vaekit.cli", "detect", "--data", str(labelled_csv),
+                           "--label-column", "attack", "--hidden", "8", "--epochs", "2", "--importance-samples", "5",
+                           "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["n_rows"] == 306

@@ -247,4 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the package's module, not this __main__ copy: command modules register into vaekit.cli.COMMANDS.
+    from vaekit.cli import main as package_main
+
+    sys.exit(package_main())
