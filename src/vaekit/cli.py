@@ -32,7 +32,7 @@ from .training import DIVERGENCE_POLICIES, TrainConfig
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
 #: :func:`command`. Keeps each feature's CLI beside the feature.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.cli_detect",)
 
 
 def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
@@ -255,4 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the package's module, not this __main__ copy: command modules register into vaekit.cli.COMMANDS.
+    from vaekit.cli import main as package_main
+
+    sys.exit(package_main())
