@@ -31,7 +31,7 @@ from .training import DIVERGENCE_POLICIES, TrainConfig
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
 #: :func:`command`. Keeps each feature's CLI beside the feature.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.cli_reproduce",)
 
 
 def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
@@ -247,4 +247,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # run the imported module's main, so that command modules register into the same COMMANDS as ``python -m``
+    sys.exit(importlib.import_module("vaekit.cli").main())
