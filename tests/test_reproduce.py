@@ -15,6 +15,7 @@ import pytest
 import vaekit
 from vaekit.cli import main
 from vaekit.experiments import store as store_module
+from vaekit.experiments import targets as targets_module
 from vaekit.experiments.engine import run_grid
 from vaekit.experiments.stats import paired_best
 from vaekit.experiments.store import Store, config_key
@@ -258,12 +259,19 @@ def test_toy_report_writes_table_and_figure(tmp_path):
     assert str(png) in report["files"] and png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_errors_are_one_line(capsys):
-    assert main(["reproduce", "no-such-target"]) == 2
-    assert "unknown target 'no-such-target'" in capsys.readouterr().err
-    assert main(["reproduce", "--list", "--json"]) == 0
-    listed = {t["name"] for t in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["targets"]}
-    assert {"toy", "t-sleep"} <= listed
+def test_cli_errors_are_one_line_and_a_broken_target_module_hides_only_its_targets(capsys, monkeypatch):
+    monkeypatch.setenv("VAEKIT_TARGET_MODULES", "reproduce_targets,no_such_target_module")
+    try:
+        assert main(["reproduce", "no-such-target"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "unknown target 'no-such-target'" in err
+        assert "no_such_target_module failed to import" in err
+        assert main(["reproduce", "--list", "--json"]) == 0
+        out, err = capsys.readouterr()
+        listed = {t["name"] for t in json.loads(out.strip().splitlines()[-1])["targets"]}
+        assert {"toy", "t-sleep"} <= listed and "no_such_target_module" in err
+    finally:
+        targets_module.TARGET_LOAD_ERRORS.pop("no_such_target_module", None)
 
 
 # ------------------------------------------------------------------------------------------------ Ray

@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .experiments.engine import BACKENDS, cpu_count, run_grid
 from .experiments.report import report_from_db
 from .experiments.store import Store
-from .experiments.targets import BUDGETS, Target, get_target, load_targets
+from .experiments.targets import BUDGETS, TARGET_LOAD_ERRORS, Target, get_target, load_targets
 
 DEFAULT_DB = Path("results") / "vaekit.sqlite"
 
@@ -70,7 +70,9 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
             _say(args, f"{'':<12}   --{budget}: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
     if not rows:
         _say(args, "no targets installed")
-    return {"targets": rows}
+    for module, error in TARGET_LOAD_ERRORS.items():
+        print(f"vaekit reproduce: warning: {module} failed to import: {error}", file=sys.stderr)
+    return {"targets": rows, "load_errors": dict(TARGET_LOAD_ERRORS)}
 
 
 def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Only this driver writes the database. Each run executes in a worker (:func:`execute_run`, self-contained: it
 imports the target by name, seeds torch/numpy/random with the run's seed, and returns a JSON-ready record); a
 raised exception becomes a ``failed`` row and the grid goes on. A worker that dies (kill -9, out of memory)
-has its runs retried; runs that were in flight together when a pool broke are retried one at a time, so the one
-that kills its worker is found and marked failed after :data:`MAX_CRASHES` deaths without blaming the others.
+has its runs retried; runs that were in flight together when a pool broke are retried one at a time, so the
+one that kills its worker is found and marked failed after :data:`MAX_CRASHES` deaths without blaming others.
 """
 
 from __future__ import annotations

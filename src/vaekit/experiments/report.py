@@ -91,9 +91,8 @@ def write_table(
     """A results table as ``out/name.md`` and ``out/name.csv``; returns ``{"markdown", "files"}``.
 
     Rows and columns are config values (or functions of the config); each cell is mean ± std of ``metric``
-    over seeds, and per row the best column and those not significantly different from it by a paired t-test at
-    5%
-    (:func:`~vaekit.experiments.stats.paired_best`) are bold. ``reference`` (the thesis's numbers,
+    over seeds, and per row the best column and those not significantly different from it by a paired t-test
+    at 5% (:func:`~vaekit.experiments.stats.paired_best`) are bold. ``reference`` (the thesis's numbers,
     ``{row: {column: value}}``) adds a "(thesis)" column beside each measured column that has one.
     """
     table = collect(results, metric, row, column, seed)

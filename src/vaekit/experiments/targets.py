@@ -63,6 +63,10 @@ def register_target(cls: type[Target]) -> type[Target]:
     return cls
 
 
+#: target modules that exist but failed to import, with the error (one broken module hides only its targets)
+TARGET_LOAD_ERRORS: dict[str, str] = {}
+
+
 def load_targets() -> dict[str, Target]:
     """Import every target module that exists (:data:`TARGET_MODULES` and ``VAEKIT_TARGET_MODULES``)."""
     extra = [m.strip() for m in os.environ.get("VAEKIT_TARGET_MODULES", "").split(",") if m.strip()]
@@ -70,8 +74,10 @@ def load_targets() -> dict[str, Target]:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:
-            if err.name != module or module in extra:  # a missing dependency inside it is a real error
-                raise
+            if err.name != module or module in extra:  # not an absent optional module: a real error
+                TARGET_LOAD_ERRORS[module] = f"{type(err).__name__}: {err}"
+        except Exception as err:  # noqa: BLE001 - reported by get_target and reproduce --list
+            TARGET_LOAD_ERRORS[module] = f"{type(err).__name__}: {err}"
     return TARGETS
 
 
@@ -79,8 +85,9 @@ def get_target(name: str) -> Target:
     """The registered target ``name`` (loading target modules first)."""
     targets = load_targets()
     if name not in targets:
+        broken = "".join(f"; {m} failed to import ({e})" for m, e in TARGET_LOAD_ERRORS.items())
         raise ConfigError(f"unknown target {name!r}; known: {', '.join(sorted(targets)) or 'none'} "
-                          "(vaekit reproduce --list)")
+                          f"(vaekit reproduce --list){broken}")
     return targets[name]
 
 
