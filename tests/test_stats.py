@@ -32,3 +32,8 @@ def test_markdown_table_layout():
     table = markdown_table({"smtp": {"G": [1.0, 1.2, 0.8], "T": [3.0, 3.1, 2.9]}}, ["G", "T"])
     lines = table.splitlines()
     assert lines[0] == "| Dataset | G | T |" and "**3.000 ± 0.100**" in lines[2] and "**1.000" not in lines[2]
+
+
+def test_constant_gap_is_significant_without_warnings():
+    a = [1.0, 2.0, 3.0]
+    assert paired_best({"a": a, "b": [v + 10 for v in a]}) == {"a": False, "b": True}

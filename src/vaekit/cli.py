@@ -32,7 +32,7 @@ from .training import DIVERGENCE_POLICIES, TrainConfig
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
 #: :func:`command`. Keeps each feature's CLI beside the feature.
-COMMAND_MODULES: tuple[str, ...] = ("vaekit.cli_detect",)
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.cli_detect", "vaekit.cli_reproduce")
 
 
 def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:

@@ -8,11 +8,15 @@ calls; :func:`run_serial` is the plain in-process loop.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+
+from ..errors import ConfigError
 
 BUDGETS = ("quick", "full")
 
@@ -24,6 +28,10 @@ class Target:
     description: ClassVar[str]
     #: per budget: human-readable settings shown by ``vaekit reproduce --list`` (epochs, seeds, datasets, ...)
     budgets: ClassVar[dict[str, dict[str, Any]]]
+    #: the thesis's own numbers, ``{row: {column: value}}``, shown beside the measured ones (same protocol)
+    thesis_reference: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: whether ``vaekit reproduce all`` runs this target (False for smoke tests)
+    include_in_all: ClassVar[bool] = True
 
     def runs(self, budget: str = "quick", seeds: int | None = None,
              datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -41,12 +49,46 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {}
+#: Modules that register targets, imported on first lookup when present; ``VAEKIT_TARGET_MODULES``
+#: (comma-separated module names) adds more, e.g. a user's own targets.
+TARGET_MODULES: tuple[str, ...] = (
+    "vaekit.experiments.chapter3", "vaekit.experiments.chapter4", "vaekit.experiments.chapter5",
+    "vaekit.experiments.toy",
+)
 
 
 def register_target(cls: type[Target]) -> type[Target]:
     """Class decorator: add an instance of ``cls`` to :data:`TARGETS` under ``cls.name``."""
     TARGETS[cls.name] = cls()
     return cls
+
+
+#: target modules that exist but failed to import, with the error (one broken module hides only its targets)
+TARGET_LOAD_ERRORS: dict[str, str] = {}
+
+
+def load_targets() -> dict[str, Target]:
+    """Import every target module that exists (:data:`TARGET_MODULES` and ``VAEKIT_TARGET_MODULES``)."""
+    extra = [m.strip() for m in os.environ.get("VAEKIT_TARGET_MODULES", "").split(",") if m.strip()]
+    for module in (*TARGET_MODULES, *extra):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module or module in extra:  # not an absent optional module: a real error
+                TARGET_LOAD_ERRORS[module] = f"{type(err).__name__}: {err}"
+        except Exception as err:  # noqa: BLE001 - reported by get_target and reproduce --list
+            TARGET_LOAD_ERRORS[module] = f"{type(err).__name__}: {err}"
+    return TARGETS
+
+
+def get_target(name: str) -> Target:
+    """The registered target ``name`` (loading target modules first)."""
+    targets = load_targets()
+    if name not in targets:
+        broken = "".join(f"; {m} failed to import ({e})" for m, e in TARGET_LOAD_ERRORS.items())
+        raise ConfigError(f"unknown target {name!r}; known: {', '.join(sorted(targets)) or 'none'} "
+                          f"(vaekit reproduce --list){broken}")
+    return targets[name]
 
 
 def run_serial(target: Target, budget: str = "quick", seeds: int | None = None,

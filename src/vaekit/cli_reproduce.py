@@ -1,0 +1,202 @@
+"""``vaekit reproduce`` (run a target's grid into the results database, then report) and ``vaekit report``."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import _say, command, common_options
+from .errors import ConfigError
+from .experiments.engine import BACKENDS, cpu_count, run_grid
+from .experiments.report import report_from_db
+from .experiments.store import Store
+from .experiments.targets import BUDGETS, TARGET_LOAD_ERRORS, Target, get_target, load_targets
+
+DEFAULT_DB = Path("results") / "vaekit.sqlite"
+
+
+def _targets(name: str) -> list[Target]:
+    if name != "all":
+        return [get_target(name)]
+    chosen = [t for _, t in sorted(load_targets().items()) if t.include_in_all]
+    if not chosen:
+        raise ConfigError("no thesis targets are installed; see vaekit reproduce --list")
+    return chosen
+
+
+def _command_line(args: argparse.Namespace, target: str) -> str:
+    """The command as a user would retype it (database and output paths left out)."""
+    words = ["vaekit", "reproduce", target, f"--{args.budget}"]
+    if args.seeds is not None:
+        words += ["--seeds", str(args.seeds)]
+    if args.datasets:
+        words += ["--datasets", *args.datasets]
+    words += ["--workers", str(args.workers), "--backend", args.backend]
+    return shlex.join(words)
+
+
+def _machine(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    return {
+        "host": platform.node(),
+        "cpus": cpu_count(),
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "backend": args.backend,
+        "workers": args.workers,
+        "ray_address": args.ray_address,
+    }
+
+
+def _list(args: argparse.Namespace) -> dict[str, Any]:
+    rows = []
+    for name, target in sorted(load_targets().items()):
+        rows.append(
+            {
+                "name": name,
+                "description": target.description,
+                "budgets": target.budgets,
+                "in_all": target.include_in_all,
+            }
+        )
+        _say(args, f"{name:<12} {target.description}{'' if target.include_in_all else ' [not in all]'}")
+        for budget, settings in target.budgets.items():
+            _say(args, f"{'':<12}   --{budget}: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
+    if not rows:
+        _say(args, "no targets installed")
+    for module, error in TARGET_LOAD_ERRORS.items():
+        print(f"vaekit reproduce: warning: {module} failed to import: {error}", file=sys.stderr)
+    return {"targets": rows, "load_errors": dict(TARGET_LOAD_ERRORS)}
+
+
+def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> dict[str, Any]:
+    if args.budget not in target.budgets:
+        raise ConfigError(f"{target.name} has no {args.budget!r} budget; it has {', '.join(target.budgets)}")
+    configs = target.runs(args.budget, args.seeds, args.datasets)
+    for config in configs:
+        if config.get("target") != target.name or "seed" not in config:
+            raise ConfigError(
+                f"target {target.name} returned a configuration without its name or seed: {config}"
+            )
+    invocation = store.start_invocation(
+        target.name, args.budget, _command_line(args, target.name), _machine(args)
+    )
+    summary = run_grid(
+        store,
+        target.name,
+        configs,
+        args.budget,
+        workers=args.workers,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        retry_failed=args.retry_failed,
+        progress=args.progress,
+    )
+    store.end_invocation(invocation, summary.to_dict())
+    if args.target == "all":
+        out = (args.out or Path("results")) / target.name
+    else:
+        out = args.out or Path("results") / target.name
+    report = report_from_db(target, store, out, args.budget, keys=summary.keys)
+    _say(args, report["markdown"])
+    counts = summary.counts
+    _say(
+        args,
+        f"{target.name}: {len(set(summary.keys))} runs ({summary.already_finished} already in {args.db}, "
+        f"{summary.executed} run now): {counts['done']} done, {counts['diverged']} diverged, "
+        f"{counts['failed']} failed"
+        + (f", {counts['busy']} held by another vaekit process" if counts["busy"] else "")
+        + f"; {summary.wall_seconds:.1f} s",
+    )
+    for failure in summary.failures:
+        lines = [line for line in (failure["error"] or "").strip().splitlines() if line.strip()]
+        config = ", ".join(f"{k}={v}" for k, v in failure["config"].items() if k != "target")
+        print(
+            f"failed run {failure['key'][:12]} ({config}): {lines[-1] if lines else 'no message'}",
+            file=sys.stderr,
+        )
+    return {"target": target.name, "budget": args.budget, **summary.to_dict(), "report": report}
+
+
+@command
+def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
+    if args.list:
+        return _list(args)
+    if args.target is None:
+        raise ConfigError("name a target (vaekit reproduce --list shows them) or 'all'")
+    args.datasets = [d for item in args.datasets or [] for d in item.split(",") if d] or None
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    args.targets = _targets(args.target)
+    with Store(args.db) as store:
+        results = [_reproduce_one(args, target, store) for target in args.targets]
+    return results[0] if args.target != "all" else {"targets": results}
+
+
+@command
+def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
+    target = get_target(args.target)
+    if not args.db.is_file():
+        raise ConfigError(f"no results database at {args.db}; run vaekit reproduce {args.target} first")
+    with Store(args.db) as store:
+        report = report_from_db(target, store, args.out or Path("results") / target.name, args.budget)
+    _say(args, report["markdown"])
+    return {"target": target.name, **report}
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="run a thesis table/figure's grid into the results database and report it",
+        description="Runs every configuration of TARGET not yet finished in the database (resumable: "
+        "rerun the same command after an interruption), then prints its table.",
+    )
+    p.add_argument("target", nargs="?", help="a target (see --list) or 'all'")
+    p.add_argument("--list", action="store_true", help="show the targets and their budgets")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--quick",
+        dest="budget",
+        action="store_const",
+        const="quick",
+        help="small budget: minutes on a laptop (default)",
+    )
+    budget.add_argument(
+        "--full", dest="budget", action="store_const", const="full", help="the thesis's budget"
+    )
+    p.set_defaults(budget="quick")
+    p.add_argument("--seeds", type=int, help="number of seeds (default: the budget's)")
+    p.add_argument("--datasets", nargs="+", help="restrict to these data sets (names or comma-separated)")
+    p.add_argument("--workers", type=int, default=cpu_count(), help="runs in parallel (default: cores)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="local process pool, or Ray (pip install 'vaekit[ray]')",
+    )
+    p.add_argument("--ray-address", help="a running Ray cluster (default: start a local instance)")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
+    p.add_argument("--out", type=Path, help="report folder (default results/TARGET)")
+    p.add_argument(
+        "--no-retry-failed",
+        dest="retry_failed",
+        action="store_false",
+        help="keep runs that failed before instead of running them again",
+    )
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    common_options(p)
+
+    p = sub.add_parser("report", help="tables and figures of a target from the results database alone")
+    p.add_argument("target")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
+    p.add_argument("--out", type=Path, help="report folder (default results/TARGET)")
+    p.add_argument(
+        "--budget", choices=BUDGETS, help="which budget's runs (default: that of the latest reproduce)"
+    )
+    common_options(p)

@@ -1,0 +1,379 @@
+"""Grid engine: run a target's configurations on a local process pool or on Ray, recording each run.
+
+Only this driver writes the database. Each run executes in a worker (:func:`execute_run`, self-contained: it
+imports the target by name, seeds torch/numpy/random with the run's seed, and returns a JSON-ready record); a
+raised exception becomes a ``failed`` row and the grid goes on. A worker that dies (kill -9, out of memory)
+has its runs retried; runs that were in flight together when a pool broke are retried one at a time, so the
+one that kills its worker is found and marked failed after :data:`MAX_CRASHES` deaths without blaming others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import ConfigError
+from .store import Store, json_ready, pid_alive
+from .targets import get_target
+
+BACKENDS = ("local", "ray")
+#: deaths of a run's worker before the run is marked failed
+MAX_CRASHES = 2
+#: seconds between lease renewals of running rows
+HEARTBEAT_SECONDS = 10.0
+
+
+def cpu_count() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# ------------------------------------------------------------------------------------------- worker side
+def execute_run(target_name: str, config: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
+    """Run one configuration in this process; never raises for the run's own errors.
+
+    Returns ``{"status", "metrics", "history", "error", "wall_seconds", "host", "pid"}``; ``status`` is
+    ``diverged`` when the target reports ``metrics["diverged"] is True``.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    seed = int(config.get("seed", 0))
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    start = time.perf_counter()
+    record: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "metrics": None,
+        "history": None,
+        "error": None,
+    }
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # keep the driver's stdout for its own (JSON) output
+            metrics = dict(get_target(target_name).execute(dict(config)))
+        history = metrics.pop("history", None)
+        record.update(
+            metrics=json_ready(metrics),
+            history=json_ready(history),
+            status="diverged" if metrics.get("diverged") is True else "done",
+        )
+    except Exception:  # noqa: BLE001 - a failed run is recorded, the grid goes on
+        record.update(status="failed", error=traceback.format_exc(limit=20)[-8000:])
+    record["wall_seconds"] = time.perf_counter() - start
+    return record
+
+
+def _init_local_worker(threads: int, driver: int, target_modules: str) -> None:
+    """Process-pool initializer: thread budget, the driver's target modules, and exit when the driver dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it releases the runs and ends us
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+    if target_modules:
+        os.environ["VAEKIT_TARGET_MODULES"] = target_modules
+
+    parent = os.getppid()  # the driver (spawn) or its fork server, which exits with the driver
+
+    def watch() -> None:
+        while os.getppid() == parent and pid_alive(driver):
+            time.sleep(0.5)
+        os._exit(1)  # the driver was killed: stop computing a result nobody will record
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+# ------------------------------------------------------------------------------------------------ backends
+@dataclasses.dataclass
+class Event:
+    """A run came back (``record``), or the worker(s) running ``keys`` died (``crash`` says how)."""
+
+    keys: tuple[str, ...]
+    record: dict[str, Any] | None = None
+    crash: str | None = None
+
+
+class Backend(Protocol):
+    capacity: int
+
+    def submit(self, key: str, target: str, config: dict[str, Any]) -> None: ...
+
+    def wait(self, timeout: float) -> list[Event]: ...
+
+    def close(self, cancel: bool) -> None: ...
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """forkserver where there is one (workers fork from a process that imported torch once), else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["vaekit.experiments.engine", "vaekit.trained"])
+    return context
+
+
+class LocalBackend:
+    """``ProcessPoolExecutor`` (forkserver or spawn): ``workers`` processes of ``threads`` torch threads."""
+
+    def __init__(self, workers: int, threads: int) -> None:
+        self.capacity, self.threads = workers, threads
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: dict[Future, str] = {}
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                self.capacity,
+                mp_context=_context(),
+                initializer=_init_local_worker,
+                initargs=(self.threads, os.getpid(), os.environ.get("VAEKIT_TARGET_MODULES", "")),
+            )
+        return self.pool
+
+    def submit(self, key: str, target: str, config: dict[str, Any]) -> None:
+        self.futures[self._pool().submit(execute_run, target, config, self.threads)] = key
+
+    def wait(self, timeout: float) -> list[Event]:
+        done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+            # a broken pool fails every run still in it; keep those that had finished
+            done = set(self.futures)
+            wait(done, timeout=60)
+        events, broken = [], []
+        for future in done:
+            key = self.futures.pop(future)
+            error = future.exception() if future.done() else BrokenProcessPool()
+            if error is None:
+                events.append(Event((key,), record=future.result()))
+            elif isinstance(error, BrokenProcessPool):
+                broken.append(key)
+            else:  # the result did not come back (e.g. it could not be pickled)
+                events.append(Event((key,), crash=f"{type(error).__name__}: {error}"))
+        if broken:
+            self.close(cancel=True)
+            events.append(Event(tuple(broken), crash="worker process died (killed, or out of memory)"))
+        return events
+
+    def close(self, cancel: bool) -> None:
+        if self.pool is not None:
+            if cancel:
+                for process in list(getattr(self.pool, "_processes", {}).values()):
+                    with contextlib.suppress(Exception):
+                        process.kill()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+class RayBackend:
+    """Ray remote tasks (one CPU each); results come back to this driver, which alone writes the database."""
+
+    def __init__(self, workers: int, address: str | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--backend ray needs Ray: pip install 'vaekit[ray]'") from None
+        self.ray = ray
+        self.owned = not ray.is_initialized()
+        if self.owned:  # a local instance inherits this environment; a cluster's nodes need vaekit installed
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        self.capacity = max(workers, int(ray.cluster_resources().get("CPU", workers)))
+        self.remote = ray.remote(num_cpus=1, max_retries=0)(execute_run)
+        self.refs: dict[Any, str] = {}
+
+    def submit(self, key: str, target: str, config: dict[str, Any]) -> None:
+        self.refs[self.remote.remote(target, config, 1)] = key
+
+    def wait(self, timeout: float) -> list[Event]:
+        if not self.refs:
+            return []
+        ready, _ = self.ray.wait(list(self.refs), num_returns=1, timeout=timeout)
+        events = []
+        for ref in ready:
+            key = self.refs.pop(ref)
+            try:
+                events.append(Event((key,), record=self.ray.get(ref)))
+            except self.ray.exceptions.RayError as err:
+                events.append(Event((key,), crash=f"Ray worker lost: {type(err).__name__}: {str(err)[:300]}"))
+        return events
+
+    def close(self, cancel: bool) -> None:
+        if cancel:
+            for ref in self.refs:
+                with contextlib.suppress(Exception):
+                    self.ray.cancel(ref, force=True)
+        self.refs.clear()
+        if self.owned:
+            self.ray.shutdown()
+
+
+def make_backend(
+    backend: str, workers: int, threads: int | None = None, ray_address: str | None = None
+) -> Backend:
+    if backend == "local":
+        return LocalBackend(workers, threads or max(1, cpu_count() // workers))
+    if backend == "ray":
+        return RayBackend(workers, ray_address)
+    raise ConfigError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+
+
+# -------------------------------------------------------------------------------------------------- driver
+@dataclasses.dataclass
+class GridSummary:
+    """What one grid invocation did."""
+
+    target: str
+    keys: list[str]
+    counts: dict[str, int]  #: final status of every run of the grid: done / diverged / failed / busy
+    already_finished: int  #: runs found done or diverged in the database before this invocation
+    executed: int  #: runs this invocation computed
+    failures: list[dict[str, Any]]  #: {"key", "config", "error"} of the grid's failed runs
+    wall_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"keys": len(self.keys)}
+
+
+def run_grid(
+    store: Store,
+    target: str,
+    configs: Sequence[dict[str, Any]],
+    budget: str,
+    *,
+    workers: int = 1,
+    backend: str = "local",
+    threads: int | None = None,
+    ray_address: str | None = None,
+    retry_failed: bool = True,
+    progress: bool = True,
+) -> GridSummary:
+    """Run every configuration not yet finished in ``store``; return the grid's final state.
+
+    Runs claimed by another live driver are left to it (counted as ``busy``). On an interrupt the runs in
+    flight go back to pending, so the next invocation redoes them.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    start = time.perf_counter()
+    keys = store.add(configs, budget)
+    config_of = dict(zip(keys, configs))
+    before = {r["key"]: r["status"] for r in store.rows(keys=keys)}
+    finished = sum(before[k] in ("done", "diverged") for k in keys)
+    todo = deque(k for k in dict.fromkeys(keys) if before[k] not in ("done", "diverged"))
+    suspects: deque[str] = deque()  # runs whose pool broke under several of them: retried one at a time
+    in_flight: set[str] = set()
+    executed = 0
+    bar = tqdm(
+        total=len(set(keys)),
+        initial=finished,
+        unit="run",
+        desc=target,
+        disable=None if progress else True,
+        dynamic_ncols=True,
+    )
+    runner = make_backend(backend, min(workers, len(todo)), threads, ray_address) if todo else None
+    last_beat = time.monotonic()
+    try:
+        while todo or suspects or in_flight:
+            while suspects and not in_flight:
+                if _submit(store, runner, suspects.popleft(), target, config_of, in_flight, retry_failed):
+                    break
+            while todo and not suspects and len(in_flight) < runner.capacity:
+                _submit(store, runner, todo.popleft(), target, config_of, in_flight, retry_failed)
+            if not in_flight:
+                continue
+            for event in runner.wait(timeout=HEARTBEAT_SECONDS):
+                in_flight.difference_update(event.keys)
+                if event.record is not None:
+                    record = event.record
+                    store.finish(
+                        event.keys[0],
+                        record["status"],
+                        record["metrics"],
+                        record["history"],
+                        record["error"],
+                        record["wall_seconds"],
+                        record["host"],
+                        record["pid"],
+                    )
+                    executed += 1
+                    bar.update(1)
+                else:
+                    _crashed(store, event, suspects, bar)
+            if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
+                store.heartbeat(in_flight)
+                last_beat = time.monotonic()
+    except BaseException:
+        store.release(in_flight)
+        if runner is not None:
+            runner.close(cancel=True)
+            runner = None
+        raise
+    finally:
+        bar.close()
+        if runner is not None:
+            runner.close(cancel=False)
+    rows = store.rows(keys=list(dict.fromkeys(keys)))
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "diverged", "failed")}
+    counts["busy"] = len(rows) - sum(counts.values())
+    failures = [
+        {"key": r["key"], "config": r["config"], "error": r["error"]} for r in rows if r["status"] == "failed"
+    ]
+    return GridSummary(target, keys, counts, finished, executed, failures, time.perf_counter() - start)
+
+
+def _submit(
+    store: Store,
+    runner: Backend,
+    key: str,
+    target: str,
+    config_of: dict[str, dict[str, Any]],
+    in_flight: set[str],
+    retry_failed: bool,
+) -> bool:
+    """Claim ``key`` and hand it to a worker; False when it is final or another driver holds it."""
+    if key in in_flight or not store.claim(key, retry_failed):
+        return False
+    in_flight.add(key)  # first, so that an interrupt during the hand-over still releases it
+    runner.submit(key, target, config_of[key])
+    return True
+
+
+def _crashed(store: Store, event: Event, suspects: deque[str], bar: tqdm) -> None:
+    """A worker died: retry its runs (alone when several shared the pool); fail a run that died too often."""
+    if len(event.keys) > 1:
+        store.release(event.keys)
+        suspects.extend(event.keys)
+        return
+    key = event.keys[0]
+    if store.crashes(key) + 1 >= MAX_CRASHES:
+        store.finish(
+            key, "failed", error=f"{event.crash}; the run's worker died {MAX_CRASHES} times", crashed=True
+        )
+        bar.update(1)
+    else:
+        store.release([key], crashed=True)
+        suspects.append(key)

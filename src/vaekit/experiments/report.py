@@ -1,0 +1,278 @@
+"""Reports from the results database alone: a generic table writer, learning curves, and the report file.
+
+Targets call :func:`write_table` (markdown + CSV, mean ± std over seeds, paired t-test bolding, an optional
+column of the thesis's own numbers) and :func:`plot_curves` (PNG) from their ``Target.report``;
+:func:`report_from_db` feeds a target the database rows and adds the provenance (command, budget, machine).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import atomic_write_bytes
+from .stats import format_cell, mean_std, paired_best
+from .store import Store
+from .targets import Target
+
+Key = str | Callable[[dict[str, Any]], Any]
+
+
+def _get(key: Key, mapping: dict[str, Any]) -> Any:
+    return key(mapping) if callable(key) else mapping.get(key)
+
+
+def _number(value: Any) -> float | None:
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else None
+    )
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a report is never left half-written)."""
+    atomic_write_bytes(Path(path), lambda f: f.write(text.encode()))
+    return Path(path)
+
+
+def collect(
+    results: Sequence[dict[str, Any]], metric: Key, row: Key, column: Key, seed: Key = "seed"
+) -> dict[str, dict[str, dict[Any, float | None]]]:
+    """``{row: {column: {seed: value}}}`` from results; a failed run (or a missing metric) gives None."""
+    table: dict[str, dict[str, dict[Any, float | None]]] = {}
+    for result in results:
+        config = result["config"]
+        value = None
+        if result.get("status") in ("done", "diverged"):
+            value = _number(_get(metric, result.get("metrics") or {}))
+        cells = table.setdefault(str(_get(row, config)), {})
+        cells.setdefault(str(_get(column, config)), {})[_get(seed, config)] = value
+    return table
+
+
+def _aligned(cells: dict[str, dict[Any, float | None]]) -> dict[str, list[float | None]]:
+    """Per column, one value per seed of the row (None where that seed is missing), in the same seed order."""
+    seeds = sorted({s for per_seed in cells.values() for s in per_seed}, key=str)
+    return {c: [per_seed.get(s) for s in seeds] for c, per_seed in cells.items()}
+
+
+def _reference_cell(value: Any, digits: int) -> str:
+    if value is None:
+        return "–"
+    return (
+        f"{value:.{digits}f}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else str(value)
+    )
+
+
+def write_table(
+    results: Sequence[dict[str, Any]],
+    out: Path,
+    name: str,
+    *,
+    metric: Key,
+    row: Key,
+    column: Key,
+    columns: Sequence[str] | None = None,
+    rows: Sequence[str] | None = None,
+    row_header: str = "Dataset",
+    higher_is_better: bool = True,
+    digits: int = 3,
+    reference: dict[str, dict[str, Any]] | None = None,
+    seed: Key = "seed",
+) -> dict[str, Any]:
+    """A results table as ``out/name.md`` and ``out/name.csv``; returns ``{"markdown", "files"}``.
+
+    Rows and columns are config values (or functions of the config); each cell is mean ± std of ``metric``
+    over seeds, and per row the best column and those not significantly different from it by a paired t-test
+    at 5% (:func:`~vaekit.experiments.stats.paired_best`) are bold. ``reference`` (the thesis's numbers,
+    ``{row: {column: value}}``) adds a "(thesis)" column beside each measured column that has one.
+    """
+    table = collect(results, metric, row, column, seed)
+    columns = list(columns) if columns is not None else sorted({c for cells in table.values() for c in cells})
+    rows = list(rows) if rows is not None else sorted(table)
+    reference = reference or {}
+    with_ref = [c for c in columns if any(c in reference.get(r, {}) for r in rows)]
+    header = [row_header]
+    for c in columns:
+        header += [c] + ([f"{c} (thesis)"] if c in with_ref else [])
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([row_header.lower(), "column", "mean", "std", "n", "missing", "bold", "thesis"])
+    for r in rows:
+        aligned = _aligned({c: v for c, v in table.get(r, {}).items() if c in columns})
+        bold = paired_best(aligned, higher_is_better) if aligned else {}
+        cells = [r]
+        for c in columns:
+            ref = reference.get(r, {}).get(c)
+            if c in aligned:
+                values = aligned[c]
+                cells.append(format_cell(values, bold[c], digits))
+                m, s = mean_std(values)
+                n = sum(v is not None for v in values)
+                writer.writerow(
+                    [
+                        r,
+                        c,
+                        _csv_number(m),
+                        _csv_number(s),
+                        n,
+                        len(values) - n,
+                        int(bold[c]),
+                        "" if ref is None else ref,
+                    ]
+                )
+            else:
+                cells.append("–")
+            if c in with_ref:
+                cells.append(_reference_cell(ref, digits))
+        lines.append("| " + " | ".join(cells) + " |")
+    markdown = "\n".join(lines)
+    out = Path(out)
+    files = [
+        write_text(out / f"{name}.md", markdown + "\n"),
+        write_text(out / f"{name}.csv", buffer.getvalue()),
+    ]
+    return {"markdown": markdown, "files": [str(f) for f in files]}
+
+
+def _csv_number(value: float) -> str:
+    return repr(value) if math.isfinite(value) else ""
+
+
+def plot_curves(
+    results: Sequence[dict[str, Any]],
+    path: Path,
+    *,
+    key: str = "val_loss",
+    group: Key,
+    title: str = "",
+    ylabel: str | None = None,
+) -> str:
+    """PNG of ``history[key]`` against epoch, mean over seeds per group (thin lines: single seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[list[tuple[float, float]]]] = {}
+    for result in results:
+        history = (result.get("metrics") or {}).get("history") or []
+        curve = [(rec["epoch"], rec[key]) for rec in history if _number(rec.get(key)) is not None]
+        if curve:
+            groups.setdefault(str(_get(group, result["config"])), []).append(curve)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, curves in sorted(groups.items()):
+        line = None
+        for curve in curves:
+            (line,) = ax.plot(
+                *zip(*curve), lw=0.6, alpha=0.35, color=None if line is None else line.get_color()
+            )
+        epochs = sorted({e for curve in curves for e, _ in curve})
+        means = [mean_std([dict(c).get(e) for c in curves])[0] for e in epochs]
+        ax.plot(epochs, means, lw=2, color=line.get_color(), label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel or key)
+    ax.set_title(title)
+    if groups:
+        ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes = buffer.getvalue()
+    atomic_write_bytes(Path(path), lambda f: f.write(write_bytes))
+    return str(path)
+
+
+def results_from_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Database rows as :meth:`Target.report` input: finished and failed runs, history back inside metrics."""
+    results = []
+    for r in rows:
+        if r["status"] not in ("done", "diverged", "failed"):
+            continue
+        metrics = dict(r["metrics"] or {})
+        if r["history"] is not None:
+            metrics["history"] = r["history"]
+        results.append(
+            {
+                "config": r["config"],
+                "status": r["status"],
+                "metrics": metrics,
+                "error": r["error"],
+                "key": r["key"],
+                "wall_seconds": r["wall_seconds"],
+                "host": r["host"],
+            }
+        )
+    return results
+
+
+def report_from_db(
+    target: Target, store: Store, out: Path, budget: str | None = None, keys: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Build ``target``'s report from the database rows alone and write ``out/report.md`` with its provenance.
+
+    ``budget`` restricts the rows to those a command of that budget asked for (default: the budget of the
+    latest ``vaekit reproduce`` of this target recorded in the database); ``keys`` restricts them to one grid.
+    """
+    invocations = store.invocations(target.name)
+    if budget is None and invocations:
+        budget = invocations[-1]["budget"]
+    rows = store.rows(target.name, keys=keys, budget=budget)
+    results = results_from_rows(rows)
+    out = Path(out)
+    report = target.report(results, out)
+    counts = {
+        s: sum(r["status"] == s for r in rows) for s in ("done", "diverged", "failed", "pending", "running")
+    }
+    last = next((i for i in reversed(invocations) if i["budget"] == budget), None)
+    lines = [f"## {target.name}: {target.description}", "", report["markdown"], ""]
+    if last is not None:
+        machine = last["machine"]
+        lines.append(f"Command: `{last['command']}` (budget {budget}: {target.budgets.get(budget, {})}).")
+        lines.append(
+            f"Machine: {machine.get('cpus')} CPU cores ({machine.get('platform')}), backend "
+            f"{machine.get('backend')} with {machine.get('workers')} workers; vaekit {last['code_version']}, "
+            f"{time.strftime('%Y-%m-%d', time.localtime(last['started']))}."
+        )
+        if last.get("finished"):
+            lines.append(f"Wall time of that command: {last['finished'] - last['started']:.0f} s.")
+    run_time = sum(r["wall_seconds"] or 0.0 for r in rows)
+    lines.append(
+        f"Runs: {counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed"
+        + (
+            f", {counts['pending'] + counts['running']} unfinished"
+            if counts["pending"] + counts["running"]
+            else ""
+        )
+        + f"; {run_time:.0f} s of run time in all."
+    )
+    failed = [r for r in results if r["status"] == "failed"]
+    for r in failed[:10]:
+        lines.append(f"- failed: `{_short_config(r['config'])}`: {_last_line(r['error'])}")
+    text = "\n".join(lines) + "\n"
+    path = write_text(out / "report.md", text)
+    return {
+        "markdown": text,
+        "files": [*report.get("files", []), str(path)],
+        "budget": budget,
+        "counts": counts,
+    }
+
+
+def _short_config(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items() if k != "target")
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "(no message)"

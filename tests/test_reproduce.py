@@ -1,0 +1,302 @@
+"""Grid engine, results database and reports: resume after kill -9, stable hashes, failures, Ray vs local."""
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import vaekit
+from vaekit.cli import main
+from vaekit.experiments import store as store_module
+from vaekit.experiments import targets as targets_module
+from vaekit.experiments.engine import run_grid
+from vaekit.experiments.stats import paired_best
+from vaekit.experiments.store import Store, config_key
+from vaekit.experiments.targets import get_target
+
+TESTS = Path(__file__).resolve().parent
+SRC = Path(vaekit.__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _test_targets(monkeypatch):
+    """Workers and subprocesses find the test-only targets of reproduce_targets.py by name."""
+    monkeypatch.setenv("VAEKIT_TARGET_MODULES", "reproduce_targets")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(SRC), str(TESTS), os.environ.get("PYTHONPATH", "")])
+    )
+
+
+def rows(db):
+    with sqlite3.connect(db) as con:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute("SELECT * FROM runs")]
+
+
+# ------------------------------------------------------------------------------------------------ hashing
+TOY = get_target("toy").runs("quick")[0]
+
+
+def test_same_configuration_hashes_the_same_across_processes():
+    shuffled = dict(reversed(list(TOY.items())))
+    code = (
+        "import json, sys; from vaekit.experiments.store import config_key; "
+        "print(config_key(json.loads(sys.argv[1])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(shuffled)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "123"},
+    )
+    assert done.stdout.strip() == config_key(TOY) == config_key(shuffled)
+
+
+def test_changing_any_hyperparameter_or_the_code_version_changes_the_hash():
+    changed = {
+        "dataset": "heavy-tailed",
+        "likelihood": "student-t",
+        "seed": 1,
+        "epochs": 3,
+        "n_rows": 601,
+        "hidden": [32, 16],
+        "latent_dim": 3,
+        "batch_size": 49,
+        "lr": 2e-3,
+        "importance_samples": 21,
+        "data_seed": 1,
+        "target": "toy2",
+    }
+    assert set(changed) == set(TOY)  # every axis of the configuration is covered
+    keys = {config_key(TOY)} | {config_key({**TOY, k: v}) for k, v in changed.items()}
+    keys |= {config_key(TOY, code_version="0.0.0"), config_key({**TOY, "lr": 1e-3 + 1e-12})}
+    assert len(keys) == len(changed) + 3
+
+
+# ------------------------------------------------------------------------------------------------ claiming
+def test_claims_are_exclusive_and_abandoned_runs_are_reclaimed(tmp_path):
+    db = tmp_path / "r.sqlite"
+    config = {"target": "t-sleep", "dataset": "a", "method": "m1", "seed": 0, "sleep": 0}
+    with Store(db) as a, Store(db) as b:
+        (key,) = a.add([config], "quick")
+        assert a.claim(key) and not b.claim(key)  # a is alive: b must not run it too
+        a.finish(key, "done", {"value": 1})
+        assert not b.claim(key) and not a.claim(key)  # done is final
+
+        (key2,) = a.add([{**config, "seed": 1}], "quick")
+        assert a.claim(key2)
+    with Store(db) as c:  # a closed with key2 still running: its session is gone, so key2 is abandoned
+        assert c.claim(key2)
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        c.db.execute("UPDATE runs SET pid = ?, owner = 'x' WHERE key = ?", (dead.pid, key2))
+        with Store(db) as d:
+            assert d.claim(key2)  # same host, pid gone
+            d.db.execute(
+                "UPDATE runs SET host = 'elsewhere', heartbeat = ? WHERE key = ?", (time.time(), key2)
+            )
+            assert not c.claim(key2)  # another host with a fresh lease
+            d.db.execute(
+                "UPDATE runs SET heartbeat = ? WHERE key = ?",
+                (time.time() - store_module.LEASE_SECONDS - 1, key2),
+            )
+            assert c.claim(key2)  # lease expired
+    assert [r["attempts"] for r in rows(db)] == [1, 4]
+
+
+# ------------------------------------------------------------------------------------------------ failures
+def test_failed_run_is_kept_with_its_error_and_the_grid_goes_on(tmp_path):
+    db = tmp_path / "r.sqlite"
+    target = get_target("t-fail")
+    with Store(db) as store:
+        summary = run_grid(store, "t-fail", target.runs(), "quick", workers=2, progress=False)
+        assert summary.counts == {"done": 2, "diverged": 1, "failed": 1, "busy": 0}
+        assert len(summary.failures) == 1 and "boom: seed 1 always fails" in summary.failures[0]["error"]
+        again = run_grid(
+            store, "t-fail", target.runs(), "quick", workers=1, retry_failed=False, progress=False
+        )
+        assert again.executed == 0 and again.already_finished == 3
+    by_seed = {json.loads(r["config"])["seed"]: r for r in rows(db)}
+    assert by_seed[1]["status"] == "failed" and "ValueError" in by_seed[1]["error"]
+    assert by_seed[2]["status"] == "diverged" and json.loads(by_seed[2]["metrics"])["value"] == 2.0
+    assert json.loads(by_seed[3]["metrics"]) == {"value": 3.0, "diverged": False}
+
+
+def test_killed_worker_run_is_redone_and_a_run_that_always_kills_it_fails(tmp_path, monkeypatch):
+    monkeypatch.setenv("T_CRASH_MARKER", str(tmp_path / "marker"))
+    target = get_target("t-crash")
+    with Store(tmp_path / "r.sqlite") as store:
+        summary = run_grid(store, "t-crash", target.runs(), "quick", workers=2, progress=False)
+    assert summary.counts == {"done": 3, "diverged": 0, "failed": 1, "busy": 0}
+    by_name = {json.loads(r["config"])["crash"]: r for r in rows(tmp_path / "r.sqlite")}
+    assert by_name["once"]["status"] == "done" and by_name["once"]["attempts"] >= 2  # redone after its death
+    assert by_name["always"]["status"] == "failed" and "worker process died" in by_name["always"]["error"]
+    assert by_name["always"]["crashes"] == 2  # died alone twice (not counted when it shared a broken pool)
+    assert by_name["never"]["crashes"] == by_name["never-2"]["crashes"] == 0  # bystanders are not blamed
+
+
+# ------------------------------------------------------------------------------------------------ resume
+def _reproduce(db, out, *extra):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vaekit.cli",
+            "reproduce",
+            "t-sleep",
+            "--seeds",
+            "3",
+            "--workers",
+            "2",
+            "--db",
+            str(db),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--json",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "T_SLEEP": "0.6"},
+        start_new_session=True,
+    )
+
+
+def test_resume_after_kill_9_ends_with_one_done_row_per_configuration(tmp_path):
+    db, out = tmp_path / "r.sqlite", tmp_path / "out"
+    first = _reproduce(db, out)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with contextlib.suppress(sqlite3.OperationalError):  # the file may exist before its tables
+            if db.exists() and sum(r["status"] == "done" for r in rows(db)) >= 2:
+                break
+        time.sleep(0.1)
+    os.kill(first.pid, signal.SIGKILL)  # the driver only; its orphaned workers notice and exit
+    first.communicate(timeout=30)  # returns once the workers, which share its stdout, are gone too
+    before = {r["key"]: r for r in rows(db)}
+    assert 2 <= sum(r["status"] == "done" for r in before.values()) < 12
+    assert any(r["status"] == "running" for r in before.values())  # left behind by the killed driver
+
+    second = _reproduce(db, out)
+    stdout, stderr = second.communicate(timeout=120)
+    assert second.returncode == 0, stderr
+    result = json.loads(stdout.strip().splitlines()[-1])
+    after = rows(db)
+    assert len(after) == 12 == len({r["config"] for r in after})
+    assert all(r["status"] == "done" for r in after)
+    assert result["executed"] + result["already_finished"] == 12 and result["executed"] < 12
+    for r in after:  # finished runs were not redone; interrupted ones were
+        if before[r["key"]]["status"] == "done":
+            assert (r["finished"], r["attempts"]) == (before[r["key"]]["finished"], 1)
+        if before[r["key"]]["status"] == "running":
+            assert r["attempts"] == 2
+    assert "| a |" in result["report"]["markdown"] and (out / "report.md").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ reports
+def test_report_from_the_database_alone(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "r.sqlite"
+    target = get_target("t-sleep")
+    values = {
+        ("a", "m1"): [1.0, 2.0, 3.0],
+        ("a", "m2"): [1.1, 2.2, 2.9],
+        ("b", "m1"): [0.0, 0.1, 0.2],
+        ("b", "m2"): [5.0, 5.1, 5.3],
+    }
+    with Store(db) as store:  # a hand-made database: nothing is executed
+        for config in target.runs(seeds=3):
+            (key,) = store.add([config], "quick")
+            store.claim(key)
+            store.finish(
+                key,
+                "done",
+                {"value": values[config["dataset"], config["method"]][config["seed"]]},
+                history=[{"epoch": 1, "loss": 0.0}],
+            )
+    monkeypatch.setattr(
+        type(target), "execute", lambda self, config: pytest.fail("report must not run anything")
+    )
+    assert main(["report", "t-sleep", "--db", str(db), "--out", str(tmp_path / "out"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    table = result["markdown"]
+    assert "| Dataset | m1 | m1 (thesis) | m2 |" in table
+    assert "| a | **2.000 ± 1.000** | 1.500 | **2.067 ± 0.907** |" in table  # tie within noise: both bold
+    assert "| b | 0.100 ± 0.100 | – | **5.133 ± 0.153** |" in table
+    assert paired_best({"m1": values["b", "m1"], "m2": values["b", "m2"]}) == {"m1": False, "m2": True}
+    csv = (tmp_path / "out" / "t-sleep.csv").read_text().splitlines()
+    assert csv[0] == "dataset,column,mean,std,n,missing,bold,thesis" and csv[1].startswith(
+        "a,m1,2.0,1.0,3,0,1,1.5"
+    )
+    assert "Runs: 12 done, 0 diverged, 0 failed" in table
+
+
+def test_toy_report_writes_table_and_figure(tmp_path):
+    target = get_target("toy")
+    results = [
+        {
+            "config": c,
+            "status": "done",
+            "metrics": {
+                "test_log_likelihood": -10.0 - c["seed"] - (c["likelihood"] == "gaussian"),
+                "history": [{"epoch": e, "val_loss": 12.0 - e} for e in (1, 2)],
+            },
+        }
+        for c in target.runs("quick")
+    ]
+    report = target.report(results, tmp_path)
+    assert "| blobs | -11.500 ± 0.707 | **-10.500 ± 0.707** |" in report["markdown"]
+    png = tmp_path / "toy-curves.png"
+    assert str(png) in report["files"] and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_errors_are_one_line_and_a_broken_target_module_hides_only_its_targets(capsys, monkeypatch):
+    monkeypatch.setenv("VAEKIT_TARGET_MODULES", "reproduce_targets,no_such_target_module")
+    try:
+        assert main(["reproduce", "no-such-target"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "unknown target 'no-such-target'" in err
+        assert "no_such_target_module failed to import" in err
+        assert main(["reproduce", "--list", "--json"]) == 0
+        out, err = capsys.readouterr()
+        listed = {t["name"] for t in json.loads(out.strip().splitlines()[-1])["targets"]}
+        assert {"toy", "t-sleep"} <= listed and "no_such_target_module" in err
+    finally:
+        targets_module.TARGET_LOAD_ERRORS.pop("no_such_target_module", None)
+
+
+# ------------------------------------------------------------------------------------------------ Ray
+def _metrics(db):
+    out = {}
+    for r in rows(db):
+        metrics = json.loads(r["metrics"])
+        metrics.pop("train_seconds")
+        history = [{k: v for k, v in h.items() if k != "seconds"} for h in json.loads(r["history"])]
+        out[r["key"]] = (r["status"], metrics, history)
+    return out
+
+
+def test_ray_backend_matches_the_local_backend(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'vaekit[ray]')")
+    configs = get_target("toy").runs("quick", seeds=2, datasets=["blobs"])
+    assert len(configs) == 4
+    with Store(tmp_path / "local.sqlite") as store:
+        local = run_grid(store, "toy", configs, "quick", workers=2, threads=1, progress=False)
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        with Store(tmp_path / "ray.sqlite") as store:
+            remote = run_grid(store, "toy", configs, "quick", backend="ray", workers=2, progress=False)
+    finally:
+        ray.shutdown()
+    assert local.counts["done"] == remote.counts["done"] == 4
+    assert _metrics(tmp_path / "local.sqlite") == _metrics(tmp_path / "ray.sqlite")
+    assert {r["pid"] for r in rows(tmp_path / "ray.sqlite")} != {os.getpid()}
