@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vaekit.experiments.chapter3", description=__doc__)
     parser.add_argument("target", choices=TARGET_NAMES)
     level = parser.add_mutually_exclusive_group()
-    level.add_argument("--quick", dest="budget", action="store_const", const="quick", help="quick budget (default)")
+    level.add_argument("--quick", dest="budget", action="store_const", const="quick",
+                       help="quick budget (default)")
     level.add_argument("--full", dest="budget", action="store_const", const="full", help="the thesis's budget")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
     parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: the target's)")
@@ -76,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run_serial(_Recording(target), budget, args.seeds, datasets, out)
     seconds = time.perf_counter() - started
     footer = (f"\nWall clock of this command: {seconds:.0f} s ({budget} budget, "
-              f"{torch.get_num_threads()} torch thread(s), {platform.machine()} CPU with {os.cpu_count()} cores).")
+              f"{torch.get_num_threads()} torch thread(s), {platform.machine()} CPU with {os.cpu_count()} "
+              "cores).")
     md = out / f"{args.target}.md"
     if md.exists() and args.results is None:
         md.write_text(md.read_text() + footer + "\n")

@@ -1,11 +1,14 @@
-"""Figure 3.4: Student-t densities St(x | 0, 1, nu) on a log scale against the Gaussian N(x | 0, 1) (no training)."""
+"""Figure 3.4: Student-t densities St(x | 0, 1, nu) on a log scale against the Gaussian N(x | 0, 1).
+
+No training: the densities of Eq. (3.11) are evaluated on a grid.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -33,13 +36,15 @@ class Figure34(Target):
 
     name = "figure-3.4"
     description = "Student-t densities St(x|0,1,nu) in log scale for several nu vs the Gaussian (Eq. 3.11)"
-    budgets = {b: {"nus": [0.5, 1.0, 3.0, 10.0, 100.0], "x_max": 10.0, "points": 401, "seeds": 1,
-                   "note": "no training; identical for both budgets"} for b in ("quick", "full")}
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        b: {"nus": [0.5, 1.0, 3.0, 10.0, 100.0], "x_max": 10.0, "points": 401, "seeds": 1,
+            "note": "no training; identical for both budgets"} for b in ("quick", "full")}
 
     def runs(self, budget: str = "quick", seeds: int | None = None,
              datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
         b = self.budgets[budget]
-        return [{"target": self.name, "seed": 0, "nus": list(b["nus"]), "x_max": b["x_max"], "points": b["points"]}]
+        return [{"target": self.name, "seed": 0, "nus": list(b["nus"]), "x_max": b["x_max"],
+                 "points": b["points"]}]
 
     def execute(self, config: dict[str, Any]) -> dict[str, Any]:
         x = torch.linspace(-config["x_max"], config["x_max"], int(config["points"]), dtype=torch.float64)
@@ -68,6 +73,7 @@ class Figure34(Target):
         ax.set_ylim(1e-12, 1)
         ax.legend(fontsize=7)
         png = rep.save_figure(fig, out / "figure-3.4.png")
-        markdown = "\n".join(["### Figure 3.4 — Student-t densities", "", f"![Figure 3.4]({png.name})", "", *lines])
+        markdown = "\n".join(["### Figure 3.4 — Student-t densities", "", f"![Figure 3.4]({png.name})", "",
+                              *lines])
         (out / "figure-3.4.md").write_text(markdown + "\n")
         return {"markdown": markdown, "files": [str(png), str(out / "figure-3.4.md")]}

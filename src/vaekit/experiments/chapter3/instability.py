@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ def bin_changes(change: np.ndarray, min_log_var: np.ndarray) -> list[list[float]
     rows = []
     for c in np.unique(centres):
         v = change[ok][centres == c]
-        rows.append([int(c), int(len(v)), float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0])
+        rows.append([int(c), len(v), float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0])
     return rows
 
 
@@ -88,7 +89,7 @@ def jump_epoch(history: Sequence[dict[str, Any]]) -> int | None:
     """The epoch whose mean training loss rose most over the previous epoch's (the thesis's 983rd epoch)."""
     losses = [(h["epoch"], h.get("train_loss")) for h in history if h.get("train_loss") is not None]
     best, epoch = -math.inf, None
-    for (_, a), (e, b) in zip(losses, losses[1:]):
+    for (_, a), (e, b) in pairwise(losses):
         if b - a > best:
             best, epoch = b - a, e
     return epoch
@@ -101,7 +102,7 @@ class Figure32(Target):
     name = "figure-3.2"
     description = ("Gaussian VAE training-loss instability on SMTP (a) and its relation to the minimum decoded "
                    "log-variance (b), Student-t for reference (Eq. 3.7, section 3.3)")
-    budgets = {
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {"epochs": 60, "patience": None, "seeds": 1, "importance_samples": 100, "test_subsample": 1000,
                   "methods": ["Gaussian", "Student-t"], "dataset": "smtp",
                   "note": "no early stopping: the whole loss curve is the result"},
@@ -132,8 +133,8 @@ class Figure32(Target):
         plt = rep.pyplot()
         done = rep.finished(results)
         fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(9, 3.4))
-        lines = ["| Method | seed | epochs | diverged | largest one-epoch rise of the train loss (epoch) | "
-                 "test LL |", "|---|---|---|---|---|---|"]
+        lines = [("| Method | seed | epochs | diverged | largest one-epoch rise of the train loss (epoch) | "
+                  "test LL |"), "|---|---|---|---|---|---|"]
         gaussian = None
         for r in sorted(done, key=lambda r: (r["config"]["method"] != "Gaussian", r["config"]["seed"])):
             c, m = r["config"], r["metrics"]
@@ -141,7 +142,7 @@ class Figure32(Target):
             ax_a.plot([h["epoch"] for h in hist], [h["train_loss"] for h in hist], lw=1,
                       label=f"{c['method']} (seed {c['seed']})")
             jump = jump_epoch(hist)
-            rise = next((b["train_loss"] - a["train_loss"] for a, b in zip(hist, hist[1:]) if b["epoch"] == jump),
+            rise = next((b["train_loss"] - a["train_loss"] for a, b in pairwise(hist) if b["epoch"] == jump),
                         math.nan)
             ll = m.get("test_log_likelihood")
             lines.append(f"| {c['method']} | {c['seed']} | {m.get('epochs_run')} | {m.get('diverged')} | "

@@ -46,8 +46,11 @@ def paired_test(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[f
     pairs = np.array([(x, y) for x, y in zip(a, b) if _finite(x) and _finite(y)], dtype=float)
     if len(pairs) < 2:
         return math.nan, len(pairs)
-    if np.allclose(pairs[:, 0], pairs[:, 1]):
+    diff = pairs[:, 0] - pairs[:, 1]
+    if np.allclose(diff, 0):
         return 1.0, len(pairs)
+    if np.allclose(diff, diff[0]):  # a constant non-zero difference: the t statistic is infinite
+        return 0.0, len(pairs)
     return float(stats.ttest_rel(pairs[:, 0], pairs[:, 1]).pvalue), len(pairs)
 
 

@@ -18,7 +18,7 @@ from ...data import Dataset, Preprocessor, load_dataset, to_tensor
 from ...data.registry import DATASETS, locate
 from ...evaluation import log_likelihood
 from ...model import VAE
-from ...training import Trainer, TrainConfig
+from ...training import TrainConfig, Trainer
 
 #: The five data sets of section 3.5.1 (Table 3.1), in the thesis's order.
 CHAPTER3_DATASETS: tuple[str, ...] = ("smtp", "aloi", "thyroid", "cancer", "satellite")
@@ -64,7 +64,7 @@ def seed_list(seeds: int | None, default: int) -> list[int]:
 def make_config(target: str, dataset: str, method: str, seed: int, budget: dict[str, Any],
                 **overrides: Any) -> dict[str, Any]:
     """One JSON-ready run configuration: Table 3.2 method ``method`` on ``dataset`` under ``budget``."""
-    likelihood, kwargs = METHODS[method] if method in METHODS else (None, {})
+    likelihood, kwargs = METHODS.get(method, (None, {}))
     config: dict[str, Any] = {
         "target": target, "dataset": dataset, "method": method, "likelihood": likelihood,
         "likelihood_kwargs": dict(kwargs), "latent_dim": latent_dim_for(dataset), "seed": int(seed),
@@ -88,7 +88,7 @@ def add_uniform_noise(x: np.ndarray, ratio: float, rng: np.random.Generator,
     (Figure 3.8's noisy environment). The original rows come first and are unchanged."""
     if ratio < 0:
         raise ValueError(f"the noise ratio must be >= 0, got {ratio}")
-    n_noise = int(round(ratio * len(x)))
+    n_noise = round(ratio * len(x))
     low = x.min(0) if low is None else low
     high = x.max(0) if high is None else high
     noise = rng.uniform(low, high, size=(n_noise, x.shape[1])).astype(x.dtype)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..targets import Target, register_target
 from . import reporting as rep
@@ -28,9 +29,9 @@ class SweepTarget(Target):
     """A sweep over one setting on SMTP with reference methods; subclasses define :meth:`grid` and the panels."""
 
     #: (title, x label, log x-axis, swept config key, filter on configs of the swept series)
-    panels: list[tuple[str, str, bool, str, Callable[[dict[str, Any]], bool]]]
-    swept_series: tuple[str, ...] = ("Gaussian",)
-    title: str = ""
+    panels: ClassVar[list[tuple[str, str, bool, str, Callable[[dict[str, Any]], bool]]]]
+    swept_series: ClassVar[tuple[str, ...]] = ("Gaussian",)
+    title: ClassVar[str] = ""
 
     def grid(self, budget: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """(method, config overrides) pairs of one seed."""
@@ -54,24 +55,26 @@ class SweepTarget(Target):
                                      and r["config"]["method"] == m], lambda c: 0).get(0, {})
                      for m in ("Gaussian", "Student-t")}
         student = reference["Student-t"]
-        lines = ["| setting | method | test log-likelihood | diverged | p vs Student-t (paired, same seeds and setting) |",
+        lines = ["| setting | method | test log-likelihood | diverged | p vs Student-t (paired, same seeds) |",
                  "|---|---|---|---|---|"]
         for m, col in reference.items():
             if col:
                 div = rep.count([r for r in done if r["config"].get("sweep") == "reference"
                                  and r["config"]["method"] == m], lambda c: 0).get(0, (0, 0))
-                p = rep.paired_test(*rep.align({"a": col, "b": student}).values())[0] if m != "Student-t" else math.nan
+                p = math.nan if m == "Student-t" else \
+                    rep.paired_test(*rep.align({"a": col, "b": student}).values())[0]
                 lines.append(f"| reference | {m} | {rep.summary_cell(list(col.values()))} | {div[0]}/{div[1]} | "
                              f"{'' if math.isnan(p) else f'{p:.2g}'} |")
         for ax, (title, xlabel, logx, key, keep) in zip(axes[0], self.panels):
+            by_key = itemgetter(key)
             student_cols = rep.by_seed([r for r in done if r["config"].get("sweep") != "reference"
                                         and r["config"]["method"] == "Student-t" and keep(r["config"])],
-                                       lambda c: c[key])
+                                       by_key)
             for series in self.swept_series:
                 runs = [r for r in done if r["config"].get("sweep") != "reference"
                         and r["config"]["method"].startswith(series) and keep(r["config"])]
-                cols = rep.by_seed(runs, lambda c: c[key])
-                divs = rep.count(runs, lambda c: c[key])
+                cols = rep.by_seed(runs, by_key)
+                divs = rep.count(runs, by_key)
                 xs = sorted(cols)
                 if not xs:
                     continue
@@ -92,8 +95,8 @@ class SweepTarget(Target):
             ax.legend(fontsize=7)
         png = rep.save_figure(fig, out / f"{self.name}.png")
         markdown = "\n".join([f"### {self.title}", "", f"![{self.name}]({png.name})", "",
-                              "Mean ± std over seeds; diverged = runs whose training loss became non-finite "
-                              "(their best-validation weights are still evaluated).", "", *lines, "",
+                              ("Mean ± std over seeds; diverged = runs whose training loss became non-finite "
+                               "(their best-validation weights are still evaluated)."), "", *lines, "",
                               f"Compute: {rep.wall_clock(results)}.", *rep.failures(results)])
         (out / f"{self.name}.md").write_text(markdown + "\n")
         return {"markdown": markdown, "files": [str(png), str(out / f"{self.name}.md")]}
@@ -109,11 +112,13 @@ class Figure36(SweepTarget):
 
     name = "figure-3.6"
     title = "Figure 3.6 — Gaussian VAE vs mini-batch size and learning rate (SMTP)"
-    description = "Gaussian VAE test LL vs batch size (lr 1e-3) and vs learning rate (batch 100) on SMTP; Student-t dashed"
-    budgets = {"quick": {**SWEEP_QUICK, "batch_sizes": [50, 100, 200, 500], "lrs": [1e-4, 1e-3, 1e-2]},
-               "full": {**SWEEP_FULL, "batch_sizes": [25, 50, 100, 200, 500, 1000],
+    description = ("Gaussian VAE test LL vs batch size (lr 1e-3) and vs learning rate (batch 100) on SMTP; "
+                   "Student-t dashed")
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {**SWEEP_QUICK, "batch_sizes": [50, 100, 200, 500], "lrs": [1e-4, 1e-3, 1e-2]},
+        "full": {**SWEEP_FULL, "batch_sizes": [25, 50, 100, 200, 500, 1000],
                         "lrs": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}}
-    panels = [("(a) mini-batch size (lr 1e-3)", "mini-batch size", True, "batch_size",
+    panels: ClassVar[list[Any]] = [("(a) mini-batch size (lr 1e-3)", "mini-batch size", True, "batch_size",
                lambda c: c["lr"] == SETUP["lr"]),
               ("(b) learning rate (batch 100)", "learning rate", True, "lr",
                lambda c: c["batch_size"] == SETUP["batch_size"])]
@@ -132,10 +137,11 @@ class Figure37(SweepTarget):
     name = "figure-3.7"
     title = "Figure 3.7 — MAP VAE vs the Gamma(1, b) rate b (SMTP)"
     description = "MAP VAE test LL vs b on SMTP (Eq. 3.10); Gaussian and Student-t VAEs dashed"
-    budgets = {"quick": {**SWEEP_QUICK, "b": [1e-4, 1e-3, 1e-2, 1e-1, 1.0]},
-               "full": {**SWEEP_FULL, "b": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]}}
-    panels = [("MAP VAE vs b", "b (Gamma rate)", True, "b", lambda c: True)]
-    swept_series = ("MAP",)
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {**SWEEP_QUICK, "b": [1e-4, 1e-3, 1e-2, 1e-1, 1.0]},
+        "full": {**SWEEP_FULL, "b": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]}}
+    panels: ClassVar[list[Any]] = [("MAP VAE vs b", "b (Gamma rate)", True, "b", lambda c: True)]
+    swept_series: ClassVar[tuple[str, ...]] = ("MAP",)
 
     def grid(self, budget: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         return [(f"MAP (b={b:g})", {"likelihood": "map", "likelihood_kwargs": {"b": float(b)}, "b": float(b),
@@ -150,11 +156,12 @@ class Figure38(SweepTarget):
     title = "Figure 3.8 — test log-likelihood under uniform training noise (SMTP)"
     description = ("Gaussian vs Student-t VAE test LL vs the ratio of uniform noise rows added to the SMTP "
                    "training split (clean test rows)")
-    budgets = {"quick": {**SWEEP_QUICK, "noise_ratios": [0.0, 0.01, 0.05, 0.1]},
-               "full": {**SWEEP_FULL, "noise_ratios": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2]}}
-    panels = [("noisy training data", "ratio of noise rows to training rows", False, "noise_ratio",
-               lambda c: True)]
-    swept_series = ("Gaussian", "Student-t")
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {**SWEEP_QUICK, "noise_ratios": [0.0, 0.01, 0.05, 0.1]},
+        "full": {**SWEEP_FULL, "noise_ratios": [0.0, 0.01, 0.02, 0.05, 0.1, 0.2]}}
+    panels: ClassVar[list[Any]] = [
+        ("noisy training data", "ratio of noise rows to training rows", False, "noise_ratio", lambda c: True)]
+    swept_series: ClassVar[tuple[str, ...]] = ("Gaussian", "Student-t")
 
     def grid(self, budget: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         return [(m, {"noise_ratio": float(r), "sweep": "noise"}) for m in self.swept_series

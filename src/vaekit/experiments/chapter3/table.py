@@ -6,14 +6,14 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..stats import markdown_table, mean_std
 from ..targets import Target, register_target
 from . import reporting as rep
-from .runs import CHAPTER3_DATASETS, METHODS, make_config, select_datasets, seed_list, train_and_evaluate
+from .runs import CHAPTER3_DATASETS, METHODS, make_config, seed_list, select_datasets, train_and_evaluate
 
 #: Budgets of Table 3.2. ``epochs`` is per data set: SMTP's training split has 9,516 rows (95 steps per epoch),
 #: cancer's 184 (2 steps per epoch), so the quick budget gives the small sets more epochs.
@@ -83,7 +83,7 @@ class Table32(Target):
                 p, n = rep.paired_test(a, b)
                 diffs = [x - y for x, y in zip(a, b) if x is not None and y is not None]
                 diff = float(np.mean(diffs)) if diffs else math.nan
-            div = " / ".join(f"{diverged.get((d, m), (0, 0))[0]}/{diverged.get((d, m), (0, 0))[1]}" for m in METHODS)
+            div = " / ".join("{}/{}".format(*diverged.get((d, m), (0, 0))) for m in METHODS)
             ep = " / ".join(f"{mean_std(list(epochs.get((d, m), {}).values()))[0]:.0f}"
                             if (d, m) in epochs else "–" for m in METHODS)
             lines.append(f"| {d} | {diff:+.3f} | {p:.2g} | {n} | {div} | {ep} |")
@@ -93,7 +93,7 @@ class Table32(Target):
             "Bold: the best mean and every column not significantly different from it (paired t-test, 5%).", "",
             table, "", "Student-t vs Gaussian, divergence (non-finite training loss) and epochs:", "",
             *lines, "",
-            *( [f"No results for: {', '.join(missing)} (data absent here, or not requested)."] if missing else []),
+            *([f"No results for: {', '.join(missing)} (data absent here, or not requested)."] if missing else []),
             f"Compute: {rep.wall_clock(results)}.", *rep.failures(results),
         ])
         csv_path = out / "table-3.2.csv"
@@ -117,7 +117,7 @@ class Figure35(Target):
 
     name = "figure-3.5"
     description = "Mean training loss (negative Eq. 3.6) against wall-clock seconds per data set and decoder"
-    budgets = {
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {**TABLE_BUDGETS["quick"], "seeds": 1, "test_subsample": 1000},
         "full": {**TABLE_BUDGETS["full"], "seeds": 1},
     }
