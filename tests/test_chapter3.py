@@ -96,7 +96,8 @@ def test_execute_tiny_table_run_returns_finite_json_metrics(data_dir):
     json.dumps(metrics, allow_nan=False)
     assert math.isfinite(metrics["test_log_likelihood"]) and metrics["epochs_run"] == 2
     assert metrics["diverged"] is False and len(metrics["history"]) == 2
-    assert all(h["mean_nu"] > 0.5 for h in metrics["history"])
+    nu_min = metrics["likelihood_config"]["nu_min"]
+    assert all(h["mean_nu"] > nu_min for h in metrics["history"])
 
 
 def test_execute_tiny_sweep_run_evaluates_the_seeded_subsample_and_adds_noise(data_dir):

@@ -155,6 +155,7 @@ def train_and_evaluate(config: dict[str, Any],
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
         "n_train": len(train_x), "n_noise_rows": len(train_x) - len(train), "n_test_evaluated": len(xs["test"]),
         "n_test_split": len(test), "constant_columns": pre.constant_columns_,
+        "likelihood_config": model.likelihood.config(),
         "train_seconds": result.train_seconds, "eval_seconds": time.perf_counter() - eval_start,
         "seconds": time.perf_counter() - start, "history": result.history,
     }
