@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
+from vaekit.data import Preprocessor
 from vaekit.experiments import TARGETS, run_serial
 from vaekit.experiments.chapter3 import (
     CHAPTER3_DATASETS,
@@ -20,7 +21,7 @@ from vaekit.experiments.chapter3 import (
 )
 from vaekit.experiments.chapter3.__main__ import main as chapter3_main
 from vaekit.experiments.chapter3.instability import jump_epoch
-from vaekit.experiments.chapter3.runs import SETUP, dataset_available
+from vaekit.experiments.chapter3.runs import SETUP, clean_units_offset, dataset_available
 from vaekit.experiments.chapter3.table import epochs_for
 
 TINY = {"hidden": [8, 8], "importance_samples": 4}
@@ -202,6 +203,23 @@ def test_uniform_noise_rows_count_and_range():
     assert len(add_uniform_noise(x, 0.0, rng)) == 200 and len(add_uniform_noise(x, 0.013, rng)) == 203
     with pytest.raises(ValueError):
         add_uniform_noise(x, -0.1, rng)
+
+
+def test_clean_units_offset_is_the_change_of_variables():
+    """A Gaussian density fitted in the noisy standardisation, moved to the clean one, must equal the same
+    density written directly in clean-standardised coordinates."""
+    rng = np.random.default_rng(3)
+    clean_x = rng.normal([1.0, -2.0], [0.5, 3.0], size=(300, 2)).astype(np.float32)
+    noisy_x = add_uniform_noise(clean_x, 0.3, rng)
+    noisy, clean = Preprocessor().fit(noisy_x), Preprocessor().fit(clean_x)
+    rows = clean_x[:20]
+    a, b = np.array([0.2, -0.1]), np.array([0.7, 1.3])  # the model: N(a, b^2) per column in noisy units
+    log_p_noisy = stats.norm.logpdf(noisy.transform(rows), a, b).sum(1)
+    s_n, m_n = noisy.scaler_.scale_, noisy.scaler_.mean_
+    s_c, m_c = clean.scaler_.scale_, clean.scaler_.mean_
+    direct = stats.norm.logpdf(clean.transform(rows), (a * s_n + m_n - m_c) / s_c, b * s_n / s_c).sum(1)
+    np.testing.assert_allclose(log_p_noisy + clean_units_offset(noisy, clean), direct, rtol=1e-4)
+    assert clean_units_offset(noisy, clean) < 0  # uniform rows widen the scale, so clean units are finer
 
 
 def test_bin_changes_groups_by_rounded_min_log_variance():

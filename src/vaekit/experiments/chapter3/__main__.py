@@ -79,8 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     footer = (f"\nWall clock of this command: {seconds:.0f} s ({budget} budget, "
               f"{torch.get_num_threads()} torch thread(s), {platform.machine()} CPU with {os.cpu_count()} "
               "cores).")
+    if args.results is None:
+        (out / "wall_clock.txt").write_text(footer.strip() + "\n")
+    elif (args.results.parent / "wall_clock.txt").is_file():  # the report of a saved run keeps its timing
+        footer = "\n" + (args.results.parent / "wall_clock.txt").read_text().strip()
     md = out / f"{args.target}.md"
-    if md.exists() and args.results is None:
+    if md.exists():
         md.write_text(md.read_text() + footer + "\n")
     print(report["markdown"] + footer)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,14 @@ def add_uniform_noise(x: np.ndarray, ratio: float, rng: np.random.Generator,
     return np.concatenate([x, noise])
 
 
+def clean_units_offset(noisy: Preprocessor, clean: Preprocessor) -> float:
+    """What to add to log p(x_n), x_n standardised by ``noisy``, to get the log-density of the same rows
+    standardised by ``clean``: x_n = (s_c x_c + m_c - m_n) / s_n, so log p(x_c) = log p(x_n) + sum log(s_c / s_n)."""
+    if not np.array_equal(noisy.keep_, clean.keep_):
+        raise ValueError("the two standardisations keep different columns")
+    return float(np.log(clean.scaler_.scale_).sum() - np.log(noisy.scaler_.scale_).sum())
+
+
 def _clean(value: Any) -> Any:
     """JSON-ready copy: non-finite floats become None."""
     if isinstance(value, float):
@@ -104,6 +113,16 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     return value
+
+
+#: a rise of the mean training loss over the previous epoch's larger than this counts as a loss spike
+SPIKE_NATS = 0.5
+
+
+def loss_spikes(history: Sequence[dict[str, Any]], threshold: float = SPIKE_NATS) -> int:
+    """Number of epochs whose mean training loss exceeds the previous epoch's by more than ``threshold`` nats."""
+    losses = [h["train_loss"] for h in history if h.get("train_loss") is not None]
+    return sum(b - a > threshold for a, b in pairwise(losses))
 
 
 def _test_rows(test: Dataset, subsample: int | None, seed: int) -> np.ndarray:
@@ -135,9 +154,8 @@ def train_and_evaluate(config: dict[str, Any],
         train_x = add_uniform_noise(train_x, noise_ratio, np.random.default_rng(20_000 + seed))
     pre = Preprocessor(constant_columns="drop").fit(train_x)
     log_jacobian = 0.0
-    if noise_ratio > 0:  # log p in clean-standardised units = log p_noisy-std + sum log s_noisy - sum log s_clean
-        clean = Preprocessor(constant_columns="drop").fit(train.x)
-        log_jacobian = float(np.log(pre.scaler_.scale_).sum() - np.log(clean.scaler_.scale_).sum())
+    if noise_ratio > 0:
+        log_jacobian = clean_units_offset(pre, Preprocessor(constant_columns="drop").fit(train.x))
     xs = {name: to_tensor(pre.transform(a)) for name, a in
           (("train", train_x), ("val", val.x), ("test", _test_rows(test, config.get("test_subsample"), seed)))}
     torch.manual_seed(seed)
@@ -154,7 +172,7 @@ def train_and_evaluate(config: dict[str, Any],
         "test_log_likelihood": test_ll, "diverged": result.diverged, "diverged_epoch": result.diverged_epoch,
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
         "n_train": len(train_x), "n_noise_rows": len(train_x) - len(train), "n_test_evaluated": len(xs["test"]),
-        "n_test_split": len(test), "constant_columns": pre.constant_columns_,
+        "n_test_split": len(test), "log_jacobian_to_clean_units": log_jacobian, "constant_columns": pre.constant_columns_,
         "likelihood_config": model.likelihood.config(),
         "train_seconds": result.train_seconds, "eval_seconds": time.perf_counter() - eval_start,
         "seconds": time.perf_counter() - start, "history": result.history,

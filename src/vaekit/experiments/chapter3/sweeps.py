@@ -91,6 +91,15 @@ class SweepTarget(Target):
                     rep.reference_line(ax, list(col.values()), f"{m} (default)", REFERENCE_COLOURS[m])
             if logx:
                 ax.set_xscale("log")
+            ticks = sorted({x for series in self.swept_series for x in rep.by_seed(
+                [r for r in done if r["config"].get("sweep") != "reference"
+                 and r["config"]["method"].startswith(series) and keep(r["config"])], by_key)})
+            if ticks:
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                ax.minorticks_off()
+            low = min((m for line in ax.lines for m in line.get_ydata()), default=0.0)
+            if low < -30:  # a diverging setting would flatten every other point: log-like scale below -1
+                ax.set_yscale("symlog", linthresh=1.0)
             ax.set(title=title, xlabel=xlabel, ylabel="test log-likelihood")
             ax.legend(fontsize=7)
         png = rep.save_figure(fig, out / f"{self.name}.png")

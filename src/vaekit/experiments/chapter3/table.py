@@ -13,7 +13,16 @@ import numpy as np
 from ..stats import markdown_table, mean_std
 from ..targets import Target, register_target
 from . import reporting as rep
-from .runs import CHAPTER3_DATASETS, METHODS, make_config, seed_list, select_datasets, train_and_evaluate
+from .runs import (
+    CHAPTER3_DATASETS,
+    METHODS,
+    SPIKE_NATS,
+    loss_spikes,
+    make_config,
+    seed_list,
+    select_datasets,
+    train_and_evaluate,
+)
 
 #: Budgets of Table 3.2. ``epochs`` is per data set: SMTP's training split has 9,516 rows (95 steps per epoch),
 #: cancer's 184 (2 steps per epoch), so the quick budget gives the small sets more epochs.
@@ -73,9 +82,14 @@ class Table32(Target):
         table = markdown_table(rows, list(METHODS))
         diverged = rep.count(done, lambda c: (c["dataset"], c["method"]))
         epochs = rep.by_seed(done, lambda c: (c["dataset"], c["method"]), "epochs_run")
-        lines = ["| Dataset | Student-t − Gaussian | paired p (two-sided) | seeds | diverged runs "
-                 "(" + " / ".join(METHODS) + ") | mean epochs run (" + " / ".join(METHODS) + ") |",
-                 "|---|---|---|---|---|---|"]
+        spikes: dict[tuple[str, str], list[int]] = {}
+        for r in done:
+            key = (r["config"]["dataset"], r["config"]["method"])
+            spikes.setdefault(key, []).append(loss_spikes(r["metrics"].get("history", [])))
+        names = " / ".join(METHODS)
+        lines = [(f"| Dataset | Student-t − Gaussian | paired p (two-sided) | seeds | diverged runs ({names}) | "
+                  f"mean epochs run ({names}) | mean loss spikes per run ({names}) |"),
+                 "|---|---|---|---|---|---|---|"]
         for d, cols in rows.items():
             diff, p, n = math.nan, math.nan, 0
             if "Student-t" in cols and "Gaussian" in cols:
@@ -86,13 +100,17 @@ class Table32(Target):
             div = " / ".join("{}/{}".format(*diverged.get((d, m), (0, 0))) for m in METHODS)
             ep = " / ".join(f"{mean_std(list(epochs.get((d, m), {}).values()))[0]:.0f}"
                             if (d, m) in epochs else "–" for m in METHODS)
-            lines.append(f"| {d} | {diff:+.3f} | {p:.2g} | {n} | {div} | {ep} |")
+            sp = " / ".join(f"{mean_std(spikes[(d, m)])[0]:.1f}"
+                            if (d, m) in spikes else "–" for m in METHODS)
+            lines.append(f"| {d} | {diff:+.3f} | {p:.2g} | {n} | {div} | {ep} | {sp} |")
         missing = [d for d in CHAPTER3_DATASETS if d not in order]
         markdown = "\n".join([
             "### Table 3.2 — test log-likelihood (mean ± std over seeds)", "",
             "Bold: the best mean and every column not significantly different from it (paired t-test, 5%).", "",
             table, "", "Student-t vs Gaussian, divergence (non-finite training loss) and epochs:", "",
             *lines, "",
+            (f"Loss spikes: epochs whose mean training loss exceeds the previous epoch's by more than "
+             f"{SPIKE_NATS} nat (instability short of divergence)."), "",
             *([f"No results for: {', '.join(missing)} (data absent here, or not requested)."] if missing else []),
             f"Compute: {rep.wall_clock(results)}.", *rep.failures(results),
         ])
