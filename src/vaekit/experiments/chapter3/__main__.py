@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         footer = "\n" + (args.results.parent / "wall_clock.txt").read_text().strip()
     md = out / f"{args.target}.md"
     if md.exists():
-        md.write_text(md.read_text() + footer + "\n")
+        md.write_text(md.read_text().rstrip("\n") + "\n\n" + footer.strip() + "\n")
     print(report["markdown"] + footer)
     return 0
 

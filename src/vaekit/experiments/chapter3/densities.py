@@ -58,16 +58,16 @@ class Figure34(Target):
         plt = rep.pyplot()
         done = rep.finished(results)
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        lines = ["| density | ln p(0) | ln p(5) | ln p(10) |", "|---|---|---|---|"]
+        lines = ["| density (location 0, precision 1) | ln p(0) | ln p(5) | ln p(10) |", "|---|---|---|---|"]
         for r in done[:1]:
             m = r["metrics"]
             x = torch.tensor(m["x"])
             at = [int(torch.argmin((x - v).abs())) for v in (0.0, 5.0, 10.0)]
             for nu, logp in m["student_t"].items():
                 ax.plot(m["x"], torch.tensor(logp).exp().tolist(), lw=1.2, label=f"St, ν = {float(nu):g}")
-                lines.append(f"| St(x|0,1,{float(nu):g}) | " + " | ".join(f"{logp[i]:.3f}" for i in at) + " |")
+                lines.append(f"| Student-t, ν = {float(nu):g} | " + " | ".join(f"{logp[i]:.3f}" for i in at) + " |")
             ax.plot(m["x"], torch.tensor(m["gaussian"]).exp().tolist(), "k--", lw=1.2, label="N(x|0,1)")
-            lines.append("| N(x|0,1) | " + " | ".join(f"{m['gaussian'][i]:.3f}" for i in at) + " |")
+            lines.append("| Gaussian N(0, 1) | " + " | ".join(f"{m['gaussian'][i]:.3f}" for i in at) + " |")
         ax.set_yscale("log")
         ax.set(xlabel="x", ylabel="density (log scale)", title="St(x | 0, 1, ν) vs Gaussian")
         ax.set_ylim(1e-12, 1)
