@@ -1,0 +1,94 @@
+"""``python -m vaekit.experiments.chapter3 TARGET [--quick|--full] [--seeds N] [--out DIR]``.
+
+Runs a chapter-3 target's grid in this process (:func:`~vaekit.experiments.targets.run_serial`), writes the
+report and ``results.json`` (every run's configuration and metrics) into ``--out``, and prints the markdown.
+``--results FILE`` rebuilds the report from a saved ``results.json`` without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..targets import TARGETS, Target, run_serial
+from . import TARGET_NAMES
+from .runs import CHAPTER3_DATASETS, dataset_available
+
+
+class _Recording(Target):
+    """Wraps a target so that the results handed to ``report`` are also saved as JSON."""
+
+    def __init__(self, inner: Target) -> None:
+        self.inner = inner
+        self.name, self.description, self.budgets = inner.name, inner.description, inner.budgets
+
+    def runs(self, budget: str = "quick", seeds: int | None = None,
+             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return self.inner.runs(budget, seeds, datasets)
+
+    def execute(self, config: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        metrics = self.inner.execute(config)
+        shown = {k: v for k, v in metrics.items() if k in ("test_log_likelihood", "diverged", "epochs_run")}
+        print(f"[{self.name}] {config.get('dataset', '')} {config.get('method', '')} seed {config['seed']}: "
+              f"{shown} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+        return metrics
+
+    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, allow_nan=False))
+        return self.inner.report(results, out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaekit.experiments.chapter3", description=__doc__)
+    parser.add_argument("target", choices=TARGET_NAMES)
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("--quick", dest="budget", action="store_const", const="quick",
+                       help="quick budget (default)")
+    level.add_argument("--full", dest="budget", action="store_const", const="full", help="the thesis's budget")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
+    parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: the target's)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/TARGET)")
+    parser.add_argument("--results", type=Path, default=None, help="rebuild the report from this results.json")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    target = TARGETS[args.target]
+    out = args.out or Path("results") / args.target
+    budget = args.budget or "quick"
+    started = time.perf_counter()
+    if args.results is not None:
+        report = target.report(json.loads(args.results.read_text()), out)
+    else:
+        datasets = args.datasets.split(",") if args.datasets else None
+        absent = [d for d in (datasets or CHAPTER3_DATASETS) if not dataset_available(d)]
+        if absent and args.target in ("table-3.2", "figure-3.5"):
+            print(f"skipping data sets absent here: {', '.join(absent)}", file=sys.stderr)
+        report = run_serial(_Recording(target), budget, args.seeds, datasets, out)
+    seconds = time.perf_counter() - started
+    footer = (f"\nWall clock of this command: {seconds:.0f} s ({budget} budget, "
+              f"{torch.get_num_threads()} torch thread(s), {platform.machine()} CPU with {os.cpu_count()} "
+              "cores).")
+    if args.results is None:
+        (out / "wall_clock.txt").write_text(footer.strip() + "\n")
+    elif (args.results.parent / "wall_clock.txt").is_file():  # the report of a saved run keeps its timing
+        footer = "\n" + (args.results.parent / "wall_clock.txt").read_text().strip()
+    md = out / f"{args.target}.md"
+    if md.exists():
+        md.write_text(md.read_text().rstrip("\n") + "\n\n" + footer.strip() + "\n")
+    print(report["markdown"] + footer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Helpers shared by the chapter-3 reports: grouping results by seed, paired tests, small PNG figures."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from ..stats import mean_std
+
+Result = dict[str, Any]
+
+
+def finished(results: Iterable[Result]) -> list[Result]:
+    """Results whose run completed (a diverged run completed: it is kept with its best weights)."""
+    return [r for r in results if r.get("status") == "done" and r.get("metrics")]
+
+
+def by_seed(results: Iterable[Result], key: Callable[[dict[str, Any]], Hashable],
+            metric: str = "test_log_likelihood") -> dict[Hashable, dict[int, float | None]]:
+    """``{key(config): {seed: metrics[metric]}}`` over finished results."""
+    table: dict[Hashable, dict[int, float | None]] = defaultdict(dict)
+    for r in finished(results):
+        table[key(r["config"])][int(r["config"]["seed"])] = r["metrics"].get(metric)
+    return dict(table)
+
+
+def align(columns: Mapping[str, Mapping[int, float | None]]) -> dict[str, list[float | None]]:
+    """Per-column value lists aligned on the union of seeds (None where a seed is missing)."""
+    seeds = sorted({s for col in columns.values() for s in col})
+    return {name: [col.get(s) for s in seeds] for name, col in columns.items()}
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def paired_test(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[float, int]:
+    """Two-sided paired t-test p-value of ``a`` vs ``b`` over the seeds where both are finite, and that count
+    (p is NaN with fewer than two pairs, 1.0 when the pairs are identical)."""
+    pairs = np.array([(x, y) for x, y in zip(a, b) if _finite(x) and _finite(y)], dtype=float)
+    if len(pairs) < 2:
+        return math.nan, len(pairs)
+    diff = pairs[:, 0] - pairs[:, 1]
+    if np.allclose(diff, 0):
+        return 1.0, len(pairs)
+    if np.allclose(diff, diff[0]):  # a constant non-zero difference: the t statistic is infinite
+        return 0.0, len(pairs)
+    return float(stats.ttest_rel(pairs[:, 0], pairs[:, 1]).pvalue), len(pairs)
+
+
+def count(results: Iterable[Result], key: Callable[[dict[str, Any]], Hashable], flag: str = "diverged"
+          ) -> dict[Hashable, tuple[int, int]]:
+    """``{key: (runs with metrics[flag] true, finished runs)}``."""
+    out: dict[Hashable, list[int]] = defaultdict(lambda: [0, 0])
+    for r in finished(results):
+        cell = out[key(r["config"])]
+        cell[0] += bool(r["metrics"].get(flag))
+        cell[1] += 1
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def wall_clock(results: Sequence[Result]) -> str:
+    """One line on compute: runs done/failed and the summed and longest per-run wall clock."""
+    done = finished(results)
+    seconds = [float(r["metrics"].get("seconds") or 0.0) for r in done]
+    failed = len(results) - len(done)
+    text = f"{len(done)} runs done" + (f", {failed} failed" if failed else "")
+    if seconds:
+        text += f"; run wall clock summed {sum(seconds):.0f} s (longest run {max(seconds):.0f} s)"
+    return text
+
+
+def failures(results: Sequence[Result]) -> list[str]:
+    """Markdown bullet lines naming failed runs and their errors."""
+    return [f"- failed: `{r['config'].get('dataset', '')}` {r['config'].get('method', '')} seed "
+            f"{r['config'].get('seed')}: {r.get('error', 'no metrics')}" for r in results
+            if r.get("status") != "done" or not r.get("metrics")]
+
+
+def summary_cell(values: Sequence[float | None], digits: int = 3) -> str:
+    m, s = mean_std(values)
+    return "n/a" if not math.isfinite(m) else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+# -------------------------------------------------------------------------------------------------- figures
+def pyplot() -> Any:
+    """matplotlib's pyplot on the non-interactive Agg backend (imported lazily: execute() never needs it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write a compact PNG (well under 200 KB) and close the figure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    pyplot().close(fig)
+    return path
+
+
+def band(ax: Any, x: Sequence[float], columns: Sequence[Sequence[float | None]], label: str,
+         dashed: bool = False, color: str | None = None) -> None:
+    """Mean line with a semi-transparent +-1 std band and error bars (the style of Figures 3.6-3.8)."""
+    stats_ = [mean_std(c) for c in columns]
+    mean = np.array([m for m, _ in stats_])
+    std = np.array([s for _, s in stats_])
+    line = ax.errorbar(x, mean, yerr=std, label=label, color=color, capsize=3, marker="o" if not dashed else None,
+                       linestyle="--" if dashed else "-")
+    ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=line[0].get_color())
+
+
+def reference_line(ax: Any, values: Sequence[float | None], label: str, color: str) -> None:
+    """A horizontal dashed mean with a +-1 std band across the axis (a method that is not swept)."""
+    m, s = mean_std(values)
+    if not math.isfinite(m):
+        return
+    ax.axhline(m, linestyle="--", color=color, label=label)
+    ax.axhspan(m - s, m + s, color=color, alpha=0.15)
