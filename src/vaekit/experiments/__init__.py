@@ -1,6 +1,8 @@
-"""Experiments behind the thesis's tables and figures, as named targets (see :mod:`vaekit.experiments.targets`)."""
+"""Experiments behind the thesis's tables and figures, as named targets (see :mod:`vaekit.experiments.targets`).
 
-from . import chapter3  # noqa: F401 - registers the chapter-3 targets
-from .targets import TARGETS, Target, register_target, run_serial
+Target modules (``chapter3``, ``chapter4``, ...) register on first lookup (:func:`load_targets`).
+"""
 
-__all__ = ["TARGETS", "Target", "register_target", "run_serial"]
+from .targets import TARGETS, Target, get_target, load_targets, register_target, run_serial
+
+__all__ = ["TARGETS", "Target", "get_target", "load_targets", "register_target", "run_serial"]
