@@ -87,6 +87,18 @@ def _likelihood_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs.update(nu_init=args.nu_init, nu_min=args.nu_min)
     if args.likelihood in ("gaussian", "map") and args.variance_floor:
         kwargs["variance_floor"] = args.variance_floor
+    if args.likelihood in ("gaussian", "map", "student-t") and args.bounded_mean:
+        kwargs["bounded_mean"] = True
+    return kwargs
+
+
+def _prior_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Options of the learned priors (chapter 4) that the command line exposes."""
+    kwargs: dict[str, Any] = {}
+    if args.prior == "vamp" and args.vamp_components is not None:
+        kwargs["n_components"] = args.vamp_components
+    if args.prior in ("implicit", "avb") and args.ratio_epochs is not None:
+        kwargs["ratio_epochs"] = args.ratio_epochs
     return kwargs
 
 
@@ -104,7 +116,7 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         dataset, likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
         split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
         out=args.out, train=train, activation=args.activation, dropout=args.dropout, gated=args.gated,
-        likelihood_kwargs=_likelihood_kwargs(args),
+        likelihood_kwargs=_likelihood_kwargs(args), prior_kwargs=_prior_kwargs(args), encoder=args.encoder,
     )
     summary.pop("history")
     summary["out"] = str(args.out)
@@ -186,10 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     data_column_options(p)
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t")
     p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
+    p.add_argument("--vamp-components", type=int, help="K pseudo-inputs of the VampPrior (default 500)")
+    p.add_argument("--ratio-epochs", type=int,
+                   help="J2: density-ratio classifier epochs per VAE epoch (implicit, avb; default 10)")
+    p.add_argument("--encoder", choices=("gaussian", "implicit"),
+                   help="q(z|x): gaussian, or AVB's implicit encoder (default: implicit for --prior avb)")
     p.add_argument("--map-b", type=float, default=1.0, help="rate b of the Gamma(1, b) precision prior (map)")
     p.add_argument("--nu-init", type=float, default=10.0, help="initial degrees of freedom (student-t)")
     p.add_argument("--nu-min", type=float, default=0.5, help="floor on the degrees of freedom (student-t)")
     p.add_argument("--variance-floor", type=float, default=0.0, help="added to decoded variances (gaussian, map)")
+    p.add_argument("--bounded-mean", action="store_true",
+                   help="decoded mean in [0, 1] through a sigmoid (grey images: freyfaces, histopathology)")
     p.add_argument("--latent-dim", type=int, default=20)
     p.add_argument("--hidden", type=_int_list, default=(500, 500), help="hidden sizes, e.g. 500,500")
     p.add_argument("--activation", default="tanh")

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import torch
 
+from .errors import ConfigError
 from .model import VAE
 
 
@@ -47,6 +48,11 @@ def log_likelihood(
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if not model.encoder_has_density:
+        raise ConfigError(
+            "this model's encoder is implicit (AVB): without a density q(z|x) there is no importance-sampled "
+            "log-likelihood; use vaekit.evaluation.elbo for the (discriminator-estimated) ELBO"
+        )
     out = torch.empty(x.shape[0], dtype=x.dtype)
     with evaluating(model):
         for rows in _batches(x.shape[0], batch_size):

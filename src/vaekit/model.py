@@ -16,7 +16,7 @@ from torch import nn
 from torch.distributions import Distribution
 from torch.nn import functional as F
 
-from .encoders import GaussianEncoder
+from .encoders import make_encoder
 from .errors import ConfigError, DataError
 from .likelihoods import Likelihood, make_likelihood
 from .nets import MLP
@@ -38,8 +38,14 @@ class ModelConfig:
     n_tasks: int = 0
     likelihood_kwargs: dict[str, Any] = field(default_factory=dict)
     prior_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: "gaussian" (q(z|x) = N(mu, sigma^2)) or "implicit" (AVB, section 4.4); None picks "implicit" for the
+    #: avb prior and "gaussian" otherwise
+    encoder: str | None = None
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.encoder is None:
+            self.encoder = "implicit" if self.prior == "avb" else "gaussian"
         self.hidden = tuple(int(h) for h in self.hidden)
         if self.x_dim <= 0:
             raise ConfigError(f"x_dim must be positive, got {self.x_dim}")
@@ -102,20 +108,35 @@ class VAE(nn.Module):
         n_tasks: int = 0,
         likelihood_kwargs: dict[str, Any] | None = None,
         prior_kwargs: dict[str, Any] | None = None,
+        encoder: str | None = None,
+        encoder_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         cfg = ModelConfig(
             x_dim, latent_dim, likelihood, prior, tuple(hidden), activation, dropout, gated, n_tasks,
-            dict(likelihood_kwargs or {}), dict(prior_kwargs or {}),
+            dict(likelihood_kwargs or {}), dict(prior_kwargs or {}), encoder, dict(encoder_kwargs or {}),
         )
         self.config = cfg
-        self.encoder = GaussianEncoder(x_dim + n_tasks, latent_dim, cfg.hidden, activation, dropout, gated)
+        self.encoder = make_encoder(
+            cfg.encoder, x_dim + n_tasks, latent_dim, hidden=cfg.hidden, activation=activation, dropout=dropout,
+            gated=gated, **cfg.encoder_kwargs,
+        )
         self.decoder_body = MLP(latent_dim + n_tasks, tuple(reversed(cfg.hidden)), activation, dropout, gated)
         self.likelihood: Likelihood = make_likelihood(
             likelihood, self.decoder_body.out_features, x_dim, **cfg.likelihood_kwargs
         )
         self.prior: Prior = make_prior(prior, latent_dim, **cfg.prior_kwargs)
+        if self.prior.needs_encoder_density and not self.encoder_has_density:
+            raise ConfigError(
+                f"the {prior!r} prior needs the encoder's density q(z|x), which the {cfg.encoder!r} encoder lacks; "
+                "use encoder='gaussian' or prior='avb'"
+            )
         self.prior.bind(self)
+
+    @property
+    def encoder_has_density(self) -> bool:
+        """False for implicit encoders (AVB): no importance-sampled log-likelihood, ELBO estimates only."""
+        return bool(getattr(self.encoder, "has_density", True))
 
     @classmethod
     def from_config(cls, config: ModelConfig | dict[str, Any]) -> VAE:
@@ -141,7 +162,7 @@ class VAE(nn.Module):
         return F.one_hot(s, self.config.n_tasks).to(like.dtype)
 
     def encode(self, x: torch.Tensor, s: torch.Tensor | None = None) -> Distribution:
-        """q(z|x[, s]) as an ``Independent(Normal)`` over the latent dimensions."""
+        """q(z|x[, s]): an ``Independent(Normal)`` over the latent dimensions (an ``ImplicitPosterior`` for AVB)."""
         onehot = self._task_one_hot(s, x.shape[0], x)
         return self.encoder(x if onehot is None else torch.cat([x, onehot], -1))
 

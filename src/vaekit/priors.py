@@ -31,6 +31,8 @@ class Prior(nn.Module):
     """Base class of priors over the latent space."""
 
     name: ClassVar[str]
+    #: whether :meth:`kl` / evaluation need log q(z|x) (False only for priors that work with implicit encoders)
+    needs_encoder_density: ClassVar[bool] = True
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -102,3 +104,8 @@ def make_prior(name: str, latent_dim: int, **kwargs: Any) -> Prior:
     except KeyError:
         raise ConfigError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)}") from None
     return cls(latent_dim, **kwargs)
+
+
+# The learned priors of chapter 4 register themselves on import (after the base classes above exist), so that
+# PRIORS, and with it the CLI's --prior choices, always lists them.
+from . import avb, implicit, vamp  # noqa: F401

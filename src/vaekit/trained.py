@@ -15,7 +15,7 @@ import torch
 from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from .data import Dataset, Preprocessor, load_dataset, to_tensor
 from .errors import CheckpointError, ConfigError, DataError
-from .evaluation import log_likelihood
+from .evaluation import elbo, log_likelihood
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig
 from .training import Trainer, TrainConfig, TrainResult
@@ -38,11 +38,14 @@ class TrainedModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------------------ data
-    def prepare(self, x: np.ndarray, s: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Validate and preprocess raw rows into model inputs."""
+    def prepare(
+        self, x: np.ndarray, s: np.ndarray | None = None, transform: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validate and preprocess raw rows into model inputs. With a training ``transform`` (e.g. dynamic
+        binarisation) the rows are checked as the model will see them, after the transform."""
         x_t = to_tensor(self.preprocessor.transform(np.asarray(x)))
         assert x_t is not None
-        self.model.check_input(x_t)
+        self.model.check_input(x_t if transform is None else transform(x_t, torch.Generator().manual_seed(0)))
         s_t = to_tensor(None if s is None else np.asarray(s).astype(np.int64))
         if self.model.config.n_tasks and s_t is None:
             raise DataError("this model is task-conditioned: give the task index of every row")
@@ -59,7 +62,16 @@ class TrainedModel:
         return ll.numpy()
 
     def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100) -> dict[str, Any]:
-        """Mean test log-likelihood (raw and, for implicit priors, normalised) with non-finite values as None."""
+        """Mean test log-likelihood (raw and, for implicit priors, normalised) with non-finite values as None.
+
+        Models with an implicit encoder (AVB) have no importance-sampled log-likelihood: ``test_log_likelihood`` is
+        None and ``test_elbo_estimate`` holds the discriminator-based ELBO estimate instead.
+        """
+        if not self.model.encoder_has_density:
+            x_t, s_t = self.prepare(x, s)
+            estimate = finite_or_none(float(elbo(self.model, x_t, s_t).mean()))
+            return {"test_log_likelihood": None, "test_elbo_estimate": estimate, "importance_samples": 0,
+                    "n_test": len(x_t)}
         raw = self.score_samples(x, s, n_samples, normalised=False)
         log_z = self.model.prior.log_normaliser()
         metrics: dict[str, Any] = {
@@ -133,9 +145,10 @@ def fit(
     torch.manual_seed(train.seed)
     model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, n_tasks=n_tasks, **model_options)
     trained = TrainedModel(model, preprocessor)
-    tensors = {name: trained.prepare(part.x, part.s) for name, part in
+    transform = dataset.meta.get("batch_transform")
+    tensors = {name: trained.prepare(part.x, part.s, transform if name == "train" else None) for name, part in
                (("train", train_set), ("val", val_set), ("test", test_set))}
-    result: TrainResult = Trainer(train, batch_transform=dataset.meta.get("batch_transform")).fit(
+    result: TrainResult = Trainer(train, batch_transform=transform).fit(
         model, tensors["train"][0], tensors["val"][0], tensors["train"][1], tensors["val"][1]
     )
     summary: dict[str, Any] = {
