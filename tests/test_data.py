@@ -113,3 +113,33 @@ def test_headerless_csv(tmp_path):
 def test_bad_arrays(x, match):
     with pytest.raises(DataError, match=match):
         Dataset("bad", x)
+
+
+def test_download_is_verified_and_cached_atomically(monkeypatch, tmp_path):
+    """A download goes through the spec's parser, is checked against the content checksum, and lands in the cache."""
+    import dataclasses
+
+    from vaekit.data import registry
+
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "empty"))
+    good = registry.load_dataset("cancer")  # bundled fallback
+    arrays = {"x": good.x, "y": good.y}
+    spec = dataclasses.replace(registry.DATASETS["cancer"], name="fake", filename="fake.npz", fallback=None,
+                               download=lambda: arrays, content_sha256=registry.content_checksum(arrays))
+    loaded = registry.load_arrays(spec, download=True)
+    np.testing.assert_array_equal(loaded["x"], good.x)
+    assert (registry.sources.cache_dir() / "fake.npz").is_file()
+    tampered = dataclasses.replace(spec, filename="fake2.npz", download=lambda: {"x": good.x * 2, "y": good.y})
+    with pytest.raises(DataError, match="checksum"):
+        registry.load_arrays(tampered, download=True)
+    assert not (registry.sources.cache_dir() / "fake2.npz").exists()
+    with pytest.raises(DatasetNotFoundError, match="fake2.npz"):
+        registry.load_arrays(tampered, download=False)
+
+
+def test_content_checksums_match_the_shared_files(data_dir):
+    from vaekit.data import registry
+
+    for name in ("smtp", "cancer"):
+        arrays = registry.load_arrays(registry.DATASETS[name])
+        assert registry.content_checksum(arrays) == registry.DATASETS[name].content_sha256

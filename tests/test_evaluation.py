@@ -9,7 +9,7 @@ from torch import nn
 from torch.distributions import Independent, Normal
 
 from vaekit import VAE, log_likelihood
-from vaekit.likelihoods import Gaussian
+from vaekit.likelihoods import LOG_SCALE_BOUND, Gaussian
 
 
 class FixedGaussianEncoder(nn.Module):
@@ -38,7 +38,8 @@ def linear_gaussian_vae(shift: float = 0.0, widen: float = 1.0):
             head.mean.weight.copy_(w)
             head.mean.bias.copy_(b)
             head.log_variance.weight.zero_()
-            head.log_variance.bias.fill_(math.log(sigma2))
+            # the head squashes its raw output smoothly into [-B, B]; invert that to decode exactly sigma2
+            head.log_variance.bias.fill_(LOG_SCALE_BOUND * math.atanh(math.log(sigma2) / LOG_SCALE_BOUND))
         model.likelihood = head
         cov = torch.linalg.inv(torch.eye(d_z) + w.T @ w / sigma2)  # diagonal because W's columns are orthogonal
         a = cov @ w.T / sigma2

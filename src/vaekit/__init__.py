@@ -12,6 +12,7 @@ from .training import Trainer, TrainConfig, TrainResult  # noqa: E402
 from .evaluation import log_likelihood, elbo  # noqa: E402
 from .trained import TrainedModel, fit  # noqa: E402
 from .data import Dataset, load_dataset  # noqa: E402
+from .detect import VAEDetector  # noqa: E402
 
 __all__ = [
     "VAE",
@@ -21,6 +22,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainedModel",
+    "VAEDetector",
     "Trainer",
     "elbo",
     "fit",

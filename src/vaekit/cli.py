@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import io
 import json
 import sys
@@ -31,7 +32,7 @@ from .training import DIVERGENCE_POLICIES, TrainConfig
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
 #: :func:`command`. Keeps each feature's CLI beside the feature.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.cli_detect",)
 
 
 def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
@@ -174,6 +175,7 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
 def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
 
 
 def data_column_options(p: argparse.ArgumentParser) -> None:
@@ -250,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        stream=sys.stderr, force=True)
     try:
         result = COMMANDS[args.command](args)
     except VaekitError as err:
@@ -262,8 +266,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     if args.json:
         print(json.dumps(result, allow_nan=False, default=str))
+    if result.get("interrupted"):
+        print(f"vaekit {args.command}: interrupted; the best model so far was saved to {result.get('out')}",
+              file=sys.stderr)
+        return 130
     return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run the package's module, not this __main__ copy: command modules register into vaekit.cli.COMMANDS.
+    from vaekit.cli import main as package_main
+
+    sys.exit(package_main())

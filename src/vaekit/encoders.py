@@ -10,6 +10,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from .errors import ConfigError
+from .likelihoods import bounded_log_scale
 from .nets import MLP, glorot_init
 
 
@@ -39,7 +40,7 @@ class GaussianEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Independent:
         h = self.body(x)
-        scale = torch.exp(0.5 * self.log_variance(h))
+        scale = torch.exp(0.5 * bounded_log_scale(self.log_variance(h)))
         return Independent(Normal(self.mean(h), scale, validate_args=False), 1)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+from torch.distributions import Independent, Normal
 
 from .errors import ConfigError
 from .model import VAE
@@ -36,6 +37,7 @@ def log_likelihood(
     n_samples: int = 100,
     batch_size: int = 100,
     max_rows: int = 20_000,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-point importance-sampled estimate of log p(x[|s]) with ``n_samples`` samples from q(z|x[, s]).
 
@@ -45,7 +47,15 @@ def log_likelihood(
     running logsumexp, so memory does not grow with K. The bound increases in expectation with K and tends to
     log p(x). For implicit priors the result uses the unnormalised density p(z) exp T(z); subtract
     ``model.prior.log_normaliser()`` for the normalised value.
+
+    ``noise`` (``[K, D]`` standard-normal draws, overriding ``n_samples``) replaces the random draws for a Gaussian
+    encoder: z_k = mu(x) + sigma(x) * noise_k for every row (common random numbers). Each row's estimate is then a
+    deterministic function of that row alone, whatever the batch, the row order or the global random state.
     """
+    if noise is not None:
+        if noise.ndim != 2 or noise.shape[1] != model.config.latent_dim:
+            raise ValueError(f"noise must have shape [K, {model.config.latent_dim}], got {tuple(noise.shape)}")
+        n_samples = noise.shape[0]
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     if not model.encoder_has_density:
@@ -59,10 +69,12 @@ def log_likelihood(
             xb = x[rows]
             sb = None if s is None else s[rows]
             q = model.encode(xb, sb)
+            if noise is not None and not (isinstance(q, Independent) and isinstance(q.base_dist, Normal)):
+                raise ValueError("fixed importance-sampling noise needs a Gaussian encoder q(z|x)")
             chunk = max(1, max_rows // xb.shape[0])
             total = torch.full((xb.shape[0],), -math.inf, dtype=x.dtype)
             for k in _batches(n_samples, chunk):
-                z = q.sample((k.stop - k.start,))
+                z = q.sample((k.stop - k.start,)) if noise is None else q.mean + q.stddev * noise[k].unsqueeze(1)
                 log_w = model.decode(z, sb).log_prob(xb) + model.prior.log_prob(z) - q.log_prob(z)
                 total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
             out[rows] = total - math.log(n_samples)

@@ -21,6 +21,19 @@ from .errors import ConfigError, DataError
 from .nets import glorot_init
 
 
+#: Decoded log-variances and log-precisions are kept in [-LOG_SCALE_BOUND, LOG_SCALE_BOUND] by a smooth tanh
+#: envelope (within 1% of the identity on [-5, 5]). Below e^-30 a variance is under float32 resolution of standardised data;
+#: the bound keeps every log-density finite for finite inputs instead of overflowing to NaN.
+LOG_SCALE_BOUND = 30.0
+#: Upper limit of the Student-t degrees of freedom (beyond it the density equals the Gaussian's in float32).
+NU_MAX = 1e6
+
+
+def bounded_log_scale(raw: torch.Tensor) -> torch.Tensor:
+    """Smoothly squash a raw network output into [-LOG_SCALE_BOUND, LOG_SCALE_BOUND]."""
+    return LOG_SCALE_BOUND * torch.tanh(raw / LOG_SCALE_BOUND)
+
+
 def _inverse_softplus(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
@@ -101,7 +114,7 @@ class Gaussian(Likelihood):
         glorot_init(self)
 
     def _variance(self, h: torch.Tensor) -> torch.Tensor:
-        var = self.log_variance(h).exp()
+        var = bounded_log_scale(self.log_variance(h)).exp()
         return var + self.variance_floor if self.variance_floor else var
 
     def forward(self, h: torch.Tensor) -> Distribution:
@@ -142,7 +155,7 @@ class MAPGaussian(Gaussian):
 class StudentT(Likelihood):
     """Student-t decoder St(x | mu, lambda, nu) with all three parameters decoded from z, Eq. (3.11).
 
-    ``lambda = exp(.)`` and ``nu = nu_min + softplus(.)``; the nu head's bias starts at ``nu_init`` so that training
+    ``lambda = exp(.)`` (see :data:`LOG_SCALE_BOUND`) and ``nu = nu_min + softplus(.)``; the nu head's bias starts at ``nu_init`` so that training
     begins near a Gaussian rather than with Cauchy-like tails (see the README's parameterisation study).
     """
 
@@ -172,8 +185,8 @@ class StudentT(Likelihood):
         mean = self.mean(h)
         if self.bounded_mean:
             mean = torch.sigmoid(mean)
-        scale = torch.exp(-0.5 * self.log_precision(h))
-        nu = self.nu_min + F.softplus(self.raw_nu(h))
+        scale = torch.exp(-0.5 * bounded_log_scale(self.log_precision(h)))
+        nu = (self.nu_min + F.softplus(self.raw_nu(h))).clamp(max=NU_MAX)
         return Independent(_StudentT(nu, mean, scale, validate_args=False), 1)
 
     def diagnostics(self, p: Distribution) -> dict[str, torch.Tensor]:

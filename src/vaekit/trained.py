@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Sequence
@@ -52,11 +53,24 @@ class TrainedModel:
         return x_t, s_t
 
     def score_samples(
-        self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100, normalised: bool = True
+        self,
+        x: np.ndarray,
+        s: np.ndarray | None = None,
+        n_samples: int = 100,
+        normalised: bool = True,
+        noise: torch.Tensor | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> np.ndarray:
-        """Per-row importance-sampled log p(x) in the model's (standardised) data space."""
+        """Per-row importance-sampled log p(x) in the model's (standardised) data space.
+
+        ``noise`` fixes the importance samples (see :func:`~vaekit.evaluation.log_likelihood`); ``dtype=float64``
+        evaluates a double-precision copy of the model, so scores do not depend on the batch a row is in.
+        """
         x_t, s_t = self.prepare(x, s)
-        ll = log_likelihood(self.model, x_t, s_t, n_samples=n_samples).double()
+        model = self.model if dtype == torch.float32 else copy.deepcopy(self.model).to(dtype)
+        x_t = x_t.to(dtype)
+        noise = None if noise is None else noise.to(dtype)
+        ll = log_likelihood(model, x_t, s_t, n_samples=n_samples, noise=noise).double()
         if normalised:
             ll = ll - self.model.prior.log_normaliser()
         return ll.numpy()
@@ -85,21 +99,18 @@ class TrainedModel:
         return metrics
 
     # ------------------------------------------------------------------------------------------- save/load
-    def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        path = save_checkpoint(directory / CHECKPOINT_NAME, "vae", {
+    def to_record(self) -> dict[str, Any]:
+        """Checkpoint payload (tensors and plain values only) from which :meth:`from_record` rebuilds this model."""
+        return {
             "model_config": self.model.config.to_dict(),
             "state_dict": self.model.state_dict(),
             "preprocessor": self.preprocessor.state_dict(),
             "info": json.loads(json.dumps(self.info, default=str)),
-        })
-        return path
+        }
 
     @classmethod
-    def load(cls, directory: str | Path) -> TrainedModel:
-        directory = Path(directory)
-        path = directory / CHECKPOINT_NAME if directory.is_dir() else directory
-        record = load_checkpoint(path, "vae")
+    def from_record(cls, record: dict[str, Any], path: str | Path = "checkpoint") -> TrainedModel:
+        """Rebuild a model in evaluation mode from a :meth:`to_record` payload; ``path`` names it in errors."""
         try:
             model = VAE.from_config(ModelConfig.from_dict(record["model_config"]))
             model.load_state_dict(record["state_dict"])
@@ -108,6 +119,49 @@ class TrainedModel:
             raise CheckpointError(f"{path} does not match the model it describes ({err}); retrain") from err
         model.eval()
         return cls(model, preprocessor, dict(record.get("info", {})))
+
+    def save(self, directory: str | Path) -> Path:
+        return save_checkpoint(Path(directory) / CHECKPOINT_NAME, "vae", self.to_record())
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TrainedModel:
+        directory = Path(directory)
+        path = directory / CHECKPOINT_NAME if directory.is_dir() else directory
+        return cls.from_record(load_checkpoint(path, "vae"), path)
+
+
+def train_vae(
+    train_set: Dataset,
+    val_set: Dataset | None,
+    likelihood: str = "student-t",
+    prior: str = "standard",
+    latent_dim: int = 20,
+    hidden: Sequence[int] = (500, 500),
+    constant_columns: str = "error",
+    train: TrainConfig | None = None,
+    **model_options: Any,
+) -> tuple[TrainedModel, TrainResult]:
+    """Fit the preprocessing on ``train_set``, build a VAE seeded by ``train.seed`` and train it.
+
+    Early stopping watches the ELBO on ``val_set`` (the training loss when it is None). The data sets' ``meta``
+    may switch standardisation off (``standardise``) and give a ``batch_transform`` (dynamic binarisation).
+    """
+    train = train or TrainConfig()
+    if likelihood not in LIKELIHOODS:
+        raise ConfigError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
+    standardise = LIKELIHOODS[likelihood].standardise and train_set.meta.get("standardise", True)
+    preprocessor = Preprocessor(standardise=standardise, constant_columns=constant_columns).fit(train_set.x)
+    n_tasks = model_options.pop("n_tasks", 0)
+    torch.manual_seed(train.seed)
+    model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, n_tasks=n_tasks, **model_options)
+    trained = TrainedModel(model, preprocessor)
+    transform = train_set.meta.get("batch_transform")
+    train_x, train_s = trained.prepare(train_set.x, train_set.s, transform)
+    val_x, val_s = (None, None) if val_set is None else trained.prepare(val_set.x, val_set.s)
+    result = Trainer(train, batch_transform=transform).fit(
+        model, train_x, val_x, train_s, val_s
+    )
+    return trained, result
 
 
 def fit(
@@ -139,18 +193,11 @@ def fit(
             f"batch size {train.batch_size} is larger than the training split ({len(train_set)} rows); "
             "lower --batch-size or give more training data"
         )
-    standardise = LIKELIHOODS[likelihood].standardise and dataset.meta.get("standardise", True)
-    preprocessor = Preprocessor(standardise=standardise, constant_columns=constant_columns).fit(train_set.x)
-    n_tasks = model_options.pop("n_tasks", 0)
-    torch.manual_seed(train.seed)
-    model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, n_tasks=n_tasks, **model_options)
-    trained = TrainedModel(model, preprocessor)
-    transform = dataset.meta.get("batch_transform")
-    tensors = {name: trained.prepare(part.x, part.s, transform if name == "train" else None) for name, part in
-               (("train", train_set), ("val", val_set), ("test", test_set))}
-    result: TrainResult = Trainer(train, batch_transform=transform).fit(
-        model, tensors["train"][0], tensors["val"][0], tensors["train"][1], tensors["val"][1]
+    trained, result = train_vae(
+        train_set, val_set, likelihood=likelihood, prior=prior, latent_dim=latent_dim, hidden=hidden,
+        constant_columns=constant_columns, train=train, **model_options,
     )
+    model, preprocessor = trained.model, trained.preprocessor
     summary: dict[str, Any] = {
         "dataset": dataset.name,
         "n_train": len(train_set), "n_val": len(val_set), "n_test": len(test_set),

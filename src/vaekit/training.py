@@ -7,6 +7,7 @@ The phase schedule lives here, not in the model: after each VAE epoch the traine
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from .evaluation import elbo
 from .model import VAE
 
 DIVERGENCE_POLICIES = ("stop", "rollback")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,6 +119,8 @@ class Trainer:
         good_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimiser.state_dict()))
         epochs_since_best = 0
         n = train_x.shape[0]
+        log.info("training on %d rows for up to %d epochs; Ctrl-C stops and keeps the best model so far",
+                 n, cfg.epochs)
         start = time.perf_counter()
         bar = tqdm(range(1, cfg.epochs + 1), disable=not cfg.progress, unit="epoch", leave=False)
         try:
@@ -135,6 +139,7 @@ class Trainer:
                 else:
                     val_loss = record["train_loss"]
                 record.update(epoch=epoch, kl_weight=kl_weight, seconds=time.perf_counter() - start)
+                record = {k: (v if math.isfinite(v) else None) for k, v in record.items()}  # never NaN in history
                 result.history.append(record)
                 result.epochs_run = epoch
                 for callback in self.callbacks:

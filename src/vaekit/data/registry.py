@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -24,6 +25,8 @@ class DatasetSpec:
     description: str
     split: tuple[float, float, float] = (0.5, 0.1, 0.4)
     sha256: str | None = None  #: checksum of the ``.npz`` as distributed in the data directory
+    #: checksum of the parsed arrays (``x`` as float32 bytes then ``y`` as int8 bytes), verified after a download
+    content_sha256: str | None = None
     download: Callable[[], dict[str, np.ndarray]] | None = None  #: fetch + parse the public source
     fallback: Callable[[], dict[str, np.ndarray]] | None = None  #: build from data installed with a package
     binary: bool = False
@@ -60,11 +63,13 @@ register(DatasetSpec(
     "smtp", "smtp.npz", "KDD Cup 1999 SMTP subset, 95,156 x 3, 30 attacks (ODDS/ADBench preprocessing)",
     split=(0.1, 0.1, 0.8),
     sha256="b1d69015d24f56538a0daa493ff94d23edf7747237abf8ebb605816847b07af7",
+    content_sha256="8185c183064af3692fabec228652c3e58dfd56dab66e781a6d09c5979ea73eb5",
     download=partial(sources.adbench_npz, "34_smtp.npz"), source=sources.ADBENCH_URL.format("34_smtp.npz"),
 ))
 register(DatasetSpec(
     "cancer", "cancer.npz", "Wisconsin breast cancer, 357 benign + 10 malignant, 367 x 30 (Goldstein & Uchida)",
     sha256="3619827320dc1205366d2579b30e0628c42ef14f8a3906200f51d26f440a6b6e",
+    content_sha256="f1ac105c522d4172d43cb2a0f63e8c049f5045002b75d15db4c960d7c4046d48",
     download=partial(sources.goldstein_uchida_csv, "breast-cancer-unsupervised-ad.csv"),
     fallback=_cancer_from_sklearn, source=f"{sources.GOLDSTEIN_UCHIDA_DOI} breast-cancer-unsupervised-ad.csv",
 ))
@@ -79,6 +84,13 @@ for _name, _file, _desc in (
     ))
 
 
+def content_checksum(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of ``x`` (float32) followed by ``y`` (int8) bytes: independent of how the archive was compressed."""
+    x = np.ascontiguousarray(arrays["x"], dtype=np.float32).tobytes()
+    y = np.ascontiguousarray(arrays["y"], dtype=np.int8).tobytes() if "y" in arrays else b""
+    return hashlib.sha256(x + y).hexdigest()
+
+
 def locate(spec: DatasetSpec) -> Path | None:
     return sources.find_file(spec.filename)
 
@@ -89,7 +101,11 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
     if path is None and spec.fallback is not None:
         return spec.fallback()
     if path is None and download and spec.download is not None:
-        path = sources.download_to_cache(spec.filename, spec.download)
+        arrays = spec.download()
+        if spec.content_sha256 and content_checksum(arrays) != spec.content_sha256:
+            raise DataError(f"the download of {spec.name} from {spec.source} does not match its published content "
+                            "checksum; the source may have changed — fetch it by hand and check it")
+        path = sources.save_npz_atomic(sources.cache_dir() / spec.filename, **arrays)
     if path is None:
         raise sources.missing_file_error(spec.name, spec.filename, spec.download is not None)
     if verify and spec.sha256 and path.parent == sources.data_dir() and sources.sha256_of(path) != spec.sha256:

@@ -11,7 +11,6 @@ import json
 import os
 import tempfile
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,11 +79,6 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def download_to_cache(filename: str, build: Callable[[], dict[str, np.ndarray]]) -> Path:
-    """Run ``build`` (which downloads and parses a public source) and store its arrays as ``filename``."""
-    return save_npz_atomic(cache_dir() / filename, **build())
 
 
 # --------------------------------------------------------------------------------------------- public sources
