@@ -75,7 +75,7 @@ def log_likelihood(
             total = torch.full((xb.shape[0],), -math.inf, dtype=x.dtype)
             for k in _batches(n_samples, chunk):
                 z = q.sample((k.stop - k.start,)) if noise is None else q.mean + q.stddev * noise[k].unsqueeze(1)
-                log_w = model.decode(z, sb).log_prob(xb) + model.prior.log_prob(z) - q.log_prob(z)
+                log_w = model.log_importance_weights(xb, sb, q, z)
                 total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
             out[rows] = total - math.log(n_samples)
     return out

@@ -14,6 +14,11 @@ frozen and T's own dependence on q_phi is ignored (its expected gradient vanishe
 The prior density is p(z) = N(z) exp T_psi(z) up to the constant Z = E_N[exp T_psi(z)], estimated by Monte Carlo
 (:meth:`ImplicitOptimalPrior.log_normaliser`) so the normalised log-likelihood can be reported beside the raw one.
 Sampling from the prior means ancestral sampling from the training data.
+
+With a task-conditioned model the same prior is the proposed model of chapter 5: q(z) = E_{p_D(x,s)}[q(z|x,s)]
+(Eq. 5.8), sampled ancestrally by drawing a training pair (x_n, s_n) and then z ~ q(z|x_n, s_n) (Eq. 5.32 and its
+footnote). Drawing training rows uniformly weights task k by p_D(s=k) = N_k / N, as Eq. 5.8 defines;
+``task_weights="equal"`` instead gives every task weight 1/K (an option to measure, not the thesis's definition).
 """
 
 from __future__ import annotations
@@ -37,20 +42,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import VAE
 
 ANCESTRAL_MODES = ("reuse", "encode")
+TASK_WEIGHTS = ("data", "equal")
 
 
 class DensityRatioNet(nn.Sequential):
     """T_psi: ``in_features -> hidden... -> 1`` with tanh and dropout (keep probability ``keep_prob``) after every
-    hidden layer (section 4.5.2); returns the logit with the trailing unit axis removed."""
+    hidden layer (section 4.5.2), or after the last one only with ``last_only`` (section 5.5.3); returns the logit
+    with the trailing unit axis removed."""
 
-    def __init__(self, in_features: int, hidden: Sequence[int] = (500, 500), keep_prob: float = 0.5) -> None:
+    def __init__(self, in_features: int, hidden: Sequence[int] = (500, 500), keep_prob: float = 0.5,
+                 last_only: bool = False) -> None:
         if not 0.0 < keep_prob <= 1.0:
             raise ConfigError(f"keep_prob must be in (0, 1], got {keep_prob}")
         layers: list[nn.Module] = []
         width = in_features
-        for size in hidden:
+        for i, size in enumerate(hidden):
             layers += [nn.Linear(width, int(size)), nn.Tanh()]
-            if keep_prob < 1.0:
+            if keep_prob < 1.0 and (not last_only or i == len(hidden) - 1):
                 layers.append(nn.Dropout(1.0 - keep_prob))
             width = int(size)
         layers.append(nn.Linear(width, 1))
@@ -134,6 +142,13 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         when the epoch's posteriors are incomplete (e.g. after a divergence rollback).
     normaliser_samples:
         N(0, I) samples for the Monte Carlo estimate of log Z.
+    task_weights:
+        How ancestral sampling weights the tasks of a task-conditioned model: ``"data"`` (default) draws training
+        rows uniformly, i.e. task k with its share p_D(s=k) (Eq. 5.8); ``"equal"`` draws each task with
+        probability 1/K (rows uniformly within a task). ``"equal"`` re-encodes the training data each phase so the
+        posteriors line up with their task indices.
+    dropout_last_only:
+        Dropout after the classifier's last hidden layer only (section 5.5.3) instead of after each (4.5.2).
     """
 
     name = "implicit"
@@ -149,18 +164,23 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         ratio_samples: int | None = None,
         ancestral: str = "reuse",
         normaliser_samples: int = 100_000,
+        task_weights: str = "data",
+        dropout_last_only: bool = False,
     ) -> None:
         super().__init__(latent_dim)
         if ratio_epochs < 0 or ratio_batch_size < 1 or not ratio_lr > 0:
             raise ConfigError("need ratio_epochs >= 0, ratio_batch_size >= 1 and ratio_lr > 0")
         if ancestral not in ANCESTRAL_MODES:
             raise ConfigError(f"ancestral must be one of {ANCESTRAL_MODES}, got {ancestral!r}")
+        if task_weights not in TASK_WEIGHTS:
+            raise ConfigError(f"task_weights must be one of {TASK_WEIGHTS}, got {task_weights!r}")
         if normaliser_samples < 2:
             raise ConfigError(f"normaliser_samples must be >= 2, got {normaliser_samples}")
         self.ratio_epochs, self.ratio_lr, self.ratio_batch_size = int(ratio_epochs), float(ratio_lr), int(ratio_batch_size)
         self.ratio_hidden, self.keep_prob = tuple(int(h) for h in ratio_hidden), float(keep_prob)
         self.ratio_samples, self.ancestral, self.normaliser_samples = ratio_samples, ancestral, int(normaliser_samples)
-        self.ratio = DensityRatioNet(latent_dim, self.ratio_hidden, self.keep_prob)
+        self.task_weights, self.dropout_last_only = task_weights, bool(dropout_last_only)
+        self.ratio = DensityRatioNet(latent_dim, self.ratio_hidden, self.keep_prob, self.dropout_last_only)
         self._freeze()
         #: log Z and its Monte Carlo standard error; NaN until estimated for the current psi (kept in checkpoints)
         self.register_buffer("log_z", torch.tensor(math.nan, dtype=torch.float64))
@@ -168,6 +188,8 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         self._optimiser: torch.optim.Optimizer | None = None
         self._posteriors: deque[tuple[torch.Tensor, torch.Tensor]] = deque()
         self._posterior_rows, self._capacity = 0, 250_000
+        #: (mu, sigma, row weights or None) of the last classifier phase, for :meth:`sample`
+        self._snapshot: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
 
     # ------------------------------------------------------------------------------------------------ density
     def log_ratio(self, z: torch.Tensor) -> torch.Tensor:
@@ -197,7 +219,8 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
     def _posterior_parameters(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) of q(z|x_n[, s_n]) for the N training points: the VAE epoch's, or freshly encoded."""
         n = len(train_x)
-        if self.ancestral == "reuse" and self._posterior_rows >= n:
+        aligned = self.task_weights == "data" or train_s is None  # reused rows are shuffled: no task indices
+        if self.ancestral == "reuse" and aligned and self._posterior_rows >= n:
             loc = torch.cat([p[0] for p in self._posteriors])[-n:]
             scale = torch.cat([p[1] for p in self._posteriors])[-n:]
             if bool(torch.isfinite(loc).all() & torch.isfinite(scale).all()):
@@ -210,15 +233,28 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
             scales.append(q.base_dist.scale)  # type: ignore[attr-defined]
         return torch.cat(locs), torch.cat(scales)
 
+    def row_weights(self, train_s: torch.Tensor | None) -> torch.Tensor | None:
+        """Sampling weights of the training rows: None (uniform rows, p_D(s) task weights, Eq. 5.8) or, for
+        ``task_weights="equal"``, 1 / (K N_{s_n}) so that every task present has total weight 1/K."""
+        if self.task_weights == "data" or train_s is None:
+            return None
+        s = torch.as_tensor(train_s).long().reshape(-1)
+        counts = torch.bincount(s).double()
+        present = int((counts > 0).sum())
+        return 1.0 / (present * counts[s])
+
     @staticmethod
-    def _ancestral(loc: torch.Tensor, scale: torch.Tensor, m: int) -> torch.Tensor:
-        """m samples of q(z) = (1/N) sum_n q(z|x_n): a random training point, then z ~ q(z|x_n)."""
-        idx = torch.randint(len(loc), (m,))
+    def _ancestral(loc: torch.Tensor, scale: torch.Tensor, m: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """m samples of q(z) = sum_n w_n q(z|x_n, s_n): a training point drawn with weight w_n (uniform by default,
+        1/N), then z ~ q(z|x_n, s_n)."""
+        idx = torch.randint(len(loc), (m,)) if weights is None else torch.multinomial(weights, m, replacement=True)
         return loc[idx] + scale[idx] * torch.randn(m, loc.shape[1], dtype=loc.dtype)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """Ancestral samples of the aggregated posterior from the last epoch's training posteriors."""
+        if self._snapshot is not None:
+            return self._ancestral(*self._snapshot[:2], n, self._snapshot[2])
         if not self._posteriors:
             raise ConfigError(
                 "the implicit prior has no sampler of its own: sampling is ancestral (a training point, then its "
@@ -236,6 +272,8 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         """J2 epochs of Eq. (4.19) on M fresh samples of each class per epoch (theta, phi frozen)."""
         start = time.perf_counter()
         loc, scale = self._posterior_parameters(train_x, train_s)
+        weights = self.row_weights(train_s)
+        self._snapshot = (loc, scale, weights)
         self._capacity = len(train_x)
         if self.ancestral == "reuse":  # keep the epoch's posteriors for sample(); the next epoch refills
             self._posteriors, self._posterior_rows = deque([(loc, scale)]), len(loc)
@@ -245,7 +283,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         self._unfreeze()
         try:
             losses = [
-                classifier_epoch(self.ratio, self._optimiser, self._ancestral(loc, scale, m),
+                classifier_epoch(self.ratio, self._optimiser, self._ancestral(loc, scale, m, weights),
                                  torch.randn(m, self.latent_dim), self.ratio_batch_size)
                 for _ in range(self.ratio_epochs)
             ]
@@ -254,7 +292,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         self.log_z.fill_(math.nan)
         self.log_z_stderr.fill_(math.nan)
         held_out = min(m, 10_000)
-        metrics = classifier_metrics(self.ratio, self._ancestral(loc, scale, held_out),
+        metrics = classifier_metrics(self.ratio, self._ancestral(loc, scale, held_out, weights),
                                      torch.randn(held_out, self.latent_dim))
         if losses:
             metrics["ratio_train_loss"] = losses[-1]
@@ -293,4 +331,5 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         return {"ratio_epochs": self.ratio_epochs, "ratio_lr": self.ratio_lr, "ratio_hidden": list(self.ratio_hidden),
                 "ratio_batch_size": self.ratio_batch_size, "keep_prob": self.keep_prob,
                 "ratio_samples": self.ratio_samples, "ancestral": self.ancestral,
-                "normaliser_samples": self.normaliser_samples}
+                "normaliser_samples": self.normaliser_samples, "task_weights": self.task_weights,
+                "dropout_last_only": self.dropout_last_only}
