@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,9 +139,11 @@ def train_vae(
     hidden: Sequence[int] = (500, 500),
     constant_columns: str = "error",
     train: TrainConfig | None = None,
+    callbacks: list[Callable[[int, VAE, dict[str, float]], None]] | None = None,
     **model_options: Any,
 ) -> tuple[TrainedModel, TrainResult]:
-    """Fit the preprocessing on ``train_set``, build a VAE seeded by ``train.seed`` and train it.
+    """Fit the preprocessing on ``train_set``, build a VAE seeded by ``train.seed`` and train it (``callbacks`` go
+    to the :class:`~vaekit.training.Trainer`).
 
     Early stopping watches the ELBO on ``val_set`` (the training loss when it is None). The data sets' ``meta``
     may switch standardisation off (``standardise``) and give a ``batch_transform`` (dynamic binarisation).
@@ -158,7 +160,7 @@ def train_vae(
     transform = train_set.meta.get("batch_transform")
     train_x, train_s = trained.prepare(train_set.x, train_set.s, transform)
     val_x, val_s = (None, None) if val_set is None else trained.prepare(val_set.x, val_set.s)
-    result = Trainer(train, batch_transform=transform).fit(
+    result = Trainer(train, batch_transform=transform, callbacks=callbacks).fit(
         model, train_x, val_x, train_s, val_s
     )
     return trained, result
@@ -206,8 +208,14 @@ def fit(
         "constant_columns": preprocessor.constant_columns_,
         **{k: v for k, v in result.to_dict().items() if k != "history"},
     }
+    target = dataset.meta.get("target_task")  # transfer protocols: score the target task's test rows only
+    if target is not None and test_set.s is not None:
+        test_set = test_set.subset(np.flatnonzero(test_set.s == target))
+        summary["n_test"] = len(test_set)
     summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
     trained.info = {"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed}
+    if target is not None:
+        trained.info["target_task"] = int(target)
     if out is not None:
         save_run(trained, summary, result.history, out)
     summary["history"] = result.history
