@@ -165,9 +165,10 @@ def test_equal_task_weights_through_the_classifier_phase():
     for weights in ("data", "equal"):
         model = VAE(6, 2, "bernoulli", hidden=(8,), n_tasks=2, prior="implicit",
                     prior_kwargs={"ratio_epochs": 1, "ratio_hidden": (8,), "task_weights": weights})
-        model.loss(x, s)  # fills the "reuse" posteriors, shuffled order is irrelevant for p_D(s) weights
+        model.loss(x, s)  # the VAE step leaves each row's posterior with its task index ("reuse")
         model.prior.fit_auxiliary(x, s)
-        _, _, w = model.prior._snapshot
+        loc, _, w = model.prior._snapshot
+        assert torch.equal(loc, model.prior._posteriors[0][0]) and torch.equal(model.prior._posteriors[0][2], s)
         if weights == "data":
             assert w is None  # uniform rows: task k has weight N_k / N (Eq. 5.8)
         else:

@@ -76,7 +76,7 @@ class AdversarialKL(_FrozenUnlessFitting, Prior):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal(self.latent_dim, z).log_prob(z)
 
-    def kl(self, q: Distribution, z: torch.Tensor) -> torch.Tensor:
+    def kl(self, q: Distribution, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """mean_l T_psi(x, z_l), the adversarial estimate of KL(q(z|x) || N(0, I))."""
         if not isinstance(q, ImplicitPosterior):
             raise ConfigError("the avb prior needs the implicit encoder's posterior (it carries x for T(x, z))")

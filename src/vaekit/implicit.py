@@ -146,7 +146,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         How ancestral sampling weights the tasks of a task-conditioned model: ``"data"`` (default) draws training
         rows uniformly, i.e. task k with its share p_D(s=k) (Eq. 5.8); ``"equal"`` draws each task with
         probability 1/K (rows uniformly within a task). ``"equal"`` re-encodes the training data each phase so the
-        posteriors line up with their task indices.
+        (the reused posteriors keep the task index of their row).
     dropout_last_only:
         Dropout after the classifier's last hidden layer only (section 5.5.3) instead of after each (4.5.2).
     """
@@ -186,7 +186,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         self.register_buffer("log_z", torch.tensor(math.nan, dtype=torch.float64))
         self.register_buffer("log_z_stderr", torch.tensor(math.nan, dtype=torch.float64))
         self._optimiser: torch.optim.Optimizer | None = None
-        self._posteriors: deque[tuple[torch.Tensor, torch.Tensor]] = deque()
+        self._posteriors: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = deque()
         self._posterior_rows, self._capacity = 0, 250_000
         #: (mu, sigma, row weights or None) of the last classifier phase, for :meth:`sample`
         self._snapshot: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
@@ -200,38 +200,48 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         """Unnormalised log p(z) = log N(z) + T_psi(z); subtract :meth:`log_normaliser` to normalise."""
         return standard_normal(self.latent_dim, z).log_prob(z) + self.ratio(z)
 
-    def kl(self, q: Distribution, z: torch.Tensor) -> torch.Tensor:
+    def kl(self, q: Distribution, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """KL(q(z|x) || N(0, I)) in closed form minus mean_l T_psi(z_l) (Eqs. 4.14, 4.18), differentiable in z."""
         if self.training and torch.is_grad_enabled() and self.ancestral == "reuse":
-            self._remember(q)
+            self._remember(q, s)
         return kl_divergence(q, standard_normal(self.latent_dim, z)) - self.ratio(z).mean(0)
 
-    def _remember(self, q: Distribution) -> None:
+    def _remember(self, q: Distribution, s: torch.Tensor | None = None) -> None:
         base = q.base_dist  # type: ignore[attr-defined]
         loc, scale = base.loc.detach(), base.scale.detach()
-        self._posteriors.append((loc, scale))
+        tasks = None if s is None else torch.as_tensor(s).long().reshape(-1)
+        self._posteriors.append((loc, scale, tasks))
         self._posterior_rows += len(loc)
         while self._posterior_rows - len(self._posteriors[0][0]) >= self._capacity:
             self._posterior_rows -= len(self._posteriors.popleft()[0])
 
     # ------------------------------------------------------------------------------------------ ancestral q(z)
+    def _posterior_parameters(self, train_x: torch.Tensor, train_s: torch.Tensor | None
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, sigma) of q(z|x_n[, s_n]) for the N training points (see :meth:`_posteriors_with_tasks`)."""
+        return self._posteriors_with_tasks(train_x, train_s)[:2]
+
     @torch.no_grad()
-    def _posterior_parameters(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, sigma) of q(z|x_n[, s_n]) for the N training points: the VAE epoch's, or freshly encoded."""
+    def _posteriors_with_tasks(self, train_x: torch.Tensor, train_s: torch.Tensor | None
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(mu, sigma, s) of q(z|x_n[, s_n]) for the N training points: the VAE epoch's (in its shuffled order, each
+        with its row's task), or freshly encoded in row order."""
         n = len(train_x)
-        aligned = self.task_weights == "data" or train_s is None  # reused rows are shuffled: no task indices
-        if self.ancestral == "reuse" and aligned and self._posterior_rows >= n:
+        if self.ancestral == "reuse" and self._posterior_rows >= n:
             loc = torch.cat([p[0] for p in self._posteriors])[-n:]
             scale = torch.cat([p[1] for p in self._posteriors])[-n:]
+            tasks = None
+            if all(p[2] is not None for p in self._posteriors):
+                tasks = torch.cat([p[2] for p in self._posteriors])[-n:]  # type: ignore[misc]
             if bool(torch.isfinite(loc).all() & torch.isfinite(scale).all()):
-                return loc, scale
+                return loc, scale, tasks
         model: VAE = self._model  # type: ignore[attr-defined]
         locs, scales = [], []
         for start in range(0, n, 1000):
             q = model.encode(train_x[start:start + 1000], None if train_s is None else train_s[start:start + 1000])
             locs.append(q.base_dist.loc)  # type: ignore[attr-defined]
             scales.append(q.base_dist.scale)  # type: ignore[attr-defined]
-        return torch.cat(locs), torch.cat(scales)
+        return torch.cat(locs), torch.cat(scales), train_s
 
     def row_weights(self, train_s: torch.Tensor | None) -> torch.Tensor | None:
         """Sampling weights of the training rows: None (uniform rows, p_D(s) task weights, Eq. 5.8) or, for
@@ -271,12 +281,14 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
     def fit_auxiliary(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> dict[str, float]:
         """J2 epochs of Eq. (4.19) on M fresh samples of each class per epoch (theta, phi frozen)."""
         start = time.perf_counter()
-        loc, scale = self._posterior_parameters(train_x, train_s)
-        weights = self.row_weights(train_s)
+        loc, scale, tasks = self._posteriors_with_tasks(train_x, train_s)
+        if self.task_weights == "equal" and train_s is not None and tasks is None:
+            raise ConfigError("equal task weights need the task index of every reused posterior; pass s to loss()")
+        weights = self.row_weights(tasks)
         self._snapshot = (loc, scale, weights)
         self._capacity = len(train_x)
         if self.ancestral == "reuse":  # keep the epoch's posteriors for sample(); the next epoch refills
-            self._posteriors, self._posterior_rows = deque([(loc, scale)]), len(loc)
+            self._posteriors, self._posterior_rows = deque([(loc, scale, tasks)]), len(loc)
         m = self.ratio_samples or len(loc)
         if self._optimiser is None:
             self._optimiser = torch.optim.Adam(self.ratio.parameters(), lr=self.ratio_lr)

@@ -228,7 +228,7 @@ class VAE(nn.Module):
         p = self.decode(z, s, None if zeta_terms is None else zeta_terms.zeta)
         log_px = p.log_prob(x)  # [L, B]
         reconstruction = log_px.mean(0)
-        kl = self.prior.kl(q, z)
+        kl = self.prior.kl(q, z, s)
         parameter_prior = self.likelihood.log_parameter_prior(p)
         if parameter_prior is not None:
             parameter_prior = parameter_prior.mean(0)

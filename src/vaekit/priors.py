@@ -47,8 +47,9 @@ class Prior(nn.Module):
         """log p(z) summed over latent dimensions (unnormalised for implicit priors; see :meth:`log_normaliser`)."""
         raise NotImplementedError
 
-    def kl(self, q: Distribution, z: torch.Tensor) -> torch.Tensor:
-        """Per-point estimate of KL(q(z|x) || p(z)) from samples ``z`` of shape ``[L, B, D]``.
+    def kl(self, q: Distribution, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-point estimate of KL(q(z|x) || p(z)) from samples ``z`` of shape ``[L, B, D]``; ``s`` holds the rows'
+        task indices (None without tasks) for priors that weight tasks.
 
         The default is the Monte Carlo estimate mean_l [log q(z_l|x) - log p(z_l)].
         """
@@ -81,7 +82,7 @@ class StandardNormal(Prior):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal(self.latent_dim, z).log_prob(z)
 
-    def kl(self, q: Distribution, z: torch.Tensor) -> torch.Tensor:
+    def kl(self, q: Distribution, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         return kl_divergence(q, standard_normal(self.latent_dim, z))
 
     def sample(self, n: int) -> torch.Tensor:
