@@ -4,6 +4,7 @@ representation metrics, the task weighting of the aggregated posterior, and the 
 import bz2
 import io
 import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -60,7 +61,7 @@ def test_mmd_term_zero_for_identical_task_posteriors_and_grows_with_a_shift():
         assert float(terms.loss.detach()) == pytest.approx(float(plain.detach() + 2.0 * terms.mmd.detach()), rel=1e-5)
         assert "mmd" in terms.diagnostics
     assert values[0] == pytest.approx(0.0, abs=1e-6)
-    assert all(a < b for a, b in zip(values, values[1:])), values
+    assert all(a < b for a, b in pairwise(values)), values
 
 
 def test_mmd_for_three_tasks_sums_each_task_against_the_pooled_batch():
@@ -83,7 +84,7 @@ def test_alpha_selection_keeps_the_best_validation_elbo():
     assert pick_alpha({0.01: 10.0, 1.0: 9.0, 100.0: None}) == 1.0
     data = two_task_data()
     train, val, _ = data.splits(seed=0)
-    fit = lambda a: train_vae(train, val, likelihood="bernoulli", latent_dim=2, hidden=(8,), n_tasks=2,  # noqa: E731
+    fit = lambda a: train_vae(train, val, likelihood="bernoulli", latent_dim=2, hidden=(8,), n_tasks=2,
                               mmd_alpha=a, train=TrainConfig(epochs=2, batch_size=24, patience=None))
     chosen = select_mmd_alpha(fit, grid=(0.1, 1000.0))
     assert chosen.alpha == pick_alpha(chosen.val_losses) and set(chosen.val_losses) == {0.1, 1000.0}
@@ -177,7 +178,7 @@ def test_equal_task_weights_through_the_classifier_phase():
 
 
 def test_ratio_dropout_on_the_last_hidden_layer_only():
-    count = lambda net: sum(isinstance(m, torch.nn.Dropout) for m in net.modules())  # noqa: E731
+    count = lambda net: sum(isinstance(m, torch.nn.Dropout) for m in net.modules())
     assert count(DensityRatioNet(4, (8, 8), 0.5)) == 2
     assert count(DensityRatioNet(4, (8, 8), 0.5, last_only=True)) == 1
 

@@ -31,6 +31,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -184,7 +185,7 @@ def _shuffled_blocks(x: np.ndarray, y: np.ndarray | None, sizes: tuple[int, int,
         raise DataError(f"{name}: {len(x)} rows cannot make blocks of {sizes}")
     order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
     bounds = np.cumsum((0, *sizes))
-    index = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    index = [order[a:b] for a, b in pairwise(bounds)]
     return tuple(x[i] for i in index), (None if y is None else tuple(y[i] for i in index))
 
 
