@@ -278,6 +278,12 @@ def method_key(config: dict[str, Any]) -> str:
     return label
 
 
+def variant_name(config: dict[str, Any]) -> str:
+    """The method's name, with ``-equal`` for the proposed model with equal task weights (``--methods`` filter)."""
+    equal = config["method"] == "proposed" and config.get("task_weights") == "equal"
+    return config["method"] + ("-equal" if equal else "")
+
+
 def select_vfae(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Keep, per (protocol, seed), the VFAE run whose alpha has the best validation loss; others pass through."""
     kept = [r for r in done if r["config"]["method"] != "vfae"]
@@ -513,7 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level.add_argument("--full", dest="budget", action="store_const", const="full", help="the thesis's budget")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
     parser.add_argument("--datasets", default=None, help="comma-separated protocols, e.g. digits->mnist")
-    parser.add_argument("--methods", default=None, help="comma-separated methods (default: the target's)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated methods to run, e.g. cvae,proposed,proposed-equal (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/TARGET)")
     parser.add_argument("--cache", type=Path, default=None, help="run cache (default results/chapter5-runs)")
     parser.add_argument("--results", type=Path, default=None, help="rebuild the report from a results.json")
@@ -544,7 +551,7 @@ class _Recorder(Target):
     def runs(self, budget: str = "quick", seeds: int | None = None,
              datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
         runs = self.inner.runs(budget, seeds, datasets)
-        return [r for r in runs if self.methods is None or r["method"] in self.methods]
+        return [r for r in runs if self.methods is None or variant_name(r) in self.methods]
 
     def execute(self, config: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
