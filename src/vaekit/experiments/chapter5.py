@@ -524,16 +524,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/TARGET)")
     parser.add_argument("--cache", type=Path, default=None, help="run cache (default results/chapter5-runs)")
     parser.add_argument("--results", type=Path, default=None, help="rebuild the report from a results.json")
+    parser.add_argument("--from-cache", action="store_true",
+                        help="report the grid's runs that are in the cache, run nothing")
     args = parser.parse_args(argv)
     target = TARGETS[args.target]
     assert isinstance(target, _Chapter5Target)
     if args.cache is not None:
         target.cache = RunCache(args.cache)
     out = args.out or Path("results") / target.name
+    recorder = _Recorder(target, out, args.methods.split(",") if args.methods else None)
     if args.results is not None:
         report = target.report(json.loads(args.results.read_text()), out)
+    elif args.from_cache:
+        grid = recorder.runs(args.budget or "quick", args.seeds, args.datasets.split(",") if args.datasets else None)
+        cached = [(c, target.cache.get(c)) for c in grid]
+        report = recorder.report([{"config": c, "status": "done", "metrics": m} for c, m in cached if m], out)
     else:
-        recorder = _Recorder(target, out, args.methods.split(",") if args.methods else None)
         report = run_serial(recorder, args.budget or "quick", args.seeds,
                             args.datasets.split(",") if args.datasets else None, out)
     print(report["markdown"])
