@@ -323,7 +323,7 @@ def budget_line(done: list[dict[str, Any]]) -> str:
         parts.append(f"{dataset}: budget `{c.get('budget')}`, {c['epochs']} epochs (patience {c.get('patience')}), "
                      f"lr {c['lr']}, dropout {c['dropout']}, ratio epochs {c['ratio_epochs']}, seeds {seeds}, "
                      f"source rows ≤ {c.get('max_source') or 'all'}, target validation ≤ {c.get('max_val') or 'all'}, "
-                     f"test ≤ {c.get('max_test') or 'all'} per task, {len(runs)} runs, {wall:.0f} CPU-min")
+                     f"test ≤ {c.get('max_test') or 'all'} per task, {len(runs)} runs, {wall:.0f} min summed run wall time")
     return "; ".join(parts) if parts else "no finished runs"
 
 
