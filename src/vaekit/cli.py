@@ -26,6 +26,7 @@ from .data.registry import load_arrays
 from .errors import ConfigError, VaekitError
 from .likelihoods import LIKELIHOODS
 from .priors import PRIORS
+from .tasks import labelled_rows, representation_metrics, task_indices
 from .trained import TrainedModel, fit
 from .training import DIVERGENCE_POLICIES, TrainConfig
 
@@ -88,7 +89,34 @@ def _likelihood_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs.update(nu_init=args.nu_init, nu_min=args.nu_min)
     if args.likelihood in ("gaussian", "map") and args.variance_floor:
         kwargs["variance_floor"] = args.variance_floor
+    if args.likelihood in ("gaussian", "map", "student-t") and args.bounded_mean:
+        kwargs["bounded_mean"] = True
     return kwargs
+
+
+def _prior_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Options of the learned priors (chapter 4) that the command line exposes."""
+    kwargs: dict[str, Any] = {}
+    if args.prior == "vamp" and args.vamp_components is not None:
+        kwargs["n_components"] = args.vamp_components
+    if args.prior in ("implicit", "avb") and args.ratio_epochs is not None:
+        kwargs["ratio_epochs"] = args.ratio_epochs
+    if args.prior == "implicit" and args.task_weights is not None:
+        kwargs["task_weights"] = args.task_weights
+    return kwargs
+
+
+def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
+    """Task conditioning (CVAE), the VFAE's MMD weight and the beta-CVAE's task latent (chapter 5); the last two
+    imply conditioning. ``--target-task`` marks the task whose test rows are scored."""
+    if args.target_task is not None:
+        if dataset.s is None or args.target_task not in set(dataset.s.tolist()):
+            raise ConfigError(f"--target-task {args.target_task} is not a task index of {dataset.name}")
+        dataset.meta["target_task"] = args.target_task
+    if not (args.conditional or args.mmd_alpha or args.task_latent_dim):
+        return {}
+    return {"n_tasks": int(task_indices(dataset).max()) + 1, "mmd_alpha": args.mmd_alpha,
+            "task_latent_dim": args.task_latent_dim}
 
 
 @command
@@ -105,7 +133,8 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         dataset, likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
         split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
         out=args.out, train=train, activation=args.activation, dropout=args.dropout, gated=args.gated,
-        likelihood_kwargs=_likelihood_kwargs(args),
+        likelihood_kwargs=_likelihood_kwargs(args), prior_kwargs=_prior_kwargs(args), encoder=args.encoder,
+        **_task_options(args, dataset),
     )
     summary.pop("history")
     summary["out"] = str(args.out)
@@ -116,27 +145,39 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str]:
-    """The rows to evaluate: the training data set's test split by default, else every row of ``data``."""
+def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
+    """The rows to evaluate, the labelled rows for the kNN accuracy, a description and the target task: the
+    training data set's test split (labelled rows: its training split's, of the target task) by default, else
+    every row of ``data`` (no kNN)."""
     name = trained.info.get("dataset")
+    target = getattr(args, "target_task", None)
+    if target is None:
+        target = trained.info.get("target_task")
     if data is None or data == name:
         if name is None:
             raise ConfigError("this model does not record its data set; pass --data")
         dataset = load_dataset(name)
-        _, _, test = dataset.splits(trained.info.get("split"), seed=int(trained.info.get("seed", 0)))
-        return test.x, test.s, f"{name} (test split)"
+        train, _, test = dataset.splits(trained.info.get("split"), seed=int(trained.info.get("seed", 0)))
+        target = dataset.meta.get("target_task") if target is None else target
+        return test, labelled_rows(train, target), f"{name} (test split)", target
     dataset = load_dataset(data, label_column=getattr(args, "label_column", None),
                            task_column=getattr(args, "task_column", None))
-    return dataset.x, dataset.s, str(data)
+    return dataset, None, str(data), dataset.meta.get("target_task") if target is None else target
 
 
 @command
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     trained = TrainedModel.load(args.model_dir)
-    x, s, what = _evaluation_rows(trained, args.data, args)
-    metrics = trained.evaluate(x, s, n_samples=args.importance_samples)
+    test, labelled, what, target = _evaluation_rows(trained, args.data, args)
+    metrics = representation_metrics(trained, test, labelled, target, n_samples=args.importance_samples,
+                                     k=args.knn_neighbours)
     metrics["data"] = what
-    _say(args, f"{what}: test log-likelihood {metrics['test_log_likelihood']} (K={args.importance_samples})")
+    if target is not None:
+        metrics["target_task"] = int(target)
+    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("active_units", "knn_accuracy", "task_mutual_information")
+                      if metrics.get(k) is not None)
+    _say(args, f"{what}: test log-likelihood {metrics['test_log_likelihood']} (K={args.importance_samples})"
+               + (f"; {shown}" if shown else ""))
     return metrics
 
 
@@ -184,14 +225,33 @@ def build_parser() -> argparse.ArgumentParser:
     common_options(p)
 
     p = sub.add_parser("fit", help="train a VAE, early-stop on validation data, evaluate on the test split")
-    p.add_argument("--data", required=True, help="a known data set name or a .npz/.csv file")
+    p.add_argument("--data", required=True,
+                   help="a known data set name, a .npz/.csv file, or a multi-task protocol: SOURCE->TARGET "
+                        "(e.g. usps->mnist, digits->mnist; tasks s = 0, 1) or A+B[+C] (e.g. freyfaces+olivetti)")
     data_column_options(p)
+    p.add_argument("--conditional", action="store_true",
+                   help="condition encoder and decoder on the task index s (CVAE, Eq. 5.2)")
+    p.add_argument("--mmd-alpha", type=float, default=0.0,
+                   help="VFAE: weight of the MMD between task posteriors (Eqs. 5.6, 5.7); implies --conditional")
+    p.add_argument("--task-latent-dim", type=int, default=0,
+                   help="beta-CVAE: size of the task-specific latent zeta (Eqs. 5.33-5.35); implies --conditional")
+    p.add_argument("--task-weights", choices=("data", "equal"),
+                   help="implicit prior on tasks: ancestral sampling weights tasks by p_D(s) (data, Eq. 5.8; "
+                        "default) or equally")
+    p.add_argument("--target-task", type=int, help="task index whose test rows are scored (protocols: 1)")
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t")
     p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
+    p.add_argument("--vamp-components", type=int, help="K pseudo-inputs of the VampPrior (default 500)")
+    p.add_argument("--ratio-epochs", type=int,
+                   help="J2: density-ratio classifier epochs per VAE epoch (implicit, avb; default 10)")
+    p.add_argument("--encoder", choices=("gaussian", "implicit"),
+                   help="q(z|x): gaussian, or AVB's implicit encoder (default: implicit for --prior avb)")
     p.add_argument("--map-b", type=float, default=1.0, help="rate b of the Gamma(1, b) precision prior (map)")
     p.add_argument("--nu-init", type=float, default=10.0, help="initial degrees of freedom (student-t)")
     p.add_argument("--nu-min", type=float, default=0.5, help="floor on the degrees of freedom (student-t)")
     p.add_argument("--variance-floor", type=float, default=0.0, help="added to decoded variances (gaussian, map)")
+    p.add_argument("--bounded-mean", action="store_true",
+                   help="decoded mean in [0, 1] through a sigmoid (grey images: freyfaces, histopathology)")
     p.add_argument("--latent-dim", type=int, default=20)
     p.add_argument("--hidden", type=_int_list, default=(500, 500), help="hidden sizes, e.g. 500,500")
     p.add_argument("--activation", default="tanh")
@@ -211,10 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="directory for model.pt and result.json")
     common_options(p)
 
-    p = sub.add_parser("evaluate", help="importance-sampled test log-likelihood of a saved model")
+    p = sub.add_parser("evaluate", help="test log-likelihood, active units, kNN accuracy and I(S;Z) of a saved model")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--data", help="data set or file (default: the training data set's test split)")
     data_column_options(p)
+    p.add_argument("--target-task", type=int,
+                   help="score this task's rows only (default: the model's or the protocol's target, else all)")
+    p.add_argument("--knn-neighbours", type=int, default=3, help="k of the kNN accuracy (section 5.5.1: 3)")
     p.add_argument("--importance-samples", type=int, default=100)
     common_options(p)
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import torch
 from torch.distributions import Independent, Normal
 
+from .errors import ConfigError
 from .model import VAE
 
 
@@ -57,6 +58,11 @@ def log_likelihood(
         n_samples = noise.shape[0]
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if not model.encoder_has_density:
+        raise ConfigError(
+            "this model's encoder is implicit (AVB): without a density q(z|x) there is no importance-sampled "
+            "log-likelihood; use vaekit.evaluation.elbo for the (discriminator-estimated) ELBO"
+        )
     out = torch.empty(x.shape[0], dtype=x.dtype)
     with evaluating(model):
         for rows in _batches(x.shape[0], batch_size):
@@ -69,7 +75,7 @@ def log_likelihood(
             total = torch.full((xb.shape[0],), -math.inf, dtype=x.dtype)
             for k in _batches(n_samples, chunk):
                 z = q.sample((k.stop - k.start,)) if noise is None else q.mean + q.stddev * noise[k].unsqueeze(1)
-                log_w = model.decode(z, sb).log_prob(xb) + model.prior.log_prob(z) - q.log_prob(z)
+                log_w = model.log_importance_weights(xb, sb, q, z)
                 total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
             out[rows] = total - math.log(n_samples)
     return out

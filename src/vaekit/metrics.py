@@ -69,3 +69,19 @@ def task_mutual_information(z: np.ndarray, s: np.ndarray, folds: int = 5, seed: 
     log_q = np.log(np.clip(proba[np.arange(len(s)), index], 1e-12, 1.0))
     return max(0.0, entropy + float(log_q.mean()))
 
+
+
+def task_mmd(z: torch.Tensor, s: torch.Tensor, n_tasks: int, bandwidths: Sequence[float] | None = None) -> torch.Tensor:
+    """The VFAE penalty on samples ``z`` ``[B, D]`` with task indices ``s`` ``[B]`` (differentiable in ``z``).
+
+    Two tasks: MMD(q(z|s=0), q(z|s=1)) (Eq. 5.6). K >= 3 tasks: sum_k MMD(q(z|s=k), q(z)) with the pooled batch as
+    the sample of q(z) = sum_k q(z|s=k) p_D(s=k) (Eqs. 5.7, 5.8). Tasks absent from the batch contribute nothing,
+    so a batch holding fewer than two tasks gives 0.
+    """
+    s = s.reshape(-1)
+    present = [k for k in range(n_tasks) if bool((s == k).any())]
+    if len(present) < 2:
+        return z.new_zeros(())
+    if n_tasks == 2:
+        return gaussian_mmd(z[s == 0], z[s == 1], bandwidths)
+    return sum(gaussian_mmd(z[s == k], z, bandwidths) for k in present)  # type: ignore[return-value]

@@ -3,6 +3,11 @@
 The three axes are independent: any likelihood in :data:`vaekit.likelihoods.LIKELIHOODS` works with any prior in
 :data:`vaekit.priors.PRIORS`, with or without task conditioning (``n_tasks > 0`` appends a one-hot task index to
 the encoder's and the decoder's inputs, q(z|x, s) and p(x|z, s) of section 2.2).
+
+The models of section 5.5.3 are options of the same class: the CVAE is ``n_tasks > 0`` (Eq. 5.2); the VFAE adds
+``mmd_alpha`` times the MMD between the task posteriors to the loss (Eqs. 5.6, 5.7); the beta-CVAE adds a
+task-specific latent of ``task_latent_dim`` dimensions (Eqs. 5.33-5.35, :mod:`vaekit.task_latent`); the proposed
+model of chapter 5 is ``n_tasks > 0`` with ``prior="implicit"`` (Eqs. 5.31, 5.32).
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from torch import nn
 from torch.distributions import Distribution
 from torch.nn import functional as F
 
-from .encoders import GaussianEncoder
+from .encoders import make_encoder
 from .errors import ConfigError, DataError
 from .likelihoods import Likelihood, make_likelihood
+from .metrics import task_mmd
 from .nets import MLP
 from .priors import Prior, make_prior
+from .task_latent import TaskLatent
 
 
 @dataclass
@@ -38,8 +45,18 @@ class ModelConfig:
     n_tasks: int = 0
     likelihood_kwargs: dict[str, Any] = field(default_factory=dict)
     prior_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: "gaussian" (q(z|x) = N(mu, sigma^2)) or "implicit" (AVB, section 4.4); None picks "implicit" for the
+    #: avb prior and "gaussian" otherwise
+    encoder: str | None = None
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: VFAE: weight alpha of the MMD between task posteriors subtracted from the objective (Eqs. 5.6, 5.7)
+    mmd_alpha: float = 0.0
+    #: beta-CVAE: dimension of the task-specific latent zeta, decoder p(x|z, zeta) (Eqs. 5.33-5.35); 0 = none
+    task_latent_dim: int = 0
 
     def __post_init__(self) -> None:
+        if self.encoder is None:
+            self.encoder = "implicit" if self.prior == "avb" else "gaussian"
         self.hidden = tuple(int(h) for h in self.hidden)
         if self.x_dim <= 0:
             raise ConfigError(f"x_dim must be positive, got {self.x_dim}")
@@ -51,6 +68,14 @@ class ModelConfig:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.n_tasks < 0:
             raise ConfigError(f"n_tasks must be >= 0, got {self.n_tasks}")
+        if not self.mmd_alpha >= 0:
+            raise ConfigError(f"mmd_alpha must be >= 0, got {self.mmd_alpha}")
+        if self.mmd_alpha > 0 and self.n_tasks < 2:
+            raise ConfigError("the MMD penalty (mmd_alpha > 0) compares task posteriors: it needs n_tasks >= 2")
+        if self.task_latent_dim < 0:
+            raise ConfigError(f"task_latent_dim must be >= 0, got {self.task_latent_dim}")
+        if self.task_latent_dim > 0 and self.n_tasks < 1:
+            raise ConfigError("a task-specific latent (task_latent_dim > 0) needs task conditioning (n_tasks >= 1)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -77,6 +102,9 @@ class LossTerms:
     parameter_prior: torch.Tensor | None  #: per-point log-prior of the decoded parameters (MAP VAE)
     z: torch.Tensor  #: the samples used, ``[L, B, D]``
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
+    mmd: torch.Tensor | None = None  #: VFAE: the batch's MMD penalty before the weight alpha (Eqs. 5.6, 5.7)
+    task_kl: torch.Tensor | None = None  #: beta-CVAE: per-point KL(q(zeta|x,s) || p(zeta|s)) (Eq. 5.34)
+    task_log_q_s: torch.Tensor | None = None  #: beta-CVAE: per-point log q(s|zeta) of the auxiliary classifier
 
 
 class VAE(nn.Module):
@@ -102,20 +130,42 @@ class VAE(nn.Module):
         n_tasks: int = 0,
         likelihood_kwargs: dict[str, Any] | None = None,
         prior_kwargs: dict[str, Any] | None = None,
+        encoder: str | None = None,
+        encoder_kwargs: dict[str, Any] | None = None,
+        mmd_alpha: float = 0.0,
+        task_latent_dim: int = 0,
     ) -> None:
         super().__init__()
         cfg = ModelConfig(
             x_dim, latent_dim, likelihood, prior, tuple(hidden), activation, dropout, gated, n_tasks,
-            dict(likelihood_kwargs or {}), dict(prior_kwargs or {}),
+            dict(likelihood_kwargs or {}), dict(prior_kwargs or {}), encoder, dict(encoder_kwargs or {}),
+            float(mmd_alpha), int(task_latent_dim),
         )
         self.config = cfg
-        self.encoder = GaussianEncoder(x_dim + n_tasks, latent_dim, cfg.hidden, activation, dropout, gated)
-        self.decoder_body = MLP(latent_dim + n_tasks, tuple(reversed(cfg.hidden)), activation, dropout, gated)
+        self.encoder = make_encoder(
+            cfg.encoder, x_dim + n_tasks, latent_dim, hidden=cfg.hidden, activation=activation, dropout=dropout,
+            gated=gated, **cfg.encoder_kwargs,
+        )
+        # the beta-CVAE's decoder is p(x|z, zeta) (Eq. 5.33); the CVAE's is p(x|z, s)
+        decoder_in = latent_dim + (cfg.task_latent_dim or n_tasks)
+        self.decoder_body = MLP(decoder_in, tuple(reversed(cfg.hidden)), activation, dropout, gated)
+        self.task_latent = (TaskLatent(x_dim, n_tasks, cfg.task_latent_dim, cfg.hidden, activation, dropout)
+                            if cfg.task_latent_dim else None)
         self.likelihood: Likelihood = make_likelihood(
             likelihood, self.decoder_body.out_features, x_dim, **cfg.likelihood_kwargs
         )
         self.prior: Prior = make_prior(prior, latent_dim, **cfg.prior_kwargs)
+        if self.prior.needs_encoder_density and not self.encoder_has_density:
+            raise ConfigError(
+                f"the {prior!r} prior needs the encoder's density q(z|x), which the {cfg.encoder!r} encoder lacks; "
+                "use encoder='gaussian' or prior='avb'"
+            )
         self.prior.bind(self)
+
+    @property
+    def encoder_has_density(self) -> bool:
+        """False for implicit encoders (AVB): no importance-sampled log-likelihood, ELBO estimates only."""
+        return bool(getattr(self.encoder, "has_density", True))
 
     @classmethod
     def from_config(cls, config: ModelConfig | dict[str, Any]) -> VAE:
@@ -141,12 +191,17 @@ class VAE(nn.Module):
         return F.one_hot(s, self.config.n_tasks).to(like.dtype)
 
     def encode(self, x: torch.Tensor, s: torch.Tensor | None = None) -> Distribution:
-        """q(z|x[, s]) as an ``Independent(Normal)`` over the latent dimensions."""
+        """q(z|x[, s]): an ``Independent(Normal)`` over the latent dimensions (an ``ImplicitPosterior`` for AVB)."""
         onehot = self._task_one_hot(s, x.shape[0], x)
         return self.encoder(x if onehot is None else torch.cat([x, onehot], -1))
 
-    def decode(self, z: torch.Tensor, s: torch.Tensor | None = None) -> Distribution:
-        """p(x|z[, s]) for ``z`` of shape ``[..., B, D]`` (the task one-hot broadcasts over leading dims)."""
+    def decode(self, z: torch.Tensor, s: torch.Tensor | None = None, zeta: torch.Tensor | None = None) -> Distribution:
+        """p(x|z[, s]) for ``z`` of shape ``[..., B, D]`` (the task one-hot broadcasts over leading dims);
+        p(x|z, zeta) for the beta-CVAE, with ``zeta`` shaped like ``z``."""
+        if self.task_latent is not None:
+            if zeta is None:
+                raise ConfigError("the beta-CVAE decoder p(x|z, zeta) needs the task-specific latent zeta")
+            return self.likelihood(self.decoder_body(torch.cat([z, zeta], -1)))
         onehot = self._task_one_hot(s, z.shape[-2], z)
         if onehot is not None:
             z = torch.cat([z, onehot.expand(*z.shape[:-1], onehot.shape[-1])], -1)
@@ -159,29 +214,67 @@ class VAE(nn.Module):
         """Negative ELBO (Eq. 3.4 with L = ``n_samples``), prior terms from :meth:`Prior.kl`.
 
         ``kl_weight`` < 1 implements linear KL warm-up; the MAP likelihood's parameter prior (Eq. 3.10) enters
-        the loss but not the reported ELBO.
+        the loss but not the reported ELBO. The VFAE's ``mmd_alpha * mmd`` (Eqs. 5.6, 5.7) and the beta-CVAE's
+        auxiliary classifier term -log q(s|zeta) (Eq. 5.34) enter the loss; the ELBO of the beta-CVAE subtracts
+        both KL terms (beta1 = beta2 = 1).
         """
         q = self.encode(x, s)
         z = q.rsample((n_samples,))
-        p = self.decode(z, s)
+        zeta_terms = None
+        if self.task_latent is not None:
+            onehot = self._task_one_hot(s, x.shape[0], x)
+            assert onehot is not None and s is not None
+            zeta_terms = self.task_latent(x, onehot, torch.as_tensor(s).long().reshape(-1), n_samples)
+        p = self.decode(z, s, None if zeta_terms is None else zeta_terms.zeta)
         log_px = p.log_prob(x)  # [L, B]
         reconstruction = log_px.mean(0)
-        kl = self.prior.kl(q, z)
+        kl = self.prior.kl(q, z, s)
         parameter_prior = self.likelihood.log_parameter_prior(p)
         if parameter_prior is not None:
             parameter_prior = parameter_prior.mean(0)
-        objective = reconstruction - kl_weight * kl
+        total_kl = kl if zeta_terms is None else kl + zeta_terms.kl
+        objective = reconstruction - kl_weight * total_kl
         if parameter_prior is not None:
             objective = objective + parameter_prior
+        if zeta_terms is not None:
+            objective = objective + zeta_terms.log_q_s
+        loss = -objective.mean()
+        diagnostics = self.likelihood.diagnostics(p)
+        mmd = None
+        if self.config.mmd_alpha > 0:
+            assert s is not None
+            s_long = torch.as_tensor(s).long().reshape(-1)
+            mmd = task_mmd(z.reshape(-1, z.shape[-1]), s_long.repeat(n_samples), self.config.n_tasks)
+            loss = loss + self.config.mmd_alpha * mmd
+            diagnostics["mmd"] = mmd.detach()
+        if zeta_terms is not None:
+            diagnostics["task_kl"] = zeta_terms.kl.detach().mean()
+            diagnostics["task_log_q_s"] = zeta_terms.log_q_s.detach().mean()
         return LossTerms(
-            loss=-objective.mean(),
-            elbo=reconstruction - kl,
+            loss=loss,
+            elbo=reconstruction - total_kl,
             reconstruction=reconstruction,
             kl=kl,
             parameter_prior=parameter_prior,
             z=z,
-            diagnostics=self.likelihood.diagnostics(p),
+            diagnostics=diagnostics,
+            mmd=mmd,
+            task_kl=None if zeta_terms is None else zeta_terms.kl,
+            task_log_q_s=None if zeta_terms is None else zeta_terms.log_q_s,
         )
+
+    def log_importance_weights(self, x: torch.Tensor, s: torch.Tensor | None, q: Distribution,
+                               z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z, s) + log p(z) - log q(z|x, s) for samples ``z`` ``[K, B, D]`` of ``q`` (Eq. 5.37; the implicit
+        prior's log p(z) includes T(z)). The beta-CVAE draws zeta ~ q(zeta|x, s) beside each z and adds
+        log p(zeta|s) - log q(zeta|x, s)."""
+        zeta, extra = None, 0.0
+        if self.task_latent is not None:
+            onehot = self._task_one_hot(s, x.shape[0], x)
+            q_zeta = self.task_latent.encoder(torch.cat([x, onehot], -1))
+            zeta = q_zeta.sample((z.shape[0],))
+            extra = self.task_latent.task_prior(onehot).log_prob(zeta) - q_zeta.log_prob(zeta)
+        return self.decode(z, s, zeta).log_prob(x) + self.prior.log_prob(z) - q.log_prob(z) + extra
 
     def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """Per-point ELBO (single sample)."""
@@ -189,9 +282,15 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, s: torch.Tensor | None = None) -> torch.Tensor:
-        """Draw ``n`` points from p(x|z) p(z) (explicit priors; implicit priors sample ancestrally)."""
+        """Draw ``n`` points from p(x|z) p(z) (explicit priors; implicit priors sample ancestrally); the beta-CVAE
+        also draws zeta ~ p(zeta|s)."""
         z = self.prior.sample(n)
-        return self.decode(z, s).sample()
+        zeta = None
+        if self.task_latent is not None:
+            onehot = self._task_one_hot(s, n, z)
+            assert onehot is not None
+            zeta = self.task_latent.task_prior(onehot).sample()
+        return self.decode(z, s, zeta).sample()
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`DataError` unless ``x`` is a finite ``[N, x_dim]`` matrix in the likelihood's support."""

@@ -31,6 +31,8 @@ class Prior(nn.Module):
     """Base class of priors over the latent space."""
 
     name: ClassVar[str]
+    #: whether :meth:`kl` / evaluation need log q(z|x) (False only for priors that work with implicit encoders)
+    needs_encoder_density: ClassVar[bool] = True
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -45,8 +47,9 @@ class Prior(nn.Module):
         """log p(z) summed over latent dimensions (unnormalised for implicit priors; see :meth:`log_normaliser`)."""
         raise NotImplementedError
 
-    def kl(self, q: Distribution, z: torch.Tensor) -> torch.Tensor:
-        """Per-point estimate of KL(q(z|x) || p(z)) from samples ``z`` of shape ``[L, B, D]``.
+    def kl(self, q: Distribution, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-point estimate of KL(q(z|x) || p(z)) from samples ``z`` of shape ``[L, B, D]``; ``s`` holds the rows'
+        task indices (None without tasks) for priors that weight tasks.
 
         The default is the Monte Carlo estimate mean_l [log q(z_l|x) - log p(z_l)].
         """
@@ -79,7 +82,7 @@ class StandardNormal(Prior):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return standard_normal(self.latent_dim, z).log_prob(z)
 
-    def kl(self, q: Distribution, z: torch.Tensor) -> torch.Tensor:
+    def kl(self, q: Distribution, z: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         return kl_divergence(q, standard_normal(self.latent_dim, z))
 
     def sample(self, n: int) -> torch.Tensor:
@@ -102,3 +105,8 @@ def make_prior(name: str, latent_dim: int, **kwargs: Any) -> Prior:
     except KeyError:
         raise ConfigError(f"unknown prior {name!r}; choose one of {sorted(PRIORS)}") from None
     return cls(latent_dim, **kwargs)
+
+
+# The learned priors of chapter 4 register themselves on import (after the base classes above exist), so that
+# PRIORS, and with it the CLI's --prior choices, always lists them.
+from . import avb, implicit, vamp  # noqa: F401

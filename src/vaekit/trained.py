@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import torch
 from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from .data import Dataset, Preprocessor, load_dataset, to_tensor
 from .errors import CheckpointError, ConfigError, DataError
-from .evaluation import log_likelihood
+from .evaluation import elbo, log_likelihood
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig
 from .training import Trainer, TrainConfig, TrainResult
@@ -39,11 +39,14 @@ class TrainedModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------------------ data
-    def prepare(self, x: np.ndarray, s: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Validate and preprocess raw rows into model inputs."""
+    def prepare(
+        self, x: np.ndarray, s: np.ndarray | None = None, transform: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Validate and preprocess raw rows into model inputs. With a training ``transform`` (e.g. dynamic
+        binarisation) the rows are checked as the model will see them, after the transform."""
         x_t = to_tensor(self.preprocessor.transform(np.asarray(x)))
         assert x_t is not None
-        self.model.check_input(x_t)
+        self.model.check_input(x_t if transform is None else transform(x_t, torch.Generator().manual_seed(0)))
         s_t = to_tensor(None if s is None else np.asarray(s).astype(np.int64))
         if self.model.config.n_tasks and s_t is None:
             raise DataError("this model is task-conditioned: give the task index of every row")
@@ -73,7 +76,16 @@ class TrainedModel:
         return ll.numpy()
 
     def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100) -> dict[str, Any]:
-        """Mean test log-likelihood (raw and, for implicit priors, normalised) with non-finite values as None."""
+        """Mean test log-likelihood (raw and, for implicit priors, normalised) with non-finite values as None.
+
+        Models with an implicit encoder (AVB) have no importance-sampled log-likelihood: ``test_log_likelihood`` is
+        None and ``test_elbo_estimate`` holds the discriminator-based ELBO estimate instead.
+        """
+        if not self.model.encoder_has_density:
+            x_t, s_t = self.prepare(x, s)
+            estimate = finite_or_none(float(elbo(self.model, x_t, s_t).mean()))
+            return {"test_log_likelihood": None, "test_elbo_estimate": estimate, "importance_samples": 0,
+                    "n_test": len(x_t)}
         raw = self.score_samples(x, s, n_samples, normalised=False)
         log_z = self.model.prior.log_normaliser()
         metrics: dict[str, Any] = {
@@ -127,9 +139,11 @@ def train_vae(
     hidden: Sequence[int] = (500, 500),
     constant_columns: str = "error",
     train: TrainConfig | None = None,
+    callbacks: list[Callable[[int, VAE, dict[str, float]], None]] | None = None,
     **model_options: Any,
 ) -> tuple[TrainedModel, TrainResult]:
-    """Fit the preprocessing on ``train_set``, build a VAE seeded by ``train.seed`` and train it.
+    """Fit the preprocessing on ``train_set``, build a VAE seeded by ``train.seed`` and train it (``callbacks`` go
+    to the :class:`~vaekit.training.Trainer`).
 
     Early stopping watches the ELBO on ``val_set`` (the training loss when it is None). The data sets' ``meta``
     may switch standardisation off (``standardise``) and give a ``batch_transform`` (dynamic binarisation).
@@ -143,9 +157,10 @@ def train_vae(
     torch.manual_seed(train.seed)
     model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, n_tasks=n_tasks, **model_options)
     trained = TrainedModel(model, preprocessor)
-    train_x, train_s = trained.prepare(train_set.x, train_set.s)
+    transform = train_set.meta.get("batch_transform")
+    train_x, train_s = trained.prepare(train_set.x, train_set.s, transform)
     val_x, val_s = (None, None) if val_set is None else trained.prepare(val_set.x, val_set.s)
-    result = Trainer(train, batch_transform=train_set.meta.get("batch_transform")).fit(
+    result = Trainer(train, batch_transform=transform, callbacks=callbacks).fit(
         model, train_x, val_x, train_s, val_s
     )
     return trained, result
@@ -193,8 +208,14 @@ def fit(
         "constant_columns": preprocessor.constant_columns_,
         **{k: v for k, v in result.to_dict().items() if k != "history"},
     }
+    target = dataset.meta.get("target_task")  # transfer protocols: score the target task's test rows only
+    if target is not None and test_set.s is not None:
+        test_set = test_set.subset(np.flatnonzero(test_set.s == target))
+        summary["n_test"] = len(test_set)
     summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
     trained.info = {"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed}
+    if target is not None:
+        trained.info["target_task"] = int(target)
     if out is not None:
         save_run(trained, summary, result.history, out)
     summary["history"] = result.history

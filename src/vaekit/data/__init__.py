@@ -1,5 +1,7 @@
 """Data: the registry of named data sets, user files, splits and preprocessing."""
 
+from . import images  # noqa: F401  (registers the image data sets of chapter 4)
+from . import transfer  # noqa: F401  (registers the multi-task data sets and protocols of chapter 5)
 from .dataset import Dataset, Preprocessor, split_indices, to_tensor, validate_matrix
 from .files import load_file
 from .registry import DATASETS, DatasetSpec, dataset_status, load_arrays, load_dataset, register

@@ -19,8 +19,9 @@ from ..errors import ConfigError, DataError
 class Dataset:
     """Rows of ``x`` (float32, ``[N, D]``) with optional labels ``y`` and task indices ``s``.
 
-    ``split`` holds the default train/validation/test fractions; ``binary`` says the data are 0/1
-    (Bernoulli-ready) and must not be standardised.
+    ``split`` holds the default train/validation/test fractions, or absolute sizes for a published split whose
+    rows are stored in train, validation, test order (see :func:`split_indices`); ``binary`` says the data are
+    0/1 (Bernoulli-ready) and must not be standardised.
     """
 
     name: str
@@ -93,8 +94,18 @@ def validate_matrix(x: np.ndarray, what: str = "data") -> None:
 
 
 def split_indices(n: int, fractions: Sequence[float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices of a seeded train/validation/test split with the given fractions (which may sum to < 1)."""
+    """Indices of a seeded train/validation/test split with the given fractions (which may sum to < 1).
+
+    Three whole numbers summing to more than 1 are absolute sizes of a fixed split (a data set's published one,
+    e.g. MNIST's 50,000/10,000/10,000): they must add up to ``n`` and select contiguous blocks in row order,
+    whatever the seed.
+    """
     fractions = tuple(float(f) for f in fractions)
+    if len(fractions) == 3 and sum(fractions) > 1 and all(f >= 1 and f == int(f) for f in fractions):
+        sizes = np.cumsum([int(f) for f in fractions])
+        if sizes[-1] != n:
+            raise ConfigError(f"absolute split sizes {tuple(int(f) for f in fractions)} must add up to the {n} rows")
+        return np.arange(sizes[0]), np.arange(sizes[0], sizes[1]), np.arange(sizes[1], n)
     if len(fractions) != 3 or min(fractions) <= 0 or sum(fractions) > 1 + 1e-9:
         raise ConfigError(
             f"split fractions must be three positive numbers TRAIN,VAL,TEST summing to at most 1, got {fractions}"

@@ -36,6 +36,9 @@ class DatasetSpec:
 
 
 DATASETS: dict[str, DatasetSpec] = {}
+#: loaders of data sets composed of registered ones (e.g. the ``usps->mnist`` protocol of chapter 5): each returns
+#: a Dataset for a name it knows and None otherwise; :func:`load_dataset` tries them after :data:`DATASETS`
+COMPOSITE_LOADERS: list[Callable[[str], Dataset | None]] = []
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
@@ -133,6 +136,10 @@ def load_dataset(name_or_path: str | Path, download: bool = False, **file_option
             return spec.build(spec, arrays)
         return Dataset(spec.name, arrays["x"], arrays.get("y"), arrays.get("s"), split=spec.split,
                        binary=spec.binary)
+    for composite in COMPOSITE_LOADERS:
+        dataset = composite(key)
+        if dataset is not None:
+            return dataset
     path = Path(key).expanduser()
     if path.suffix.lower() in (".npz", ".csv"):
         return load_file(path, **file_options)  # type: ignore[arg-type]

@@ -1,0 +1,130 @@
+"""Task-invariant representations (chapter 5): representation metrics of a trained model and the VFAE's alpha.
+
+:func:`representation_metrics` evaluates a task-conditioned model as section 5.5.1 does: the conditional
+importance-sampled log-likelihood (Eqs. 5.36, 5.37), active units (Eq. 5.38) and the 3-NN accuracy of a classifier
+fitted on the labelled target training rows only, all on the target task's test rows, plus an estimate of the task
+dependency I(S;Z) (Eq. 5.10) on held-out rows of every task. :func:`select_mmd_alpha` picks the VFAE's alpha from
+the grid of section 5.5.3 by the validation ELBO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import Dataset
+from .errors import ConfigError
+from .evaluation import evaluating
+from .metrics import active_units, knn_accuracy, task_mutual_information
+from .model import VAE
+from .trained import TrainedModel
+from .training import TrainResult
+
+#: the VFAE's alpha grid (section 5.5.3)
+ALPHA_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+
+
+def model_inputs(trained: TrainedModel, data: Dataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Preprocessed rows of ``data``; grey training rows of a dynamically binarised set are binarised once with
+    ``seed`` (``meta["batch_transform"]``) so that the encoder sees what it was trained on."""
+    transform = data.meta.get("batch_transform")
+    x, s = trained.prepare(data.x, data.s, transform)
+    if transform is not None:
+        x = transform(x, torch.Generator().manual_seed(seed))
+    return x, s
+
+
+def encode_rows(model: VAE, x: torch.Tensor, s: torch.Tensor | None, seed: int = 0,
+                batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means E_q[z|x, s] and one seeded sample z ~ q(z|x, s) per row (dropout off)."""
+    generator = torch.Generator().manual_seed(seed)
+    means, samples = [], []
+    with evaluating(model):
+        for start in range(0, len(x), batch_size):
+            q = model.encode(x[start:start + batch_size], None if s is None else s[start:start + batch_size])
+            mean, std = q.mean, q.stddev
+            means.append(mean)
+            samples.append(mean + std * torch.randn(mean.shape, generator=generator))
+    return torch.cat(means).numpy(), torch.cat(samples).numpy()
+
+
+def representation_metrics(trained: TrainedModel, test: Dataset, labelled: Dataset | None = None,
+                           target_task: int | None = None, n_samples: int = 10, k: int = 3,
+                           seed: int = 0) -> dict[str, Any]:
+    """Chapter-5 metrics of ``trained`` on ``test`` (see the module docstring).
+
+    The log-likelihood, active units and kNN accuracy use the rows of ``test`` whose task is ``target_task`` (all
+    rows when None); the kNN classifier is fitted on ``labelled`` (its representations and labels) and nothing
+    else. ``task_mutual_information`` uses one posterior sample per row of every task in ``test`` (None with fewer
+    than two tasks). Models without an encoder density (AVB) get the log-likelihood entry only.
+    """
+    rows = np.arange(len(test)) if target_task is None or test.s is None else np.flatnonzero(test.s == target_task)
+    target = test.subset(rows)
+    metrics: dict[str, Any] = trained.evaluate(target.x, target.s, n_samples=n_samples)
+    metrics.update(active_units=None, knn_accuracy=None, task_mutual_information=None)
+    if not trained.model.encoder_has_density:
+        return metrics
+    x, s = model_inputs(trained, test, seed)
+    means, samples = encode_rows(trained.model, x, s, seed)
+    metrics["active_units"] = active_units(means[rows])
+    if labelled is not None and labelled.y is not None and target.y is not None and len(labelled) >= k:
+        lab_means, _ = encode_rows(trained.model, *model_inputs(trained, labelled, seed), seed)
+        metrics["knn_accuracy"] = knn_accuracy(lab_means, labelled.y, means[rows], target.y, k=k)
+        metrics["n_labelled"] = len(labelled)
+    if test.s is not None and len(np.unique(test.s)) >= 2:
+        metrics["task_mutual_information"] = task_mutual_information(samples, test.s, seed=seed)
+    return metrics
+
+
+def labelled_rows(train: Dataset, target_task: int | None) -> Dataset | None:
+    """The labelled training rows of the target task (the 100 target points of the transfer protocol)."""
+    if train.y is None:
+        return None
+    if target_task is None or train.s is None:
+        return train
+    return train.subset(np.flatnonzero(train.s == target_task))
+
+
+# ------------------------------------------------------------------------------------------- the VFAE's alpha
+@dataclass
+class AlphaSelection:
+    """The chosen alpha, its model and training result, and every alpha's best validation loss (-ELBO)."""
+
+    alpha: float
+    trained: TrainedModel
+    result: TrainResult
+    val_losses: dict[float, float] = field(default_factory=dict)
+
+
+def pick_alpha(val_losses: Mapping[float, float | None]) -> float:
+    """The alpha with the lowest validation loss (-ELBO on validation rows); ties go to the smaller alpha."""
+    finite = {a: v for a, v in val_losses.items() if v is not None and np.isfinite(v)}
+    if not finite:
+        raise ValueError("no alpha finished with a finite validation loss")
+    return min(sorted(finite), key=lambda a: finite[a])
+
+
+def select_mmd_alpha(fit_one: Callable[[float], tuple[TrainedModel, TrainResult]],
+                     grid: Sequence[float] = ALPHA_GRID) -> AlphaSelection:
+    """Train a VFAE for every alpha in ``grid`` (``fit_one(alpha)``) and keep the one with the best validation
+    ELBO (section 5.5.3: "tuned in accordance with the validation data")."""
+    fitted = {float(a): fit_one(float(a)) for a in grid}
+    losses = {a: r.best_val_loss for a, (_, r) in fitted.items()}
+    best = pick_alpha(losses)
+    return AlphaSelection(best, fitted[best][0], fitted[best][1], losses)
+
+
+def task_indices(data: Dataset) -> np.ndarray:
+    """The task indices of ``data`` as int64, or a clear error when it has none."""
+    if data.s is None:
+        raise ConfigError(f"{data.name} has no task indices: give --task-column NAME, an .npz array 's', or a "
+                          "protocol such as usps->mnist")
+    return np.asarray(data.s, dtype=np.int64)
+
+
+__all__ = ["ALPHA_GRID", "AlphaSelection", "encode_rows", "labelled_rows", "model_inputs", "pick_alpha",
+           "representation_metrics", "select_mmd_alpha", "task_indices"]

@@ -1,0 +1,460 @@
+"""Learned priors of chapter 4: VampPrior, the implicit optimal prior, AVB; image data loaders."""
+
+import gzip
+import io
+import math
+import pickle
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import savemat
+from torch.distributions import Independent, Normal
+
+from vaekit import VAE, TrainConfig, TrainedModel, Trainer, fit, log_likelihood
+from vaekit.avb import AdversarialKL
+from vaekit.cli import main
+from vaekit.data import Dataset, load_dataset, split_indices
+from vaekit.data.images import (
+    dynamic_binarise,
+    fixed_binarise,
+    head_split,
+    load_array_pickle,
+    parse_frey,
+    parse_histopathology,
+    parse_idx,
+    parse_omniglot,
+)
+from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
+from vaekit.implicit import ImplicitOptimalPrior
+from vaekit.likelihoods import LIKELIHOODS
+from vaekit.priors import PRIORS
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The machine is shared: one intra-op thread is far faster than two contended ones."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def gaussian(loc, scale):
+    return Independent(Normal(loc, scale), 1)
+
+
+def mixture_log_prob(z, locs, scales):
+    """log (1/N) sum_n N(z | loc_n, scale_n^2), computed directly in float64."""
+    comps = Normal(locs.double(), scales.double()).log_prob(z.double().unsqueeze(-2)).sum(-1)
+    return torch.logsumexp(comps, -1) - math.log(len(locs))
+
+
+# ------------------------------------------------------------------------------------------------ VampPrior
+def test_vamp_with_data_as_pseudo_inputs_is_the_empirical_aggregated_posterior():
+    torch.manual_seed(0)
+    x = torch.randn(40, 3)
+    model = VAE(3, 2, prior="vamp", hidden=(16,), prior_kwargs={"n_components": 40, "chunk_elements": 100})
+    assert not model.prior.clip  # standardised data: no clipping
+    model.prior.set_pseudo_inputs(x)
+    model.eval()
+    q = model.encode(x)
+    z = torch.randn(7, 5, 2) * 2
+    expected = mixture_log_prob(z, q.base_dist.loc.detach(), q.base_dist.scale.detach())  # Eq. 4.7
+    with torch.no_grad():
+        cached = model.prior.log_prob(z)  # chunked (chunk_elements=100 -> one row per chunk) and cached
+    torch.testing.assert_close(cached.double(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.prior.log_prob(z).detach().double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_vamp_caches_components_under_no_grad_and_invalidates_on_updates():
+    torch.manual_seed(0)
+    model = VAE(4, 2, likelihood="bernoulli", prior="vamp", hidden=(8,), prior_kwargs={"n_components": 6})
+    prior = model.prior
+    assert prior.clip and float(prior.inputs().detach().min()) >= 0  # binary data: pseudo-inputs clipped to [0, 1]
+    model.eval()
+    with torch.no_grad():
+        first = prior.components()
+        assert prior.components() is first  # reused across batches
+    x = torch.bernoulli(torch.full((10, 4), 0.5))
+    model.train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.loss(x).loss.backward()
+    optimiser.step()
+    assert prior.pseudo_inputs.grad is not None and prior.pseudo_inputs.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        second = prior.components()
+    assert second is not first
+    assert not torch.allclose(second.base_dist.loc, first.base_dist.loc)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["encoder.mean.bias"] += 1.0
+    model.load_state_dict(state)
+    with torch.no_grad():
+        torch.testing.assert_close(prior.components().base_dist.loc, second.base_dist.loc + 1.0)
+
+
+def test_vamp_pseudo_inputs_carry_round_robin_task_indices():
+    model = VAE(3, 2, prior="vamp", hidden=(8,), n_tasks=2, prior_kwargs={"n_components": 5})
+    assert model.prior.pseudo_tasks.tolist() == [0, 1, 0, 1, 0]
+    assert model.prior.sample(11).shape == (11, 2)
+
+
+# ------------------------------------------------------------------------------------------ implicit prior
+def _feed_posteriors(prior, loc, scale):
+    """Make the prior see the training posteriors of one epoch (what the VAE step does batch by batch)."""
+    prior.train()
+    for i in range(0, len(loc), 100):
+        q = gaussian(loc[i:i + 100], scale[i:i + 100])
+        prior.kl(q, q.rsample((1,)))
+
+
+def test_density_ratio_classifier_recovers_a_known_gaussian_log_ratio():
+    torch.manual_seed(0)
+    model = VAE(3, 2, prior="implicit", hidden=(8,),
+                prior_kwargs={"ratio_epochs": 40, "ratio_hidden": (64, 64), "keep_prob": 1.0, "ratio_lr": 3e-3,
+                              "ratio_batch_size": 200})
+    prior = model.prior
+    n, m, s = 2000, torch.tensor([1.0, -0.5]), 0.6
+    # every q(z|x_n) is N(m, s^2 I), so the aggregated posterior is exactly N(m, s^2 I)
+    _feed_posteriors(prior, m.expand(n, 2), torch.full((n, 2), s))
+    metrics = prior.fit_auxiliary(torch.zeros(n, 3), None)
+    assert metrics["ratio_accuracy"] > 0.7
+    z = torch.cat([m + s * torch.randn(1000, 2), torch.randn(1000, 2)])
+    truth = gaussian(m, torch.full((2,), s)).log_prob(z) - gaussian(torch.zeros(2), torch.ones(2)).log_prob(z)
+    with torch.no_grad():
+        estimate = prior.log_ratio(z)
+    # judged where the samples are, i.e. where neither density is negligible (the far tails of N(0, I), where the
+    # true ratio plunges to -20, hold no q samples to learn from)
+    bulk = truth.abs() < 3
+    assert float(bulk.float().mean()) > 0.8
+    assert float(torch.corrcoef(torch.stack([estimate[bulk], truth[bulk]]))[0, 1]) > 0.95
+    assert float((estimate - truth)[bulk].abs().median()) < 0.25
+    # the KL of the aggregated posterior to N(0, I) (Eq. 5.27) is estimated by mean T on q(z) samples
+    true_kl = float(torch.distributions.kl_divergence(gaussian(m, torch.full((2,), s)),
+                                                      gaussian(torch.zeros(2), torch.ones(2))))
+    assert abs(metrics["ratio_mean_logit"] - true_kl) < 0.25
+
+
+class ExactLogRatio(torch.nn.Module):
+    """T(z) = log q(z) - log N(z) for a known Gaussian-mixture aggregated posterior."""
+
+    def __init__(self, locs, scales):
+        super().__init__()
+        self.locs, self.scales = locs, scales
+
+    def forward(self, z):
+        std = gaussian(torch.zeros(z.shape[-1]), torch.ones(z.shape[-1])).log_prob(z)
+        return (mixture_log_prob(z, self.locs, self.scales) - std.double()).float()
+
+
+def test_kl_split_eq_4_9_holds_for_an_explicit_aggregated_posterior():
+    """KL(q(z|x)||q(z)) = KL(q(z|x)||N) - E_q[log q(z)/N(z)]: the implicit prior with the exact ratio, the VampPrior
+    at the data (the same q(z) explicitly) and a direct Monte Carlo estimate agree."""
+    torch.manual_seed(0)
+    locs, scales = torch.randn(5, 2) * 1.5, torch.rand(5, 2) * 0.5 + 0.3
+    q = gaussian(locs, scales)  # q(z|x_n) for five data points
+    z = q.sample((40_000,))
+    direct = (q.log_prob(z).double() - mixture_log_prob(z, locs, scales)).mean(0)
+
+    implicit = ImplicitOptimalPrior(2)
+    implicit.ratio = ExactLogRatio(locs, scales)
+    split = implicit.kl(q, z).double()
+
+    model = VAE(2, 2, prior="vamp", hidden=(4,), prior_kwargs={"n_components": 5})
+    model.encode = lambda x, s=None: gaussian(locs, scales)  # the encoder at the pseudo-inputs
+    vamp = model.prior.kl(q, z).double()
+    torch.testing.assert_close(split, direct, atol=0.03, rtol=0)
+    torch.testing.assert_close(vamp, direct, atol=1e-4, rtol=0)
+    assert float(direct.min()) > 0.1  # a non-trivial check
+
+
+def _implicit_model(seed=0):
+    torch.manual_seed(seed)
+    return VAE(4, 2, likelihood="bernoulli", prior="implicit", hidden=(16,),
+               prior_kwargs={"ratio_hidden": (16,), "ratio_epochs": 1})
+
+
+def _encoder_grads(model, x):
+    model.zero_grad()
+    torch.manual_seed(123)  # same eps in both calls
+    model.loss(x).loss.backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_encoder_gradient_sees_the_pathwise_gradient_of_t():
+    x = torch.bernoulli(torch.full((32, 4), 0.5), generator=torch.Generator().manual_seed(0))
+    model = _implicit_model()
+    model.train()
+    with torch.no_grad():  # T = 0
+        for p in model.prior.ratio.parameters():
+            p.zero_()
+    flat = _encoder_grads(model, x)
+    standard = VAE(4, 2, likelihood="bernoulli", hidden=(16,))
+    standard.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("prior.")})
+    baseline = _encoder_grads(standard, x)
+    for name, g in baseline.items():  # with T = 0 the implicit prior trains exactly like N(0, I)
+        torch.testing.assert_close(flat[name], g)
+    with torch.no_grad():  # a non-constant T
+        for p in model.prior.ratio.parameters():
+            p.normal_(0, 1.0)
+    curved = _encoder_grads(model, x)
+    encoder = [n for n in flat if n.startswith("encoder.")]
+    assert encoder and max(float((curved[n] - flat[n]).abs().max()) for n in encoder) > 1e-3
+    for name in (n for n in flat if n.startswith(("decoder_body.", "likelihood."))):
+        torch.testing.assert_close(curved[name], flat[name])  # T does not touch the decoder
+    assert not any(n.startswith("prior.") for n in curved)  # psi gets no gradient in the VAE step
+
+
+def test_vae_epoch_leaves_psi_unchanged_and_classifier_phase_updates_it():
+    x = torch.bernoulli(torch.full((200, 4), 0.5), generator=torch.Generator().manual_seed(0))
+    model = _implicit_model()
+    model.prior.ratio_epochs = 0  # VAE step only
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    Trainer(TrainConfig(epochs=1, batch_size=50)).fit(model, x)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("prior.ratio"))
+    assert not torch.equal(before["encoder.mean.weight"], after["encoder.mean.weight"])
+    model.prior.ratio_epochs = 1
+    model.prior.fit_auxiliary(x, None)
+    assert not torch.equal(before["prior.ratio.0.weight"], model.state_dict()["prior.ratio.0.weight"])
+
+
+class LinearT(torch.nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+    def forward(self, z):
+        return z @ self.a
+
+
+def test_log_normaliser_matches_a_known_case_and_normalises_the_density():
+    prior = ImplicitOptimalPrior(2, normaliser_samples=200_000)
+    a = torch.tensor([0.5, -0.3])
+    prior.ratio = LinearT(a)
+    log_z, stderr = prior.estimate_log_normaliser()
+    assert abs(log_z - float(a @ a) / 2) < 4 * stderr + 1e-3  # E_N[exp(a.z)] = exp(|a|^2 / 2)
+    assert 0 < stderr < 0.01
+    assert prior.log_normaliser() == pytest.approx(log_z)
+    grid = torch.linspace(-7, 7, 401)
+    z = torch.cartesian_prod(grid, grid)
+    mass = float(torch.exp(prior.log_prob(z) - prior.log_normaliser()).sum()) * float(grid[1] - grid[0]) ** 2
+    assert mass == pytest.approx(1.0, abs=2e-3)
+
+
+def test_checkpoint_round_trip_keeps_the_implicit_prior(tmp_path):
+    rng = np.random.default_rng(0)
+    data = Dataset("toy", rng.normal(size=(300, 3)).astype(np.float32), split=(0.6, 0.2, 0.2))
+    trained, summary = fit(data, likelihood="gaussian", prior="implicit", latent_dim=2, hidden=(16,),
+                           importance_samples=5, out=tmp_path, train=TrainConfig(epochs=3, batch_size=50),
+                           prior_kwargs={"ratio_hidden": (16,), "ratio_epochs": 2, "normaliser_samples": 5000})
+    assert summary["log_normaliser"] is not None and "test_log_likelihood_normalised" in summary
+    assert {"ratio_loss", "ratio_accuracy", "ratio_seconds"} <= set(summary["history"][-1])
+    loaded = TrainedModel.load(tmp_path)
+    assert loaded.model.prior.config() == trained.model.prior.config()
+    assert float(loaded.model.prior.log_z) == float(trained.model.prior.log_z)  # no re-estimation after loading
+    z = torch.randn(20, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model.prior.log_prob(z), trained.model.prior.log_prob(z))
+    x = data.x[:50]
+    torch.manual_seed(5)
+    a = trained.evaluate(x, n_samples=5)
+    torch.manual_seed(5)
+    assert loaded.evaluate(x, n_samples=5) == a
+
+
+# --------------------------------------------------------------------------------------------------- AVB
+def test_avb_uses_an_implicit_encoder_and_reports_the_elbo_only():
+    torch.manual_seed(0)
+    x = torch.eye(4)[torch.randint(4, (100,))]
+    model = VAE(4, 2, likelihood="bernoulli", prior="avb", hidden=(16,), prior_kwargs={"ratio_hidden": (16,)})
+    assert model.config.encoder == "implicit" and not model.encoder_has_density
+    assert isinstance(model.prior, AdversarialKL)
+    z1, z2 = model.encode(x[:1]).sample((2,))  # noise input: two samples of one x differ
+    assert not torch.allclose(z1, z2)
+    result = Trainer(TrainConfig(epochs=2, batch_size=50)).fit(model, x, x[:20])
+    assert math.isfinite(result.history[-1]["val_loss"]) and "ratio_accuracy" in result.history[-1]
+    with pytest.raises(ConfigError, match="implicit"):
+        log_likelihood(model, x[:5])
+    with pytest.raises(ConfigError, match="density"):
+        VAE(4, 2, likelihood="bernoulli", prior="implicit", encoder="implicit")
+
+
+# ------------------------------------------------------------------------ every prior x every likelihood
+@pytest.mark.parametrize("prior", sorted(PRIORS))
+@pytest.mark.parametrize("likelihood", sorted(LIKELIHOODS))
+def test_every_prior_trains_with_every_likelihood(prior, likelihood):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3)).astype(np.float32)
+    if likelihood == "bernoulli":
+        x = (x > 0).astype(np.float32)
+    data = Dataset("toy", x, split=(0.6, 0.2, 0.2))
+    kwargs = {"vamp": {"n_components": 5}, "implicit": {"ratio_hidden": (8,), "ratio_epochs": 1,
+                                                        "normaliser_samples": 1000},
+              "avb": {"ratio_hidden": (8,), "ratio_epochs": 1}}.get(prior, {})
+    _, summary = fit(data, likelihood=likelihood, prior=prior, latent_dim=2, hidden=(8,), importance_samples=3,
+                     train=TrainConfig(epochs=2, batch_size=24), prior_kwargs=kwargs)
+    assert not summary["diverged"]
+    key = "test_elbo_estimate" if prior == "avb" else "test_log_likelihood"
+    assert summary[key] is not None and math.isfinite(summary[key])
+
+
+@pytest.mark.parametrize("prior,likelihood", [("implicit", "student-t"), ("vamp", "gaussian"), ("avb", "bernoulli")])
+def test_learned_priors_with_task_conditioning(prior, likelihood):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 3)).astype(np.float32)
+    if likelihood == "bernoulli":
+        x = (x > 0).astype(np.float32)
+    data = Dataset("tasks", x, s=np.arange(120) % 2, split=(0.6, 0.2, 0.2))
+    kwargs = {"vamp": {"n_components": 4}, "implicit": {"ratio_hidden": (8,), "ratio_epochs": 1,
+                                                        "normaliser_samples": 1000},
+              "avb": {"ratio_hidden": (8,), "ratio_epochs": 1}}[prior]
+    trained, summary = fit(data, likelihood=likelihood, prior=prior, latent_dim=2, hidden=(8,), n_tasks=2,
+                           importance_samples=3, train=TrainConfig(epochs=2, batch_size=24), prior_kwargs=kwargs)
+    assert trained.model.config.n_tasks == 2 and not summary["diverged"]
+    if prior == "implicit":  # ancestral samples of q(z) = E_{x,s}[q(z|x,s)] from the epoch's posteriors
+        assert trained.model.prior.sample(9).shape == (9, 2)
+        assert math.isfinite(summary["test_log_likelihood_normalised"])
+
+
+def test_implicit_prior_ancestral_modes_agree_on_fresh_posteriors():
+    torch.manual_seed(0)
+    x = torch.randn(300, 3)
+    model = VAE(3, 2, prior="implicit", hidden=(8,), prior_kwargs={"ratio_epochs": 0, "ancestral": "encode"})
+    model.eval()
+    loc, _ = model.prior._posterior_parameters(x, None)
+    q = model.encode(x)
+    torch.testing.assert_close(loc, q.base_dist.loc)
+    with pytest.raises(ConfigError):
+        ImplicitOptimalPrior(2, ancestral="nope")
+
+
+# ----------------------------------------------------------------------------------------------- data
+def test_image_loaders_name_the_missing_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    for name, filename in (("mnist", "mnist_train60k.npz"), ("omniglot", "omniglot.npz"),
+                           ("freyfaces", "freyfaces.npz"), ("histopathology", "histopathology.npz")):
+        with pytest.raises(DatasetNotFoundError, match=filename) as err:
+            load_dataset(name)
+        assert f"vaekit download {name}" in str(err.value)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("VAEKIT_CACHE", str(cache))
+    cache.mkdir()
+    np.savez(cache / "mnist_train60k.npz", x=np.zeros((60_000, 1, 1), np.uint8), y=np.zeros(60_000, np.int8))
+    with pytest.raises(DatasetNotFoundError, match="mnist_test10k.npz"):
+        load_dataset("mnist")
+
+
+def test_onehot_is_generated_with_the_thesis_split():
+    data = load_dataset("onehot")
+    train, val, test = data.splits()
+    assert (len(train), len(val), len(test)) == (1000, 100, 1000)
+    assert np.array_equal(data.x.sum(1), np.ones(2100)) and np.bincount(data.y).tolist() == [525] * 4
+
+
+def test_mnist_binarisation(data_dir):
+    if not (data_dir / "mnist_train60k.npz").is_file():
+        pytest.skip("MNIST is not in the data directory")
+    data = load_dataset("mnist")
+    train, val, test = data.splits(seed=3)  # the published split ignores the seed
+    assert (len(train), len(val), len(test)) == (50_000, 10_000, 10_000)
+    assert np.isin(val.x, (0, 1)).all() and np.isin(test.x, (0, 1)).all()
+    assert not np.isin(train.x, (0, 1)).all() and train.x.min() >= 0 and train.x.max() <= 1
+    np.testing.assert_array_equal(fixed_binarise(train.x[:100]), fixed_binarise(train.x[:100]))  # seeded
+    transform = data.meta["batch_transform"]
+    xb = torch.from_numpy(train.x[:64])
+    a, b = transform(xb, torch.Generator().manual_seed(0)), transform(xb, torch.Generator().manual_seed(1))
+    assert set(a.unique().tolist()) <= {0.0, 1.0} and not torch.equal(a, b)
+    assert float(a.mean()) == pytest.approx(float(xb.mean()), abs=0.01)
+    assert dynamic_binarise is transform
+    small = head_split(data, (100, 20, 30))
+    assert [len(p) for p in small.splits()] == [100, 20, 30]
+    np.testing.assert_array_equal(small.splits()[2].x, test.x[:30])
+
+
+def test_freyfaces_loader(data_dir):
+    data = load_dataset("freyfaces")
+    assert data.x.shape == (1965, 560) and 0 <= data.x.min() and data.x.max() <= 1
+    assert data.meta["standardise"] is False
+    assert [len(p) for p in data.splits(seed=0)] == [1565, 200, 200]
+
+
+def test_absolute_split_sizes_are_contiguous_blocks():
+    train, val, test = split_indices(10, (5, 3, 2), seed=7)
+    assert train.tolist() == [0, 1, 2, 3, 4] and val.tolist() == [5, 6, 7] and test.tolist() == [8, 9]
+    with pytest.raises(ConfigError, match="add up"):
+        split_indices(11, (5, 3, 2), seed=0)
+
+
+def test_public_source_parsers():
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    idx = struct.pack(">HBB3I", 0, 8, 3, 2, 3, 4) + images.tobytes()
+    np.testing.assert_array_equal(parse_idx(gzip.compress(idx)), images)
+    with pytest.raises(DataError):
+        parse_idx(idx[:-1])
+    img = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    mat = io.BytesIO()  # Burda's layout: one column-major image per column
+    savemat(mat, {"data": img.transpose(0, 2, 1).reshape(3, 784).T, "testdata": img[:1].transpose(0, 2, 1).reshape(1, 784).T})
+    parsed = parse_omniglot(mat.getvalue())
+    np.testing.assert_allclose(parsed["x_train"], img)
+    frey = np.random.default_rng(1).integers(0, 255, (4, 28, 20)).astype(np.uint8)
+    mat = io.BytesIO()
+    savemat(mat, {"ff": frey.reshape(4, 560).T})
+    np.testing.assert_array_equal(parse_frey(mat.getvalue())["x"], frey)
+    archive = io.BytesIO()
+    payload = pickle.dumps({"training": img, "validation": img[:2], "test": img[:1]}, protocol=2)
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        info = tarfile.TarInfo("histopathology.pkl")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    histo = parse_histopathology(archive.getvalue())
+    assert histo["x_train"].shape == (3, 28, 28) and histo["x_test"].shape == (1, 28, 28)
+    with pytest.raises(DataError, match="refusing"):
+        load_array_pickle(pickle.dumps(print))
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def test_cli_fit_with_learned_priors(tmp_path, capsys):
+    import json
+
+    path = tmp_path / "toy.csv"
+    np.savetxt(path, np.random.default_rng(0).normal(size=(120, 3)), delimiter=",")
+    common = ["fit", "--data", str(path), "--likelihood", "gaussian", "--latent-dim", "2", "--hidden", "8",
+              "--epochs", "2", "--batch-size", "40", "--importance-samples", "3", "--json"]
+    assert main(common + ["--prior", "vamp", "--vamp-components", "7", "--out", str(tmp_path / "v")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["model"]["prior_kwargs"] == {"n_components": 7}
+    assert main(common + ["--prior", "implicit", "--ratio-epochs", "1", "--out", str(tmp_path / "i")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["model"]["prior_kwargs"] == {"ratio_epochs": 1} and "test_log_likelihood_normalised" in out
+    assert main(common + ["--prior", "avb", "--out", str(tmp_path / "a")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["model"]["encoder"] == "implicit" and out["test_log_likelihood"] is None
+
+
+# ------------------------------------------------------------------------------------------ chapter-4 targets
+def test_chapter4_targets_build_grids_and_reports(tmp_path):
+    from vaekit.experiments.chapter4 import TARGETS, train_one
+
+    assert {"figure-4.1", "figure-4.2", "figure-4.3", "table-4.2", "timing-4.5.3"} <= set(TARGETS)
+    runs = TARGETS["figure-4.3"].runs("quick", seeds=1, datasets=["freyfaces"])
+    assert {r["method"] for r in runs} == {"vamp", "implicit"} and len(runs) == 6
+    config = {**TARGETS["figure-4.1"].runs("quick", seeds=1)[3], "epochs": 1, "warmup": 1, "ratio_epochs": 1}
+    assert config["method"] == "implicit" and config["dataset"] == "onehot"
+    metrics = train_one(config)
+    assert len(metrics["posterior_samples"]) == 4 and len(metrics["posterior_samples"][0]) == 250
+    assert math.isfinite(metrics["test_ll_k10"]) and metrics["ratio_seconds_per_epoch"] > 0
+    fake = []
+    for seed in range(3):
+        for method, shift in (("standard", 0.0), ("vamp", 1.0), ("implicit", 3.0)):
+            noise = 0.1 * seed + 0.05 * seed * shift  # differences vary by seed (no degenerate t-test)
+            m = {"test_ll_k10": -90 + shift + noise, "test_ll_k1000": -88 + shift + noise}
+            fake.append({"config": {"dataset": "mnist", "method": method, "seed": seed, "budget": "quick",
+                                    "epochs": 2, "warmup": 1, "lr": 1e-3}, "status": "done", "metrics": m})
+    report = TARGETS["table-4.2"].report(fake, tmp_path)
+    row = next(line for line in report["markdown"].splitlines() if line.startswith("| mnist (K=10)"))
+    assert "**-86.75 ± 0.25**" in row and row.count("**") == 2  # only the clearly best column is bold
+    assert (tmp_path / "table-4.2.csv").is_file()

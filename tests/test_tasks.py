@@ -1,0 +1,296 @@
+"""Chapter 5: CVAE / VFAE / beta-CVAE / proposed model as options of one VAE, multi-task data and protocols,
+representation metrics, the task weighting of the aggregated posterior, and the CLI."""
+
+import bz2
+import io
+import json
+from itertools import pairwise
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import savemat
+
+from vaekit import VAE, Dataset
+from vaekit.cli import main
+from vaekit.data import load_dataset
+from vaekit.data import transfer as tr
+from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
+from vaekit.evaluation import log_likelihood
+from vaekit.implicit import DensityRatioNet, ImplicitOptimalPrior
+from vaekit.metrics import gaussian_mmd, task_mmd
+from vaekit.tasks import labelled_rows, pick_alpha, representation_metrics, select_mmd_alpha
+from vaekit.trained import train_vae
+from vaekit.training import TrainConfig
+
+
+def two_task_data(n: int = 120, d: int = 6, binary: bool = True, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    s = np.repeat([0, 1], n // 2)
+    y = rng.integers(0, 2, n)
+    p = 0.2 + 0.6 * y[:, None] * np.ones(d) - 0.1 * s[:, None]
+    x = (rng.random((n, d)) < p).astype(np.float32) if binary else rng.normal(y[:, None] + s[:, None], 1, (n, d))
+    return Dataset("toy", x, y, s, split=(0.6, 0.2, 0.2), binary=binary, meta={"standardise": not binary})
+
+
+# ------------------------------------------------------------------------------------------------- VFAE / MMD
+def mmd_model(shift: float) -> VAE:
+    """A VFAE whose task posteriors differ only through the first-layer weight of the task-1 one-hot column, and
+    whose posterior scale is negligible, so identical inputs give identical posteriors at shift 0."""
+    torch.manual_seed(0)
+    model = VAE(5, 2, "bernoulli", hidden=(16,), n_tasks=2, mmd_alpha=2.0)
+    first = model.encoder.body[0]
+    with torch.no_grad():
+        first.weight[:, 5:] = 0.0
+        first.weight[:, 6] = shift
+        model.encoder.log_variance.weight.zero_()
+        model.encoder.log_variance.bias.fill_(-25.0)
+    return model
+
+
+def test_mmd_term_zero_for_identical_task_posteriors_and_grows_with_a_shift():
+    x = (torch.rand(40, 5) < 0.5).float()
+    xs, s = torch.cat([x, x]), torch.repeat_interleave(torch.tensor([0, 1]), 40)
+    values = []
+    for shift in (0.0, 0.05, 0.1, 0.2):  # small shifts: the median-heuristic kernel saturates for large ones
+        model = mmd_model(shift)
+        torch.manual_seed(1)
+        terms = model.loss(xs, s)
+        values.append(float(terms.mmd.detach()))
+        plain = -(terms.reconstruction - terms.kl).mean()
+        assert float(terms.loss.detach()) == pytest.approx(float(plain.detach() + 2.0 * terms.mmd.detach()), rel=1e-5)
+        assert "mmd" in terms.diagnostics
+    assert values[0] == pytest.approx(0.0, abs=1e-6)
+    assert all(a < b for a, b in pairwise(values)), values
+
+
+def test_mmd_for_three_tasks_sums_each_task_against_the_pooled_batch():
+    torch.manual_seed(0)
+    z, s = torch.randn(60, 2), torch.arange(60) % 3
+    z[s == 2] += 3.0
+    expected = sum(gaussian_mmd(z[s == k], z) for k in range(3))
+    assert float(task_mmd(z, s, 3)) == pytest.approx(float(expected))
+    assert float(task_mmd(z, torch.zeros(60, dtype=torch.long), 3)) == 0.0  # one task in the batch: no penalty
+
+
+def test_mmd_and_task_latent_need_tasks():
+    with pytest.raises(ConfigError, match="n_tasks >= 2"):
+        VAE(4, 2, "bernoulli", hidden=(8,), n_tasks=1, mmd_alpha=1.0)
+    with pytest.raises(ConfigError, match="task conditioning"):
+        VAE(4, 2, "bernoulli", hidden=(8,), task_latent_dim=2)
+
+
+def test_alpha_selection_keeps_the_best_validation_elbo():
+    assert pick_alpha({0.01: 10.0, 1.0: 9.0, 100.0: None}) == 1.0
+    data = two_task_data()
+    train, val, _ = data.splits(seed=0)
+    fit = lambda a: train_vae(train, val, likelihood="bernoulli", latent_dim=2, hidden=(8,), n_tasks=2,
+                              mmd_alpha=a, train=TrainConfig(epochs=2, batch_size=24, patience=None))
+    chosen = select_mmd_alpha(fit, grid=(0.1, 1000.0))
+    assert chosen.alpha == pick_alpha(chosen.val_losses) and set(chosen.val_losses) == {0.1, 1000.0}
+    assert chosen.trained.model.config.mmd_alpha == chosen.alpha
+
+
+# ------------------------------------------------------------------------------------------------- beta-CVAE
+def test_beta_cvae_loss_terms_by_name():
+    torch.manual_seed(0)
+    model = VAE(6, 2, "bernoulli", hidden=(8,), n_tasks=2, task_latent_dim=3)
+    x, s = (torch.rand(10, 6) < 0.5).float(), torch.tensor([0, 1] * 5)
+    terms = model.loss(x, s)
+    assert terms.task_kl.shape == (10,) and terms.task_log_q_s.shape == (10,)
+    assert bool((terms.task_kl >= 0).all()) and bool((terms.task_log_q_s <= 0).all())
+    assert torch.allclose(terms.elbo, terms.reconstruction - terms.kl - terms.task_kl)
+    objective = terms.reconstruction - terms.kl - terms.task_kl + terms.task_log_q_s
+    assert float(terms.loss.detach()) == pytest.approx(float(-objective.mean().detach()), rel=1e-5)
+    assert terms.mmd is None and {"task_kl", "task_log_q_s"} <= set(terms.diagnostics)
+    # the decoder is p(x|z, zeta) (Eq. 5.33): it needs zeta, and the task reaches it only through zeta
+    with pytest.raises(ConfigError, match="zeta"):
+        model.decode(terms.z, s)
+    assert model.decoder_body[0].in_features == 2 + 3
+    assert torch.isfinite(log_likelihood(model, x, s, n_samples=4)).all()
+    assert model.sample(3, torch.tensor([0, 1, 1])).shape == (3, 6)
+
+
+# ---------------------------------------------------------------------------------------- unseen task indices
+@pytest.mark.parametrize("options", [{}, {"mmd_alpha": 1.0}, {"task_latent_dim": 2}, {"prior": "implicit"}])
+def test_conditional_models_reject_an_unseen_task(options):
+    model = VAE(4, 2, "bernoulli", hidden=(8,), n_tasks=2, **options)
+    x = torch.zeros(3, 4)
+    with pytest.raises(DataError, match="was not seen in training: this model knows tasks 0..1"):
+        model.loss(x, torch.tensor([0, 1, 2]))
+    with pytest.raises(DataError, match="pass the task index"):
+        model.loss(x)
+
+
+# ---------------------------------------------------------------------------------------------- short training
+MODELS = {"vfae": {"mmd_alpha": 1.0}, "beta-cvae": {"task_latent_dim": 2},
+          "proposed": {"prior": "implicit", "prior_kwargs": {"ratio_epochs": 2, "ratio_hidden": (16,)}}}
+EXPECTED = {"vfae": "mmd", "beta-cvae": "task_kl", "proposed": "ratio_accuracy"}
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "student-t"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_chapter5_models_train(name, likelihood):
+    data = two_task_data(binary=likelihood == "bernoulli")
+    train, val, test = data.splits(seed=0)
+    trained, result = train_vae(train, val, likelihood=likelihood, latent_dim=2, hidden=(16,), n_tasks=2,
+                                dropout=0.1, train=TrainConfig(epochs=2, batch_size=24, lr=1e-3, patience=None),
+                                **MODELS[name])
+    assert result.epochs_run == 2 and not result.diverged
+    assert all(r[EXPECTED[name]] is not None for r in result.history)
+    metrics = representation_metrics(trained, test, labelled_rows(train, None), None, n_samples=4)
+    assert np.isfinite(metrics["test_log_likelihood"])
+    assert 0 <= metrics["active_units"] <= 2 and 0 <= metrics["knn_accuracy"] <= 1
+    assert metrics["task_mutual_information"] >= 0
+
+
+# ---------------------------------------------------------------------------------- the aggregated posterior
+def test_ancestral_sampling_weights_tasks_by_their_share_or_equally():
+    s = torch.tensor([0] * 90 + [1] * 10)
+    loc = torch.where(s[:, None] == 1, 10.0, -10.0).expand(100, 2).contiguous()
+    scale = torch.full((100, 2), 1e-3)
+    torch.manual_seed(0)
+    for weights, share in (("data", 0.1), ("equal", 0.5)):
+        prior = ImplicitOptimalPrior(2, task_weights=weights)
+        w = prior.row_weights(s)
+        z = prior._ancestral(loc, scale, 20_000, w)
+        assert float((z[:, 0] > 0).float().mean()) == pytest.approx(share, abs=0.015)
+    with pytest.raises(ConfigError, match="task_weights"):
+        ImplicitOptimalPrior(2, task_weights="uniform")
+
+
+def test_equal_task_weights_through_the_classifier_phase():
+    data = two_task_data()
+    x = torch.from_numpy(data.x[:100])
+    s = torch.from_numpy(np.r_[np.zeros(90), np.ones(10)].astype(np.int64))
+    for weights in ("data", "equal"):
+        model = VAE(6, 2, "bernoulli", hidden=(8,), n_tasks=2, prior="implicit",
+                    prior_kwargs={"ratio_epochs": 1, "ratio_hidden": (8,), "task_weights": weights})
+        model.loss(x, s)  # the VAE step leaves each row's posterior with its task index ("reuse")
+        model.prior.fit_auxiliary(x, s)
+        loc, _, w = model.prior._snapshot
+        assert torch.equal(loc, model.prior._posteriors[0][0]) and torch.equal(model.prior._posteriors[0][2], s)
+        if weights == "data":
+            assert w is None  # uniform rows: task k has weight N_k / N (Eq. 5.8)
+        else:
+            assert float(w[s == 0].sum()) == pytest.approx(0.5) and float(w[s == 1].sum()) == pytest.approx(0.5)
+        assert model.prior.sample(5).shape == (5, 2)
+
+
+def test_ratio_dropout_on_the_last_hidden_layer_only():
+    count = lambda net: sum(isinstance(m, torch.nn.Dropout) for m in net.modules())
+    assert count(DensityRatioNet(4, (8, 8), 0.5)) == 2
+    assert count(DensityRatioNet(4, (8, 8), 0.5, last_only=True)) == 1
+
+
+# -------------------------------------------------------------------------------------------- data: parsers
+def test_usps_libsvm_parser():
+    lines = ["3 1:-1 2:1 256:0", "10 5:1"]
+    out = tr.parse_usps_libsvm(bz2.compress("\n".join(lines).encode()))
+    assert out["x"].shape == (2, 16, 16) and out["y"].tolist() == [2, 9]
+    flat = out["x"].reshape(2, -1)
+    assert flat[0, 0] == 0.0 and flat[0, 1] == 1.0 and flat[0, 255] == 0.5 and flat[1, 4] == 1.0
+    with pytest.raises(DataError, match="LIBSVM"):
+        tr.parse_usps_libsvm(b"11 1:0")
+
+
+def mat_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    savemat(buffer, arrays)
+    return buffer.getvalue()
+
+
+def test_svhn_olivetti_umist_parsers():
+    rgb = np.zeros((32, 32, 3, 2), np.uint8)
+    rgb[:, :, 1, :] = 255  # pure green (X is [32, 32, 3, N]): luma 0.587
+    out = tr.parse_svhn_mat(mat_bytes(X=rgb, y=np.array([[10], [3]])))
+    assert out["x"].shape == (2, 32, 32) and out["y"].tolist() == [0, 3]
+    assert out["x"][0, 0, 0] == round(0.587 * 255)
+    image = np.arange(64 * 64).reshape(64, 64) % 256
+    faces = np.stack([image.flatten(order="F")] * 20, 1).astype(float)  # columns are column-major images
+    olivetti = tr.parse_olivetti(mat_bytes(faces=faces))
+    assert olivetti["x"].shape == (20, 64, 64) and np.array_equal(olivetti["x"][0], image)
+    assert olivetti["y"].tolist() == [0] * 10 + [1] * 10
+    cells = np.empty((1, 2), dtype=object)
+    cells[0, 0], cells[0, 1] = np.zeros((112, 92, 3), np.uint8), np.ones((112, 92, 2), np.uint8)
+    umist = tr.parse_umist(mat_bytes(facedat=cells))
+    assert umist["x"].shape == (5, 112, 92) and umist["y"].tolist() == [0, 0, 0, 1, 1]
+
+
+def test_missing_files_fail_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    for name, filename in (("svhn", "svhn.npz"), ("synthdigits", "synthdigits.npz"), ("umist", "umist.npz"),
+                           ("usps", "usps.npz")):
+        with pytest.raises(DatasetNotFoundError, match=filename):
+            load_dataset(name)
+    with pytest.raises(DatasetNotFoundError, match="usps.npz"):
+        load_dataset("usps->digits")
+    with pytest.raises(DatasetNotFoundError, match="no stable public download"):
+        tr.download_cropped_digits("synthdigits", "synth_train_32x32.mat", "synth_test_32x32.mat", None)
+
+
+# ------------------------------------------------------------------------------------------ data: real files
+def test_digits_shapes_and_binarisation():
+    data = load_dataset("digits")
+    assert data.x.shape == (1797, 784) and data.split == (1000, 297, 500) and data.binary
+    train, val, test = data.splits()
+    assert train.x.min() >= 0 and train.x.max() <= 1 and not np.isin(train.x, (0, 1)).all()  # grey: dynamic
+    assert np.isin(val.x, (0, 1)).all() and np.isin(test.x, (0, 1)).all()
+    assert data.meta["batch_transform"] is not None and data.meta["image_shape"] == (28, 28)
+
+
+def test_usps_and_faces_shapes(data_dir):
+    usps = load_dataset("usps")
+    assert usps.x.shape == (9298, 784) and usps.split == (6438, 1000, 1860)
+    assert np.isin(usps.splits()[2].x, (0, 1)).all() and usps.y is not None
+    faces = load_dataset("freyfaces+olivetti")
+    assert faces.x.shape[1] == 560 and faces.split == (1715, 300, 350)
+    assert faces.meta["tasks"] == ["freyfaces", "olivetti"] and set(faces.s.tolist()) == {0, 1}
+    assert 0.0 <= faces.x.min() and faces.x.max() <= 1.0 and not faces.binary
+
+
+def test_transfer_protocol_and_knn_use_only_the_100_target_labels(data_dir):
+    data = tr.transfer_dataset("digits", "mnist", seed=3, max_val=50, max_test=200)
+    train, val, test = data.splits()
+    assert len(train) == 1297 + 100 and (train.s == 1).sum() == 100 and set(val.s.tolist()) == {1}
+    assert (test.s == 1).sum() == 200 and (test.s == 0).sum() == 200  # target test, then source test
+    other = tr.transfer_dataset("digits", "mnist", seed=4, max_val=50, max_test=200)
+    assert not np.array_equal(train.x[train.s == 1], other.splits()[0].x[other.splits()[0].s == 1])
+    labelled = labelled_rows(train, 1)
+    assert len(labelled) == 100 and set(labelled.s.tolist()) == {1}
+    trained, _ = train_vae(train, val, likelihood="bernoulli", latent_dim=4, hidden=(32,), n_tasks=2,
+                           train=TrainConfig(epochs=1, patience=None))
+    base = representation_metrics(trained, test, labelled, 1, n_samples=2)
+    assert base["n_labelled"] == 100 and base["n_test"] == 200
+    # every label but the 100 labelled target rows (and the scored test rows) can change without effect
+    scrambled = test.subset(np.arange(len(test)))
+    scrambled.y = np.where(scrambled.s == 0, 0, scrambled.y)
+    assert representation_metrics(trained, scrambled, labelled, 1, n_samples=2)["knn_accuracy"] == base["knn_accuracy"]
+    relabelled = labelled.subset(np.arange(100))
+    relabelled.y = (relabelled.y + 1) % 10
+    assert representation_metrics(trained, test, relabelled, 1, n_samples=2)["knn_accuracy"] != base["knn_accuracy"]
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+def test_cli_fit_conditional_and_evaluate_task_metrics(tmp_path, capsys):
+    data = two_task_data(n=200)
+    path = tmp_path / "tasks.npz"
+    np.savez(path, x=data.x, y=data.y, s=data.s)
+    out = tmp_path / "run"
+    code = main(["fit", "--data", str(path), "--likelihood", "bernoulli", "--latent-dim", "2", "--hidden", "8",
+                 "--epochs", "2", "--batch-size", "20", "--importance-samples", "3", "--mmd-alpha", "1",
+                 "--task-latent-dim", "2", "--target-task", "1", "--out", str(out), "--json"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["model"]["n_tasks"] == 2 and summary["model"]["mmd_alpha"] == 1.0
+    assert summary["model"]["task_latent_dim"] == 2
+    code = main(["evaluate", str(out), "--data", str(path), "--importance-samples", "3", "--json"])
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and metrics["target_task"] == 1
+    for key in ("test_log_likelihood", "active_units", "task_mutual_information"):
+        assert metrics[key] is not None
+    assert metrics["n_test"] == 100  # the target task's rows only
+    # no task column: --conditional fails with one clear line
+    np.savez(tmp_path / "plain.npz", x=data.x)
+    code = main(["fit", "--data", str(tmp_path / "plain.npz"), "--likelihood", "bernoulli", "--conditional",
+                 "--epochs", "1", "--out", str(tmp_path / "r2")])
+    assert code == 2 and "no task indices" in capsys.readouterr().err
