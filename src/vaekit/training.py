@@ -116,7 +116,10 @@ class Trainer:
         optimiser = torch.optim.Adam(params, lr=cfg.lr)
         result = TrainResult()
         best_state = copy.deepcopy(model.state_dict())
-        good_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimiser.state_dict()))
+        rollback = cfg.on_divergence == "rollback"  # only then is the last good epoch's state needed
+        good_state = None
+        if rollback:
+            good_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimiser.state_dict()))
         epochs_since_best = 0
         n = train_x.shape[0]
         log.info("training on %d rows for up to %d epochs; Ctrl-C stops and keeps the best model so far",
@@ -148,7 +151,8 @@ class Trainer:
                     if not self._handle_divergence(model, optimiser, result, epoch, best_state, good_state):
                         break
                     continue
-                good_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimiser.state_dict()))
+                if rollback:
+                    good_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimiser.state_dict()))
                 if val_loss < result.best_val_loss:
                     result.best_val_loss, result.best_epoch = val_loss, epoch
                     best_state = copy.deepcopy(model.state_dict())
@@ -215,12 +219,12 @@ class Trainer:
         result: TrainResult,
         epoch: int,
         best_state: dict[str, Any],
-        good_state: tuple[dict[str, Any], dict[str, Any]],
+        good_state: tuple[dict[str, Any], dict[str, Any]] | None,
     ) -> bool:
         """Apply the divergence policy; returns True when training continues."""
         cfg = self.config
         result.history.append({"epoch": epoch, "event": "diverged"})
-        if cfg.on_divergence == "rollback" and result.rollbacks < cfg.max_rollbacks:
+        if good_state is not None and result.rollbacks < cfg.max_rollbacks:
             result.rollbacks += 1
             model.load_state_dict(good_state[0])
             optimiser.load_state_dict(good_state[1])
