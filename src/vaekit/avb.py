@@ -103,7 +103,7 @@ class AdversarialKL(_FrozenUnlessFitting, Prior):
 
     def fit_auxiliary(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> dict[str, float]:
         """J2 discriminator epochs, fresh encoder noise and prior samples in each (theta, phi frozen)."""
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if self._optimiser is None:
             self._optimiser = torch.optim.Adam(self.ratio.parameters(), lr=self.ratio_lr)
         losses = []
@@ -118,6 +118,7 @@ class AdversarialKL(_FrozenUnlessFitting, Prior):
         if losses:
             metrics["ratio_train_loss"] = losses[-1]
         metrics["ratio_seconds"] = time.perf_counter() - start
+        metrics["ratio_cpu_seconds"] = time.process_time() - cpu_start
         return metrics
 
     def config(self) -> dict[str, Any]:

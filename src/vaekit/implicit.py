@@ -280,7 +280,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
 
     def fit_auxiliary(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> dict[str, float]:
         """J2 epochs of Eq. (4.19) on M fresh samples of each class per epoch (theta, phi frozen)."""
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loc, scale, tasks = self._posteriors_with_tasks(train_x, train_s)
         if self.task_weights == "equal" and train_s is not None and tasks is None:
             raise ConfigError("equal task weights need the task index of every reused posterior; pass s to loss()")
@@ -309,6 +309,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         if losses:
             metrics["ratio_train_loss"] = losses[-1]
         metrics["ratio_seconds"] = time.perf_counter() - start
+        metrics["ratio_cpu_seconds"] = time.process_time() - cpu_start
         return metrics
 
     # -------------------------------------------------------------------------------------------- normaliser
