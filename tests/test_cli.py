@@ -119,3 +119,12 @@ def test_subprocess_help_and_json_last_line(fitted, toy_csv):
                            "--importance-samples", "2", "--json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "test_log_likelihood" in json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_fit_defaults_to_bernoulli_on_binary_data(capsys, tmp_path):
+    x = (np.random.default_rng(0).random((120, 6)) > 0.5).astype(float)
+    np.savez(tmp_path / "binary.npz", x=x)
+    code, out, _ = run(capsys, "fit", "--data", str(tmp_path / "binary.npz"), "--latent-dim", "2", "--hidden", "8",
+                       "--epochs", "1", "--batch-size", "20", "--importance-samples", "2", "--out",
+                       str(tmp_path / "run"), "--json", "--no-progress")
+    assert code == 0 and last_json(out)["model"]["likelihood"] == "bernoulli"

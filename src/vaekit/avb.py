@@ -28,6 +28,7 @@ from torch.distributions import Distribution
 from .encoders import ImplicitPosterior
 from .errors import ConfigError
 from .implicit import DensityRatioNet, _FrozenUnlessFitting, classifier_epoch, classifier_metrics
+from .nets import adam
 from .priors import Prior, register_prior, standard_normal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,7 +106,7 @@ class AdversarialKL(_FrozenUnlessFitting, Prior):
         """J2 discriminator epochs, fresh encoder noise and prior samples in each (theta, phi frozen)."""
         start, cpu_start = time.perf_counter(), time.process_time()
         if self._optimiser is None:
-            self._optimiser = torch.optim.Adam(self.ratio.parameters(), lr=self.ratio_lr)
+            self._optimiser = adam(self.ratio.parameters(), self.ratio_lr)
         losses = []
         for _ in range(self.ratio_epochs):
             positives, negatives = self._pairs(train_x, train_s)

@@ -121,9 +121,11 @@ def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
 
 @command
 def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
+    if args.likelihood is None:
+        args.likelihood = "bernoulli" if dataset.binary else "student-t"
     if args.out is None:
         args.out = Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}"
-    dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
         warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
@@ -239,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="implicit prior on tasks: ancestral sampling weights tasks by p_D(s) (data, Eq. 5.8; "
                         "default) or equally")
     p.add_argument("--target-task", type=int, help="task index whose test rows are scored (protocols: 1)")
-    p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t")
+    p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default=None,
+                   help="decoder p(x|z) (default: bernoulli for binary data sets, student-t otherwise)")
     p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
     p.add_argument("--vamp-components", type=int, help="K pseudo-inputs of the VampPrior (default 500)")
     p.add_argument("--ratio-epochs", type=int,

@@ -35,7 +35,7 @@ from torch.distributions import Distribution, kl_divergence
 from torch.nn import functional as F
 
 from .errors import ConfigError
-from .nets import glorot_init
+from .nets import Dropout, adam, glorot_init
 from .priors import Prior, register_prior, standard_normal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +59,7 @@ class DensityRatioNet(nn.Sequential):
         for i, size in enumerate(hidden):
             layers += [nn.Linear(width, int(size)), nn.Tanh()]
             if keep_prob < 1.0 and (not last_only or i == len(hidden) - 1):
-                layers.append(nn.Dropout(1.0 - keep_prob))
+                layers.append(Dropout(1.0 - keep_prob))
             width = int(size)
         layers.append(nn.Linear(width, 1))
         super().__init__(*layers)
@@ -76,16 +76,17 @@ def classifier_epoch(
     """One epoch of minimising -[log sigma(T(pos)) + log(1 - sigma(T(neg)))] (the negative of Eq. 4.19) over
     shuffled, equally sized mini-batches of both classes; returns the mean loss."""
     order_p, order_n = torch.randperm(len(positives)), torch.randperm(len(negatives))
-    total, steps = 0.0, 0
+    total, steps = torch.zeros(()), 0
     for start in range(0, len(positives), batch_size):
         pos = positives[order_p[start:start + batch_size]]
         neg = negatives[order_n[start:start + batch_size]]
-        loss = F.softplus(-net(pos)).mean() + F.softplus(net(neg)).mean()
+        logits = net(torch.cat([pos, neg]))  # one pass over both classes: one larger matrix product per layer
+        loss = F.softplus(-logits[:len(pos)]).mean() + F.softplus(logits[len(pos):]).mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        total, steps = total + float(loss.detach()), steps + 1
-    return total / max(steps, 1)
+        total, steps = total + loss.detach(), steps + 1
+    return float(total) / max(steps, 1)
 
 
 @torch.no_grad()
@@ -291,7 +292,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
             self._posteriors, self._posterior_rows = deque([(loc, scale, tasks)]), len(loc)
         m = self.ratio_samples or len(loc)
         if self._optimiser is None:
-            self._optimiser = torch.optim.Adam(self.ratio.parameters(), lr=self.ratio_lr)
+            self._optimiser = adam(self.ratio.parameters(), self.ratio_lr)
         self._unfreeze()
         try:
             losses = [

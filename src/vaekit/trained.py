@@ -168,7 +168,7 @@ def train_vae(
 
 def fit(
     data: str | Path | Dataset,
-    likelihood: str = "student-t",
+    likelihood: str | None = None,
     prior: str = "standard",
     latent_dim: int = 20,
     hidden: Sequence[int] = (500, 500),
@@ -183,10 +183,13 @@ def fit(
 
     Splits the data (seeded by ``train.seed``), fits the preprocessing on the training split, trains with early
     stopping on the validation ELBO, and evaluates the importance-sampled log-likelihood on the test split.
-    Returns the trained model and a JSON-ready summary; with ``out`` both are saved there.
+    Returns the trained model and a JSON-ready summary; with ``out`` both are saved there. ``likelihood=None``
+    picks Bernoulli for binary data sets (MNIST, OneHot, the digit protocols) and Student-t otherwise.
     """
     train = train or TrainConfig()
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    if likelihood is None:
+        likelihood = "bernoulli" if dataset.binary else "student-t"
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
     train_set, val_set, test_set = dataset.splits(split, seed=train.seed)

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .errors import ConfigError
 from .evaluation import elbo
 from .model import VAE
+from .nets import adam
 
 DIVERGENCE_POLICIES = ("stop", "rollback")
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed)
         auxiliary = {id(p) for p in model.prior.auxiliary_parameters()}
         params = [p for p in model.parameters() if id(p) not in auxiliary]
-        optimiser = torch.optim.Adam(params, lr=cfg.lr)
+        optimiser = adam(params, cfg.lr)
         result = TrainResult()
         best_state = copy.deepcopy(model.state_dict())
         rollback = cfg.on_divergence == "rollback"  # only then is the last good epoch's state needed
