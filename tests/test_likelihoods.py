@@ -101,3 +101,15 @@ def test_bad_likelihood_options_raise(bad):
 
 def test_registry_names():
     assert set(LIKELIHOODS) == {"bernoulli", "gaussian", "map", "student-t"}
+
+
+def test_fast_bernoulli_log_prob_equals_torch_for_extreme_logits_and_broadcast_samples():
+    from torch.distributions import Bernoulli as TorchBernoulli
+
+    from vaekit.likelihoods import LogitBernoulli
+
+    logits = torch.tensor([-200.0, -30.0, -1.0, 0.0, 2.5, 40.0, 300.0], dtype=torch.float64).expand(3, 2, 7)
+    x = (torch.rand(2, 7, generator=torch.Generator().manual_seed(0)) > 0.5).double()  # broadcast over 3 samples
+    fast, reference = LogitBernoulli(logits=logits).log_prob(x), TorchBernoulli(logits=logits).log_prob(x)
+    assert fast.shape == (3, 2, 7) and torch.isfinite(fast).all()
+    torch.testing.assert_close(fast, reference, rtol=1e-12, atol=1e-12)

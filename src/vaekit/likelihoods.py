@@ -38,6 +38,15 @@ def _inverse_softplus(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
+class LogitBernoulli(_Bernoulli):
+    """``torch.distributions.Bernoulli`` whose ``log_prob`` is ``x * logits - softplus(logits)``: the same
+    density, but one fused pass instead of broadcasting ``x`` and ``binary_cross_entropy_with_logits``, which
+    makes the importance-sampled log-likelihood about 2x faster on CPU (``benchmarks/importance_sampling.py``)."""
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return value * self.logits - nn.functional.softplus(self.logits)
+
+
 class Likelihood(nn.Module):
     """Base class: a linear head on decoder features producing p(x|z)."""
 
@@ -81,7 +90,7 @@ class Bernoulli(Likelihood):
         glorot_init(self)
 
     def forward(self, h: torch.Tensor) -> Distribution:
-        return Independent(_Bernoulli(logits=self.logits(h), validate_args=False), 1)
+        return Independent(LogitBernoulli(logits=self.logits(h), validate_args=False), 1)
 
     def check_data(self, x: torch.Tensor) -> None:
         if not bool(((x == 0) | (x == 1)).all()):

@@ -196,7 +196,7 @@ class Trainer:
             terms = model.loss(xb, None if s is None else s[idx], kl_weight, self.config.n_samples)
             optimiser.zero_grad(set_to_none=True)
             terms.loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, float("inf"))
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
             if not bool(torch.isfinite(terms.loss) & torch.isfinite(grad_norm)):
                 return None
             optimiser.step()
