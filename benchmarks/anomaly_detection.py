@@ -26,7 +26,6 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any

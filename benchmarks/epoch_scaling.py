@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, count_flops, machine, write_result  # noqa: E402
+from common import best_of, count_flops, machine, write_result
 
-from vaekit import VAE, TrainConfig, Trainer  # noqa: E402
+from vaekit import VAE, TrainConfig, Trainer
 
 
 def epoch_seconds(n: int, hidden: tuple[int, ...], latent: int, repeats: int) -> tuple[float, int]:

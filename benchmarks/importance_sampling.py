@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import count_flops, machine, matmul_peak, write_result  # noqa: E402
+from common import count_flops, machine, matmul_peak, write_result
 
-from vaekit import VAE  # noqa: E402
-from vaekit.errors import DatasetNotFoundError  # noqa: E402
-from vaekit.evaluation import log_likelihood  # noqa: E402
+from vaekit import VAE
+from vaekit.errors import DatasetNotFoundError
+from vaekit.evaluation import log_likelihood
 
 
 def test_rows(n: int) -> tuple[torch.Tensor, str]:

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, count_flops, machine, matmul_peak, write_result  # noqa: E402
+from common import best_of, count_flops, machine, matmul_peak, write_result
 
-from vaekit import VAE, TrainConfig, Trainer  # noqa: E402
+from vaekit import VAE, TrainConfig, Trainer
 
 HIDDEN, LATENT, X_DIM, BATCH = (500, 500), 40, 784, 100
 

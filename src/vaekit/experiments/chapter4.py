@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 import time
@@ -35,7 +34,7 @@ from ..model import VAE
 from ..trained import fit
 from ..training import TrainConfig, Trainer
 from .stats import markdown_table, mean_std
-from .targets import TARGETS, Target, register_target, run_serial
+from .targets import TARGETS, RecordingTarget, Target, load_results, register_target, run_serial
 
 LN4 = math.log(4.0)
 METHOD_LABELS = {"standard": "Standard VAE", "avb": "AVB", "vamp": "VampPrior", "implicit": "Implicit prior"}
@@ -80,18 +79,23 @@ def _prior_kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _run_data(config: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Set the run's torch threads; its data set's settings and its data (cut to ``subset`` if given)."""
+    if config.get("threads"):
+        torch.set_num_threads(int(config["threads"]))
+    data = load_dataset(config["dataset"])
+    if config.get("subset"):
+        data = head_split(data, tuple(config["subset"]))
+    return DATASETS[config["dataset"]], data
+
+
 def time_epochs(config: dict[str, Any]) -> dict[str, Any]:
     """Wall-clock and CPU (process) seconds of each training epoch (VAE step + the prior's phase + validation).
 
     CPU time is the robust measure on a shared machine: with one torch thread it counts the work this run did,
     not the time it waited for a core.
     """
-    if config.get("threads"):
-        torch.set_num_threads(int(config["threads"]))
-    spec = DATASETS[config["dataset"]]
-    data = load_dataset(config["dataset"])
-    if config.get("subset"):
-        data = head_split(data, tuple(config["subset"]))
+    spec, data = _run_data(config)
     train, val, _ = data.splits(seed=int(config["seed"]))
     x, v = torch.from_numpy(train.x), torch.from_numpy(val.x)
     torch.manual_seed(int(config["seed"]))
@@ -114,12 +118,7 @@ def time_epochs(config: dict[str, Any]) -> dict[str, Any]:
 
 def train_one(config: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one (data set, method, seed) configuration; JSON-ready metrics with a history."""
-    if config.get("threads"):
-        torch.set_num_threads(int(config["threads"]))
-    spec = DATASETS[config["dataset"]]
-    data = load_dataset(config["dataset"])
-    if config.get("subset"):
-        data = head_split(data, tuple(config["subset"]))
+    spec, data = _run_data(config)
     method = config["method"]
     prior_kwargs = _prior_kwargs(config)
     train = TrainConfig(epochs=config["epochs"], batch_size=100, lr=config["lr"], patience=config.get("patience"),
@@ -477,44 +476,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = TARGETS[args.target]
     out = args.out or Path("results") / target.name
     if args.results is not None:
-        text = args.results.read_text()
-        results = ([json.loads(line) for line in text.splitlines() if line.strip()]
-                   if args.results.suffix == ".jsonl" else json.loads(text))
-        report = target.report(results, out)
+        report = target.report(load_results(args.results), out)
     else:
-        recorder = _Recorder(target, out)
+        recorder = RecordingTarget(target, out, shown=("test_",), label=lambda c: (
+            f"{c['dataset']} {c['method']} K={c.get('n_components', '-')}"))
         report = run_serial(recorder, args.budget or "quick", args.seeds,
                             args.datasets.split(",") if args.datasets else None, out)
     print(report["markdown"])
     return 0
-
-
-class _Recorder(Target):
-    """Passes a target through, logging each run and saving ``results.json`` before the report is built."""
-
-    def __init__(self, inner: Target, out: Path) -> None:
-        self.inner, self.out = inner, out
-        self.name, self.description, self.budgets = inner.name, inner.description, inner.budgets
-
-    def runs(self, budget: str = "quick", seeds: int | None = None,
-             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        return self.inner.runs(budget, seeds, datasets)
-
-    def execute(self, config: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        metrics = self.inner.execute(config)
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / "runs.jsonl", "a") as f:  # finished runs survive an interrupted grid
-            f.write(json.dumps({"config": config, "status": "done", "metrics": metrics}, allow_nan=False) + "\n")
-        shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test_") and isinstance(v, float)}
-        print(f"[{self.name}] {config['dataset']} {config['method']} K={config.get('n_components', '-')} seed "
-              f"{config['seed']}: {shown} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-        return metrics
-
-    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(results, allow_nan=False))
-        return self.inner.report(results, out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,7 @@ from ..tasks import encode_rows, labelled_rows, model_inputs, pick_alpha, repres
 from ..trained import train_vae
 from ..training import TrainConfig
 from .stats import markdown_table, mean_std
-from .targets import TARGETS, Target, register_target, run_serial
+from .targets import TARGETS, RecordingTarget, Target, load_results, register_target, run_serial
 
 METHODS: dict[str, dict[str, Any]] = {
     "vae": {"conditional": False},
@@ -532,9 +532,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cache is not None:
         target.cache = RunCache(args.cache)
     out = args.out or Path("results") / target.name
-    recorder = _Recorder(target, out, args.methods.split(",") if args.methods else None)
+    methods = args.methods.split(",") if args.methods else None
+    recorder = RecordingTarget(
+        target, out, shown=("knn_accuracy", "task_mutual_information", "test_log_likelihood", "active_units"),
+        keep=None if methods is None else (lambda c: variant_name(c) in methods),
+        label=lambda c: f"{c['dataset']} {method_key(c)} alpha={c.get('mmd_alpha', '-')}")
     if args.results is not None:
-        report = target.report(json.loads(args.results.read_text()), out)
+        report = target.report(load_results(args.results), out)
     elif args.from_cache:
         grid = recorder.runs(args.budget or "quick", args.seeds, args.datasets.split(",") if args.datasets else None)
         cached = [(c, target.cache.get(c)) for c in grid]
@@ -544,34 +548,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                             args.datasets.split(",") if args.datasets else None, out)
     print(report["markdown"])
     return 0
-
-
-class _Recorder(Target):
-    """Passes a target through, optionally keeping some methods only, logging each run and saving
-    ``results.json`` before the report is built."""
-
-    def __init__(self, inner: Target, out: Path, methods: Sequence[str] | None = None) -> None:
-        self.inner, self.out, self.methods = inner, out, methods
-        self.name, self.description, self.budgets = inner.name, inner.description, inner.budgets
-
-    def runs(self, budget: str = "quick", seeds: int | None = None,
-             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        runs = self.inner.runs(budget, seeds, datasets)
-        return [r for r in runs if self.methods is None or variant_name(r) in self.methods]
-
-    def execute(self, config: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        metrics = self.inner.execute(config)
-        shown = {k: round(metrics[k], 3) for k in ("knn_accuracy", "task_mutual_information", "test_log_likelihood",
-                                                    "active_units") if isinstance(metrics.get(k), (int, float))}
-        print(f"[{self.name}] {config['dataset']} {method_key(config)} alpha={config.get('mmd_alpha', '-')} seed "
-              f"{config['seed']}: {shown} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-        return metrics
-
-    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(results, allow_nan=False, default=float))
-        return self.inner.report(results, out)
 
 
 if __name__ == "__main__":  # pragma: no cover

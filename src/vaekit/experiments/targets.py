@@ -9,8 +9,11 @@ calls; :func:`run_serial` is the plain in-process loop.
 from __future__ import annotations
 
 import importlib
+import json
 import os
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -102,3 +105,47 @@ def run_serial(target: Target, budget: str = "quick", seeds: int | None = None,
         except Exception as err:  # noqa: BLE001 - a failed run is recorded, the grid goes on
             results.append({"config": config, "status": "failed", "metrics": {}, "error": repr(err)})
     return target.report(results, Path(out or Path("results") / target.name))
+
+
+class RecordingTarget(Target):
+    """A target passed through for the chapter scripts' serial runs: optionally keeps the runs ``keep`` accepts,
+    logs each finished run's ``shown`` metrics on stderr, appends it to ``OUT/runs.jsonl`` (finished runs survive
+    an interrupted grid) and saves ``OUT/results.json`` before the report is built."""
+
+    def __init__(self, inner: Target, out: Path, shown: Sequence[str] = ("test_log_likelihood",),
+                 keep: Callable[[dict[str, Any]], bool] | None = None,
+                 label: Callable[[dict[str, Any]], str] | None = None) -> None:
+        self.inner, self.out, self.shown, self.keep = inner, Path(out), tuple(shown), keep
+        self.label = label or (lambda c: f"{c.get('dataset', '')} {c.get('method', '')}")
+        self.name, self.description, self.budgets = inner.name, inner.description, inner.budgets
+
+    def runs(self, budget: str = "quick", seeds: int | None = None,
+             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.inner.runs(budget, seeds, datasets) if self.keep is None or self.keep(r)]
+
+    def execute(self, config: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        metrics = self.inner.execute(config)
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "runs.jsonl", "a") as f:
+            f.write(json.dumps({"config": config, "status": "done", "metrics": metrics}, allow_nan=False,
+                               default=float) + "\n")
+        shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in metrics.items()
+                 if any(k.startswith(prefix) for prefix in self.shown)}
+        print(f"[{self.name}] {self.label(config)} seed {config.get('seed')}: {shown} "
+              f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+        return metrics
+
+    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, allow_nan=False, default=float))
+        return self.inner.report(results, out)
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    """Saved results of a chapter script: ``results.json``, or the ``runs.jsonl`` of an interrupted grid."""
+    text = Path(path).read_text()
+    if Path(path).suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.loads(text)
+

@@ -8,45 +8,18 @@ report and ``results.json`` (every run's configuration and metrics) into ``--out
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from ..targets import TARGETS, Target, run_serial
+from ..targets import TARGETS, RecordingTarget, load_results, run_serial
 from . import TARGET_NAMES
 from .runs import CHAPTER3_DATASETS, dataset_available
-
-
-class _Recording(Target):
-    """Wraps a target so that the results handed to ``report`` are also saved as JSON."""
-
-    def __init__(self, inner: Target) -> None:
-        self.inner = inner
-        self.name, self.description, self.budgets = inner.name, inner.description, inner.budgets
-
-    def runs(self, budget: str = "quick", seeds: int | None = None,
-             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        return self.inner.runs(budget, seeds, datasets)
-
-    def execute(self, config: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        metrics = self.inner.execute(config)
-        shown = {k: v for k, v in metrics.items() if k in ("test_log_likelihood", "diverged", "epochs_run")}
-        print(f"[{self.name}] {config.get('dataset', '')} {config.get('method', '')} seed {config['seed']}: "
-              f"{shown} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-        return metrics
-
-    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(results, allow_nan=False))
-        return self.inner.report(results, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,13 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget = args.budget or "quick"
     started = time.perf_counter()
     if args.results is not None:
-        report = target.report(json.loads(args.results.read_text()), out)
+        report = target.report(load_results(args.results), out)
     else:
         datasets = args.datasets.split(",") if args.datasets else None
         absent = [d for d in (datasets or CHAPTER3_DATASETS) if not dataset_available(d)]
         if absent and args.target in ("table-3.2", "figure-3.5"):
             print(f"skipping data sets absent here: {', '.join(absent)}", file=sys.stderr)
-        report = run_serial(_Recording(target), budget, args.seeds, datasets, out)
+        recorder = RecordingTarget(target, out, shown=("test_log_likelihood", "diverged", "epochs_run"))
+        report = run_serial(recorder, budget, args.seeds, datasets, out)
     seconds = time.perf_counter() - started
     footer = (f"\nWall clock of this command: {seconds:.0f} s ({budget} budget, "
               f"{torch.get_num_threads()} torch thread(s), {platform.machine()} CPU with {os.cpu_count()} "
