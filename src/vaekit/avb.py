@@ -56,10 +56,7 @@ class AdversarialKL(_FrozenUnlessFitting, Prior):
         keep_prob: float = 0.5,
     ) -> None:
         super().__init__(latent_dim)
-        if ratio_epochs < 0 or ratio_batch_size < 1 or not ratio_lr > 0:
-            raise ConfigError("need ratio_epochs >= 0, ratio_batch_size >= 1 and ratio_lr > 0")
-        self.ratio_epochs, self.ratio_lr, self.ratio_batch_size = int(ratio_epochs), float(ratio_lr), int(ratio_batch_size)
-        self.ratio_hidden, self.keep_prob = tuple(int(h) for h in ratio_hidden), float(keep_prob)
+        self._set_schedule(ratio_epochs, ratio_lr, ratio_hidden, ratio_batch_size, keep_prob)
         self._optimiser: torch.optim.Optimizer | None = None
 
     def bind(self, model: VAE) -> None:

@@ -105,6 +105,15 @@ class _FrozenUnlessFitting:
 
     ratio: nn.Module
 
+    def _set_schedule(self, ratio_epochs: int, ratio_lr: float, ratio_hidden: Sequence[int], ratio_batch_size: int,
+                      keep_prob: float) -> None:
+        """Check and keep the classifier's schedule: J2 epochs per VAE epoch, Adam learning rate, hidden sizes,
+        mini-batch size and dropout keep probability."""
+        if ratio_epochs < 0 or ratio_batch_size < 1 or not ratio_lr > 0:
+            raise ConfigError("need ratio_epochs >= 0, ratio_batch_size >= 1 and ratio_lr > 0")
+        self.ratio_epochs, self.ratio_lr, self.ratio_batch_size = int(ratio_epochs), float(ratio_lr), int(ratio_batch_size)
+        self.ratio_hidden, self.keep_prob = tuple(int(h) for h in ratio_hidden), float(keep_prob)
+
     def _freeze(self) -> None:
         self.ratio.eval()
         for p in self.ratio.parameters():
@@ -169,16 +178,13 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         dropout_last_only: bool = False,
     ) -> None:
         super().__init__(latent_dim)
-        if ratio_epochs < 0 or ratio_batch_size < 1 or not ratio_lr > 0:
-            raise ConfigError("need ratio_epochs >= 0, ratio_batch_size >= 1 and ratio_lr > 0")
+        self._set_schedule(ratio_epochs, ratio_lr, ratio_hidden, ratio_batch_size, keep_prob)
         if ancestral not in ANCESTRAL_MODES:
             raise ConfigError(f"ancestral must be one of {ANCESTRAL_MODES}, got {ancestral!r}")
         if task_weights not in TASK_WEIGHTS:
             raise ConfigError(f"task_weights must be one of {TASK_WEIGHTS}, got {task_weights!r}")
         if normaliser_samples < 2:
             raise ConfigError(f"normaliser_samples must be >= 2, got {normaliser_samples}")
-        self.ratio_epochs, self.ratio_lr, self.ratio_batch_size = int(ratio_epochs), float(ratio_lr), int(ratio_batch_size)
-        self.ratio_hidden, self.keep_prob = tuple(int(h) for h in ratio_hidden), float(keep_prob)
         self.ratio_samples, self.ancestral, self.normaliser_samples = ratio_samples, ancestral, int(normaliser_samples)
         self.task_weights, self.dropout_last_only = task_weights, bool(dropout_last_only)
         self.ratio = DensityRatioNet(latent_dim, self.ratio_hidden, self.keep_prob, self.dropout_last_only)
