@@ -77,13 +77,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--prior", default="standard", help="standard, or vamp (K = 500 components)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     x, source = test_rows(args.rows)
     torch.manual_seed(0)
-    model = VAE(784, 40, likelihood="bernoulli", hidden=(500, 500), activation="tanh").eval()
+    model = VAE(784, 40, likelihood="bernoulli", prior=args.prior, hidden=(500, 500), activation="tanh").eval()
 
     probe = x[:100]
     f1 = count_flops(lambda: log_likelihood(model, probe, n_samples=10))
@@ -101,7 +102,7 @@ def main() -> None:
     result = {
         "benchmark": "importance_sampling",
         "data": source, "rows": len(x), "importance_samples": args.samples,
-        "model": "784-500-500-40 tanh, Bernoulli, standard prior",
+        "model": f"784-500-500-40 tanh, Bernoulli, {args.prior} prior",
         "machine": machine(),
         "flops": flops, "tflop": round(flops / 1e12, 2), "flops_per_sample_per_row": per_sample,
         "peak_matmul_gflops": round(peak / 1e9, 1), "gemm_bound_seconds": round(bound, 2),
@@ -109,8 +110,9 @@ def main() -> None:
         "rss_growth_mib_by_k": memory,
         "mean_log_likelihood": float(ll.mean()),
     }
-    path = write_result("importance_sampling", result, args.out)
-    print(f"importance sampling K={args.samples} on {len(x)} rows ({flops / 1e12:.1f} TFLOP, "
+    name = "importance_sampling" + ("" if args.prior == "standard" else f"-{args.prior}")
+    path = write_result(name, result, args.out)
+    print(f"importance sampling ({args.prior} prior) K={args.samples} on {len(x)} rows ({flops / 1e12:.1f} TFLOP, "
           f"{torch.get_num_threads()} threads): {seconds:.1f} s = {result['ratio_to_bound']:.2f}x GEMM bound "
           f"({bound:.1f} s at {peak / 1e9:.0f} GFLOP/s); peak memory growth while scoring 100 rows, by K: {memory} "
           f"MiB (flat once K x 100 rows fill one 20,000-row chunk); written to {path}")

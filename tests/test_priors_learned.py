@@ -64,9 +64,30 @@ def test_vamp_with_data_as_pseudo_inputs_is_the_empirical_aggregated_posterior()
     z = torch.randn(7, 5, 2) * 2
     expected = mixture_log_prob(z, q.base_dist.loc.detach(), q.base_dist.scale.detach())  # Eq. 4.7
     with torch.no_grad():
-        cached = model.prior.log_prob(z)  # chunked (chunk_elements=100 -> one row per chunk) and cached
+        cached = model.prior.log_prob(z)  # chunked (chunk_elements=100 -> two rows per chunk) and cached
     torch.testing.assert_close(cached.double(), expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(model.prior.log_prob(z).detach().double(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("offset", [0.0, 50.0])
+def test_matrix_product_mixture_density_equals_torch_mixture_with_gradients(offset):
+    from torch.distributions import Categorical, MixtureSameFamily
+
+    from vaekit.vamp import DiagonalGaussianMixture
+
+    g = torch.Generator().manual_seed(0)
+    loc = (offset + torch.randn(30, 4, generator=g)).requires_grad_()
+    scale = (0.05 + torch.rand(30, 4, generator=g)).requires_grad_()
+    z = offset + 2 * torch.randn(6, 5, 4, generator=g)
+    weights = Categorical(logits=torch.zeros(30))
+    fast = DiagonalGaussianMixture(weights, gaussian(loc, scale), validate_args=False).log_prob(z)
+    reference = MixtureSameFamily(weights, gaussian(loc.double(), scale.double())).log_prob(z.double())
+    assert fast.shape == (6, 5)
+    torch.testing.assert_close(fast.double(), reference, rtol=1e-5, atol=1e-4)
+    grads = torch.autograd.grad(fast.sum(), (loc, scale))
+    expected = torch.autograd.grad(reference.sum(), (loc, scale))
+    for a, b in zip(grads, expected):
+        torch.testing.assert_close(a.double(), b.double(), rtol=1e-3, atol=1e-3)
 
 
 def test_vamp_caches_components_under_no_grad_and_invalidates_on_updates():
