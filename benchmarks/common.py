@@ -45,6 +45,18 @@ def best_of(fn: Callable[[], Any], repeats: int) -> float:
     return min(times)
 
 
+def profile_table(fn: Callable[[], Any], rows: int = 12) -> list[dict[str, Any]]:
+    """``torch.profiler``'s operators by self CPU time for one call of ``fn``: name, share of the total, ms."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    return [{"op": e.key, "share": round(e.self_cpu_time_total / total, 3), "ms": round(e.self_cpu_time_total / 1e3, 1),
+             "calls": e.count} for e in events[:rows]]
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {

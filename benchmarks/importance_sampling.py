@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import count_flops, machine, matmul_peak, write_result
+from common import count_flops, machine, matmul_peak, profile_table, write_result
 
 from vaekit import VAE
 from vaekit.errors import DatasetNotFoundError
@@ -111,6 +111,7 @@ def main() -> None:
         "rss_growth_mib_by_k": memory,
         "mean_log_likelihood": float(ll.mean()),
     }
+    result["profile_100_rows"] = profile_table(lambda: log_likelihood(model, x[:100], n_samples=min(args.samples, 1000)))
     name = "importance_sampling" + ("" if args.prior == "standard" else f"-{args.prior}")
     path = write_result(name, result, args.out)
     print(f"importance sampling ({args.prior} prior) K={args.samples} on {len(x)} rows ({flops / 1e12:.1f} TFLOP, "

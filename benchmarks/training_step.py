@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, count_flops, machine, matmul_peak, write_result
+from common import best_of, count_flops, machine, matmul_peak, profile_table, write_result
 
 from vaekit import VAE, TrainConfig, Trainer
 
@@ -121,6 +121,7 @@ def main() -> None:
         "textbook_ratio_to_bound": round(min(textbook_times) / bound, 3),
         "target_ratio": 1.3,
     }
+    result["profile_vaekit_epoch"] = profile_table(lambda: trainer.fit(model, x[: 20 * BATCH]))
     if compiled:
         result["compiled"] = {**compiled, "ratio_to_bound": round(compiled["epoch_seconds"] / bound, 3)}
     path = write_result("training_step", result, args.out)
