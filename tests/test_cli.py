@@ -128,3 +128,10 @@ def test_fit_defaults_to_bernoulli_on_binary_data(capsys, tmp_path):
                        "--epochs", "1", "--batch-size", "20", "--importance-samples", "2", "--out",
                        str(tmp_path / "run"), "--json", "--no-progress")
     assert code == 0 and last_json(out)["model"]["likelihood"] == "bernoulli"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_fit_on_a_missing_gpu_fails_clearly(capsys, toy_csv, tmp_path):
+    code, _, err = run(capsys, "fit", "--data", str(toy_csv), "--device", "cuda", "--epochs", "1",
+                       "--out", str(tmp_path / "run"))
+    assert code == 2 and "no CUDA GPU" in err and not (tmp_path / "run").exists()

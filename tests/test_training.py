@@ -171,3 +171,33 @@ def test_dropout_keeps_expected_value_and_is_identity_in_eval():
     layer.eval()
     assert torch.equal(layer(x), x)
     assert torch.equal(Dropout(1.0)(x), torch.zeros_like(x))
+
+
+def test_device_names_are_checked():
+    from vaekit.training import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="unknown device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("prior", ["standard", "vamp", "implicit"])
+def test_training_and_evaluation_on_cuda_match_the_cpu_path(prior):
+    from vaekit.data.images import dynamic_binarise
+    from vaekit.evaluation import log_likelihood
+
+    x = torch.rand(200, 12, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = VAE(12, 2, likelihood="bernoulli", prior=prior, hidden=(16,),
+                prior_kwargs={"n_components": 10} if prior == "vamp" else {})
+    result = Trainer(TrainConfig(epochs=2, batch_size=50, patience=None, device="cuda"),
+                     batch_transform=dynamic_binarise).fit(model, x, (x[:50] > 0.5).float())
+    assert next(model.parameters()).is_cuda and not result.diverged
+    ll = log_likelihood(model, (x[:20] > 0.5).float(), n_samples=5)
+    assert ll.device.type == "cpu" and torch.isfinite(ll).all()
+    assert model.sample(3).shape == (3, 12)

@@ -129,7 +129,7 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
         warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
-        progress=args.progress and sys.stderr.isatty(),
+        progress=args.progress and sys.stderr.isatty(), device=args.device,
     )
     _, summary = fit(
         dataset, likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
@@ -266,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=50, help="early-stopping patience in epochs (0: none)")
     p.add_argument("--warmup", type=int, default=0, help="epochs of linear KL warm-up")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None,
+                   help="cpu (default), cuda, cuda:N, mps, or auto (CUDA when available); the saved model loads on CPU")
     p.add_argument("--split", type=_float_list, default=None, help="TRAIN,VAL,TEST fractions")
     p.add_argument("--importance-samples", type=int, default=100)
     p.add_argument("--constant-columns", choices=("error", "drop"), default="error")

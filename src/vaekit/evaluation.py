@@ -30,6 +30,11 @@ def _batches(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, n))
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a model's parameters (CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
 def log_likelihood(
     model: VAE,
     x: torch.Tensor,
@@ -64,24 +69,28 @@ def log_likelihood(
             "log-likelihood; use vaekit.evaluation.elbo for the (discriminator-estimated) ELBO"
         )
     out = torch.empty(x.shape[0], dtype=x.dtype)
+    device = model_device(model)
+    noise = None if noise is None else noise.to(device)
     with evaluating(model):
         for rows in _batches(x.shape[0], batch_size):
-            xb = x[rows]
-            sb = None if s is None else s[rows]
+            xb = x[rows].to(device)
+            sb = None if s is None else s[rows].to(device)
             q = model.encode(xb, sb)
             if noise is not None and not (isinstance(q, Independent) and isinstance(q.base_dist, Normal)):
                 raise ValueError("fixed importance-sampling noise needs a Gaussian encoder q(z|x)")
             chunk = max(1, max_rows // xb.shape[0])
-            total = torch.full((xb.shape[0],), -math.inf, dtype=x.dtype)
+            total = torch.full((xb.shape[0],), -math.inf, dtype=x.dtype, device=device)
             for k in _batches(n_samples, chunk):
                 z = q.sample((k.stop - k.start,)) if noise is None else q.mean + q.stddev * noise[k].unsqueeze(1)
                 log_w = model.log_importance_weights(xb, sb, q, z)
                 total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
-            out[rows] = total - math.log(n_samples)
+            out[rows] = (total - math.log(n_samples)).cpu()
     return out
 
 
 def elbo(model: VAE, x: torch.Tensor, s: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
     """Per-point single-sample ELBO in evaluation mode (dropout off)."""
+    device = model_device(model)
     with evaluating(model):
-        return torch.cat([model.loss(x[r], None if s is None else s[r]).elbo for r in _batches(len(x), batch_size)])
+        return torch.cat([model.loss(x[r].to(device), None if s is None else s[r].to(device)).elbo
+                          for r in _batches(len(x), batch_size)]).to(x.device)

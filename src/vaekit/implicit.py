@@ -265,7 +265,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         """m samples of q(z) = sum_n w_n q(z|x_n, s_n): a training point drawn with weight w_n (uniform by default,
         1/N), then z ~ q(z|x_n, s_n)."""
         idx = torch.randint(len(loc), (m,)) if weights is None else torch.multinomial(weights, m, replacement=True)
-        return loc[idx] + scale[idx] * torch.randn(m, loc.shape[1], dtype=loc.dtype)
+        return loc[idx] + scale[idx] * torch.randn(m, loc.shape[1], dtype=loc.dtype, device=loc.device)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
@@ -303,7 +303,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         try:
             losses = [
                 classifier_epoch(self.ratio, self._optimiser, self._ancestral(loc, scale, m, weights),
-                                 torch.randn(m, self.latent_dim), self.ratio_batch_size)
+                                 torch.randn(m, self.latent_dim, device=loc.device), self.ratio_batch_size)
                 for _ in range(self.ratio_epochs)
             ]
         finally:
@@ -312,7 +312,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         self.log_z_stderr.fill_(math.nan)
         held_out = min(m, 10_000)
         metrics = classifier_metrics(self.ratio, self._ancestral(loc, scale, held_out, weights),
-                                     torch.randn(held_out, self.latent_dim))
+                                     torch.randn(held_out, self.latent_dim, device=loc.device))
         if losses:
             metrics["ratio_train_loss"] = losses[-1]
         metrics["ratio_seconds"] = time.perf_counter() - start
@@ -329,7 +329,8 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         was_training = self.ratio.training
         self.ratio.eval()
         t = torch.cat([
-            self.ratio(torch.randn(min(50_000, n - i), self.latent_dim, generator=generator)).double()
+            self.ratio(torch.randn(min(50_000, n - i), self.latent_dim, generator=generator).to(self.log_z.device)
+                       ).double()
             for i in range(0, n, 50_000)
         ])
         self.ratio.train(was_training)

@@ -284,7 +284,7 @@ class VAE(nn.Module):
     def sample(self, n: int, s: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``n`` points from p(x|z) p(z) (explicit priors; implicit priors sample ancestrally); the beta-CVAE
         also draws zeta ~ p(zeta|s)."""
-        z = self.prior.sample(n)
+        z = self.prior.sample(n).to(next(self.parameters()).device)
         zeta = None
         if self.task_latent is not None:
             onehot = self._task_one_hot(s, n, z)

@@ -18,7 +18,7 @@ import torch
 
 from .data import Dataset
 from .errors import ConfigError
-from .evaluation import evaluating
+from .evaluation import evaluating, model_device
 from .metrics import active_units, knn_accuracy, task_mutual_information
 from .model import VAE
 from .trained import TrainedModel
@@ -42,14 +42,16 @@ def encode_rows(model: VAE, x: torch.Tensor, s: torch.Tensor | None, seed: int =
                 batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means E_q[z|x, s] and one seeded sample z ~ q(z|x, s) per row (dropout off)."""
     generator = torch.Generator().manual_seed(seed)
+    device = model_device(model)
     means, samples = [], []
     with evaluating(model):
         for start in range(0, len(x), batch_size):
-            q = model.encode(x[start:start + batch_size], None if s is None else s[start:start + batch_size])
+            rows = slice(start, start + batch_size)
+            q = model.encode(x[rows].to(device), None if s is None else s[rows].to(device))
             mean, std = q.mean, q.stddev
             means.append(mean)
-            samples.append(mean + std * torch.randn(mean.shape, generator=generator))
-    return torch.cat(means).numpy(), torch.cat(samples).numpy()
+            samples.append(mean + std * torch.randn(mean.shape, generator=generator).to(mean.device))
+    return torch.cat(means).cpu().numpy(), torch.cat(samples).cpu().numpy()
 
 
 def representation_metrics(trained: TrainedModel, test: Dataset, labelled: Dataset | None = None,

@@ -103,7 +103,7 @@ class TrainedModel:
         """Checkpoint payload (tensors and plain values only) from which :meth:`from_record` rebuilds this model."""
         return {
             "model_config": self.model.config.to_dict(),
-            "state_dict": self.model.state_dict(),
+            "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},  # portable: loads anywhere
             "preprocessor": self.preprocessor.state_dict(),
             "info": json.loads(json.dumps(self.info, default=str)),
         }

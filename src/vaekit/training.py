@@ -41,6 +41,8 @@ class TrainConfig:
     max_rollbacks: int = 3  #: rollbacks allowed before "rollback" behaves like "stop"
     rollback_lr_factor: float = 0.5  #: learning-rate multiplier applied at each rollback
     progress: bool = False
+    #: where to train: "cpu", "cuda", "cuda:1", "mps", "auto" (CUDA when available), or None for the model's device
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -79,6 +81,21 @@ class TrainResult:
         return d
 
 
+def resolve_device(name: str) -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; any other name as ``torch.device`` reads it, checked to exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"unknown device {name!r}: use cpu, cuda, cuda:N, mps or auto") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but this torch build sees no CUDA GPU; use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r} asked for, but MPS is not available here; use --device cpu")
+    return device
+
+
 def _finite_or_none(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
@@ -111,7 +128,12 @@ class Trainer:
         cfg = self.config
         if train_x.shape[0] < 1:
             raise ConfigError("the training split is empty")
-        generator = torch.Generator().manual_seed(cfg.seed)
+        if cfg.device is not None:
+            model.to(resolve_device(cfg.device))
+        device = next(model.parameters()).device
+        train_x, val_x, train_s, val_s = (None if t is None else t.to(device) for t in (train_x, val_x, train_s, val_s))
+        # on the data's device, so that shuffling and batch transforms (dynamic binarisation) stay there
+        generator = torch.Generator(device=device).manual_seed(cfg.seed)
         auxiliary = {id(p) for p in model.prior.auxiliary_parameters()}
         params = [p for p in model.parameters() if id(p) not in auxiliary]
         optimiser = adam(params, cfg.lr)
@@ -185,8 +207,8 @@ class Trainer:
     ) -> dict[str, float] | None:
         """One pass over the shuffled data; returns the epoch record, or None on a non-finite loss/gradient."""
         model.train()
-        order = torch.randperm(x.shape[0], generator=generator)
-        total = torch.zeros(())
+        order = torch.randperm(x.shape[0], generator=generator, device=x.device)
+        total = torch.zeros((), device=x.device)
         extremes: dict[str, torch.Tensor] = {}
         for start in range(0, x.shape[0], self.config.batch_size):
             idx = order[start : start + self.config.batch_size]
