@@ -117,6 +117,24 @@ def test_vamp_caches_components_under_no_grad_and_invalidates_on_updates():
         torch.testing.assert_close(prior.components().base_dist.loc, second.base_dist.loc + 1.0)
 
 
+def test_vamp_cache_is_fresh_at_every_validation_with_the_fused_optimiser():
+    """Fused Adam updates weights without bumping version counters: the validation ELBO of every epoch must use
+    the current components, not those cached at an earlier validation."""
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.full((60, 4), 0.5))
+    model = VAE(4, 2, likelihood="bernoulli", prior="vamp", hidden=(8,), prior_kwargs={"n_components": 6})
+    gaps = []
+
+    def check(epoch, model, record):
+        with torch.no_grad():
+            cached = model.prior.components().base_dist.loc
+            fresh = model.encoder(model.prior.inputs()).base_dist.loc
+        gaps.append(float((cached - fresh).abs().max()))
+
+    Trainer(TrainConfig(epochs=3, batch_size=20, lr=0.05, patience=None), callbacks=[check]).fit(model, x, x[:20])
+    assert gaps == [0.0, 0.0, 0.0]
+
+
 def test_vamp_pseudo_inputs_carry_round_robin_task_indices():
     model = VAE(3, 2, prior="vamp", hidden=(8,), n_tasks=2, prior_kwargs={"n_components": 5})
     assert model.prior.pseudo_tasks.tolist() == [0, 1, 0, 1, 0]

@@ -13,8 +13,9 @@ learned as usual.
 
 **Caching.** Under ``torch.no_grad()`` (validation ELBO, importance sampling, sampling) the K component parameters
 are encoded once and reused for every batch; the cache is keyed on the versions of the encoder's parameters and of
-the pseudo-inputs (which every optimiser step and ``load_state_dict`` bump) and on train/eval mode, so it is
-rebuilt automatically when training resumes or weights change.
+the pseudo-inputs (which ``load_state_dict`` and in-place updates bump) and on train/eval mode, and it is dropped
+by every gradient-recording use (each training step), because fused optimisers (``torch.optim.Adam(fused=True)``,
+which the Trainer uses) update parameters in place without bumping their version counters.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ class VampPrior(Prior):
         """The K posteriors q(z|u_k[, s_k]); cached when no gradient is being recorded."""
         model: VAE = self._model  # type: ignore[attr-defined]
         tasks = self.pseudo_tasks if model.config.n_tasks else None
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled():  # a training step: the weights are about to change, drop the cache
+            self._cache = None
             return model.encode(self.inputs(), tasks)
         key = (self.training, self.pseudo_inputs._version,
                *((id(p), p._version) for p in model.encoder.parameters()))
