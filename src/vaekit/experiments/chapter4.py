@@ -15,7 +15,6 @@ minutes; every budget is listed in :attr:`Target.budgets` and in the written rep
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import sys
@@ -34,7 +33,15 @@ from ..model import VAE
 from ..trained import fit
 from ..training import TrainConfig, Trainer
 from .stats import markdown_table, mean_std
-from .targets import TARGETS, RecordingTarget, Target, load_results, register_target, run_serial
+from .targets import (
+    TARGETS,
+    RecordingTarget,
+    Target,
+    chapter_parser,
+    load_results,
+    register_target,
+    run_serial,
+)
 
 LN4 = math.log(4.0)
 METHOD_LABELS = {"standard": "Standard VAE", "avb": "AVB", "vamp": "VampPrior", "implicit": "Implicit prior"}
@@ -462,16 +469,8 @@ TARGET_NAMES = ("figure-4.1", "figure-4.2", "figure-4.3", "table-4.2", "timing-4
 
 # ---------------------------------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaekit.experiments.chapter4", description=__doc__.splitlines()[0])
-    parser.add_argument("target", choices=TARGET_NAMES)
-    level = parser.add_mutually_exclusive_group()
-    level.add_argument("--quick", dest="budget", action="store_const", const="quick", help="quick budget (default)")
-    level.add_argument("--full", dest="budget", action="store_const", const="full", help="the thesis's budget")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
-    parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: those present)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/TARGET)")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="rebuild the report from a results.json (or the runs.jsonl of an interrupted grid)")
+    parser = chapter_parser("python -m vaekit.experiments.chapter4", __doc__.splitlines()[0], TARGET_NAMES,
+                            "comma-separated data sets (default: those present)")
     args = parser.parse_args(argv)
     target = TARGETS[args.target]
     out = args.out or Path("results") / target.name

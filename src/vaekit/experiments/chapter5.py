@@ -18,7 +18,6 @@ stopping; the ``quick`` budgets shrink epochs, seeds and evaluation rows (stated
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -38,7 +37,15 @@ from ..tasks import encode_rows, labelled_rows, model_inputs, pick_alpha, repres
 from ..trained import train_vae
 from ..training import TrainConfig
 from .stats import markdown_table, mean_std
-from .targets import TARGETS, RecordingTarget, Target, load_results, register_target, run_serial
+from .targets import (
+    TARGETS,
+    RecordingTarget,
+    Target,
+    chapter_parser,
+    load_results,
+    register_target,
+    run_serial,
+)
 
 METHODS: dict[str, dict[str, Any]] = {
     "vae": {"conditional": False},
@@ -515,18 +522,11 @@ TARGET_NAMES = ("table-5.2", "table-5.3", "table-5.4", "figure-5.2", "invariance
 
 # ---------------------------------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaekit.experiments.chapter5", description=__doc__.splitlines()[0])
-    parser.add_argument("target", choices=TARGET_NAMES)
-    level = parser.add_mutually_exclusive_group()
-    level.add_argument("--quick", dest="budget", action="store_const", const="quick", help="quick budget (default)")
-    level.add_argument("--full", dest="budget", action="store_const", const="full", help="the thesis's budget")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
-    parser.add_argument("--datasets", default=None, help="comma-separated protocols, e.g. digits->mnist")
+    parser = chapter_parser("python -m vaekit.experiments.chapter5", __doc__.splitlines()[0], TARGET_NAMES,
+                            "comma-separated protocols, e.g. digits->mnist")
     parser.add_argument("--methods", default=None,
                         help="comma-separated methods to run, e.g. cvae,proposed,proposed-equal (default: all)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/TARGET)")
     parser.add_argument("--cache", type=Path, default=None, help="run cache (default results/chapter5-runs)")
-    parser.add_argument("--results", type=Path, default=None, help="rebuild the report from a results.json")
     parser.add_argument("--from-cache", action="store_true",
                         help="report the grid's runs that are in the cache, run nothing")
     args = parser.parse_args(argv)

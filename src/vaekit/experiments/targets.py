@@ -8,6 +8,7 @@ calls; :func:`run_serial` is the plain in-process loop.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
@@ -148,4 +149,21 @@ def load_results(path: Path) -> list[dict[str, Any]]:
     if Path(path).suffix == ".jsonl":
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     return json.loads(text)
+
+
+def chapter_parser(prog: str, description: str, names: Sequence[str], datasets_help: str) -> argparse.ArgumentParser:
+    """The options every ``python -m vaekit.experiments.chapterN`` script shares: TARGET, ``--quick``/``--full``,
+    ``--seeds``, ``--datasets``, ``--out`` and ``--results`` (a ``results.json``, or an interrupted grid's
+    ``runs.jsonl``, read by :func:`load_results`)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("target", choices=names)
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("--quick", dest="budget", action="store_const", const="quick", help="quick budget (default)")
+    level.add_argument("--full", dest="budget", action="store_const", const="full", help="the thesis's budget")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
+    parser.add_argument("--datasets", default=None, help=datasets_help)
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/TARGET)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="rebuild the report from a results.json (or the runs.jsonl of an interrupted grid)")
+    return parser
 

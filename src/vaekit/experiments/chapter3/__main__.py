@@ -7,7 +7,6 @@ report and ``results.json`` (every run's configuration and metrics) into ``--out
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -17,22 +16,14 @@ from pathlib import Path
 
 import torch
 
-from ..targets import TARGETS, RecordingTarget, load_results, run_serial
+from ..targets import TARGETS, RecordingTarget, chapter_parser, load_results, run_serial
 from . import TARGET_NAMES
 from .runs import CHAPTER3_DATASETS, dataset_available
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaekit.experiments.chapter3", description=__doc__)
-    parser.add_argument("target", choices=TARGET_NAMES)
-    level = parser.add_mutually_exclusive_group()
-    level.add_argument("--quick", dest="budget", action="store_const", const="quick",
-                       help="quick budget (default)")
-    level.add_argument("--full", dest="budget", action="store_const", const="full", help="the thesis's budget")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
-    parser.add_argument("--datasets", default=None, help="comma-separated data sets (default: the target's)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/TARGET)")
-    parser.add_argument("--results", type=Path, default=None, help="rebuild the report from this results.json")
+    parser = chapter_parser("python -m vaekit.experiments.chapter3", __doc__, TARGET_NAMES,
+                            "comma-separated data sets (default: the target's)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
