@@ -155,8 +155,8 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
     task_weights:
         How ancestral sampling weights the tasks of a task-conditioned model: ``"data"`` (default) draws training
         rows uniformly, i.e. task k with its share p_D(s=k) (Eq. 5.8); ``"equal"`` draws each task with
-        probability 1/K (rows uniformly within a task). ``"equal"`` re-encodes the training data each phase so the
-        (the reused posteriors keep the task index of their row).
+        probability 1/K (rows uniformly within a task). Both draw from the posteriors of the VAE epoch itself,
+        which keep the task index of their row.
     dropout_last_only:
         Dropout after the classifier's last hidden layer only (section 5.5.3) instead of after each (4.5.2).
     """

@@ -280,18 +280,31 @@ def _done(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in results if r.get("status") == "done"]
 
 
+def _levers(config: dict[str, Any]) -> list[str]:
+    """The levers of a run that differ from the thesis's setting (section 5.5.3), in words."""
+    levers = []
+    if config["method"] == "proposed" and config.get("task_weights") == "equal":
+        levers.append("equal task weights")
+    if config.get("dropout", FULL["dropout"]) != FULL["dropout"]:
+        levers.append(f"dropout {config['dropout']:g}")
+    return levers
+
+
 def method_key(config: dict[str, Any]) -> str:
     """Table column of a run: the method, marked when a lever differs from the thesis's setting."""
-    label = LABELS[config["method"]]
-    if config["method"] == "proposed" and config.get("task_weights") == "equal":
-        label += " (equal task weights)"
-    return label
+    levers = _levers(config)
+    return LABELS[config["method"]] + (f" ({', '.join(levers)})" if levers else "")
 
 
 def variant_name(config: dict[str, Any]) -> str:
-    """The method's name, with ``-equal`` for the proposed model with equal task weights (``--methods`` filter)."""
-    equal = config["method"] == "proposed" and config.get("task_weights") == "equal"
-    return config["method"] + ("-equal" if equal else "")
+    """The method's name for the ``--methods`` filter: ``-equal`` marks the proposed model with equal task
+    weights, ``-dropoutP`` a dropout rate other than the thesis's."""
+    name = config["method"]
+    if config["method"] == "proposed" and config.get("task_weights") == "equal":
+        name += "-equal"
+    if config.get("dropout", FULL["dropout"]) != FULL["dropout"]:
+        name += f"-dropout{config['dropout']:g}"
+    return name
 
 
 def select_vfae(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -345,7 +358,7 @@ def _write(out: Path, name: str, markdown: str, files: Sequence[str] = ()) -> di
 
 
 TABLE_BUDGETS: dict[str, dict[str, Any]] = {
-    "quick": {"datasets": ["digits->mnist", TWO_FACES], "seeds": 3},
+    "quick": {"datasets": ["digits->mnist", "usps->mnist", "mnist->usps", TWO_FACES], "seeds": 3},
     "full": {"datasets": ["usps->mnist", "mnist->usps", "synthdigits->svhn", "svhn->synthdigits", FACES],
              "seeds": 8},
 }
@@ -395,7 +408,7 @@ class Figure52(_Chapter5Target):
     name = "figure-5.2"
     description = "t-SNE of posterior means on a transfer pair, coloured by task group and by class"
     budgets: ClassVar[dict[str, dict[str, Any]]] = {
-        "quick": {"datasets": ["digits->mnist"], "seeds": 1},
+        "quick": {"datasets": ["digits->mnist", "usps->mnist"], "seeds": 1},
         "full": {"datasets": ["usps->mnist"], "seeds": 1},
     }
 
@@ -432,10 +445,16 @@ class Figure52(_Chapter5Target):
         return _write(out, self.name, text, files)
 
 
+def against_cvae(**lever: Any) -> list[dict[str, Any]]:
+    """The CVAE and the proposed model under the same lever (settings that override the budget's)."""
+    return [{"method": "cvae", **lever}, {"method": "proposed", **lever}]
+
+
 @register_target
 class Invariance5(_Chapter5Target):
     """The chapter's headline as a hypothesis: does the proposed model beat the CVAE in 3-NN target accuracy, and
-    is its I(S;Z) lower? Paired over seeds (same target rows, same initialisation seed)."""
+    is its I(S;Z) lower? Paired over seeds (same target rows, same initialisation seed). ``budgets[b]["variants"]``
+    lists the runs per (protocol, seed); each column is compared with the CVAE under the same lever."""
 
     name = "invariance-5"
     description = "Proposed vs CVAE: 3-NN target accuracy and I(S;Z), paired t-test over seeds; task-weight lever"
@@ -445,7 +464,8 @@ class Invariance5(_Chapter5Target):
     }
 
     def variants(self, budget: str) -> list[dict[str, Any]]:
-        return [{"method": "cvae"}, {"method": "proposed"}, {"method": "proposed", "task_weights": "equal"}]
+        default = [*against_cvae(), {"method": "proposed", "task_weights": "equal"}]
+        return self.budgets[budget].get("variants", default)
 
     def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
         done = _done(results)
@@ -462,26 +482,66 @@ class Invariance5(_Chapter5Target):
         return _write(out, self.name, "\n".join(sections))
 
 
+@register_target
+class InvarianceDropout(Invariance5):
+    """The headline test with the encoder/decoder dropout as the lever (the thesis: 10 % after the last hidden
+    layer): CVAE and proposed at each rate, each paired with the CVAE at the same rate."""
+
+    name = "invariance-5-dropout"
+    description = "Proposed vs CVAE at encoder/decoder dropout 0, 0.1 (the thesis's) and 0.5, paired over seeds"
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"datasets": ["digits->mnist"], "seeds": 5,
+                  "variants": [v for d in (0.0, 0.1, 0.5) for v in against_cvae(dropout=d)]},
+        "full": {"datasets": ["usps->mnist"], "seeds": 8,
+                 "variants": [v for d in (0.0, 0.1, 0.3, 0.5) for v in against_cvae(dropout=d)]},
+    }
+
+
+@register_target
+class InvarianceBudget(Invariance5):
+    """The headline test with a longer training budget (the quick budget's digits runs stop at 200 epochs while
+    both accuracy curves still rise): the weights at fixed epochs show whether the ordering turns with training."""
+
+    name = "invariance-5-budget"
+    description = "Proposed vs CVAE trained 3x longer than invariance-5's quick budget, weights checked every 100 epochs"
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"datasets": ["digits->mnist"], "seeds": 3,
+                  "variants": against_cvae(epochs=600, checkpoints=list(range(100, 601, 100)))},
+        "full": {"datasets": ["usps->mnist"], "seeds": 8,
+                 "variants": against_cvae(epochs=2000, patience=None, checkpoints=list(range(250, 2001, 250)))},
+    }
+
+
+def _paired_base(column: str, cells: dict[str, list[float]]) -> str | None:
+    """The CVAE column a column is compared with: the CVAE under the same levers if it was run, else the plain
+    CVAE; None for a CVAE column itself."""
+    if column.startswith(LABELS["cvae"]):
+        return None
+    _, _, levers = column.partition(" ")
+    same = f"{LABELS['cvae']} {levers}".strip()
+    return same if same in cells else LABELS["cvae"] if LABELS["cvae"] in cells else None
+
+
 def paired_lines(rows: dict[str, dict[str, list[float]]], metric: str) -> list[str]:
-    """Paired t-tests of every column against the CVAE: mean difference, its 95% CI and the p-value."""
+    """Paired t-tests of every column against the CVAE (under the same levers where that was run): mean
+    difference, its 95% CI and the p-value."""
     lines = []
     for dataset, cells in rows.items():
-        base = cells.get("CVAE")
-        if base is None:
-            continue
         for column, values in cells.items():
-            if column == "CVAE":
+            reference = _paired_base(column, cells)
+            if reference is None:
                 continue
+            base = cells[reference]
             a, b = np.asarray(values, float), np.asarray(base, float)
             ok = np.isfinite(a) & np.isfinite(b)
             if ok.sum() < 2:
                 continue
             d = a[ok] - b[ok]
             test = stats.ttest_rel(a[ok], b[ok])
-            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+            ci = test.confidence_interval(0.95)
             wins = int((d > 0).sum())
-            lines.append(f"- {dataset}, {metric}: {column} − CVAE = {d.mean():+.4f} (95% CI {d.mean() - half:+.4f} "
-                         f"to {d.mean() + half:+.4f}), paired t-test p = {test.pvalue:.3g}, {column} higher in "
+            lines.append(f"- {dataset}, {metric}: {column} − {reference} = {d.mean():+.4f} (95% CI {ci.low:+.4f} "
+                         f"to {ci.high:+.4f}), paired t-test p = {test.pvalue:.3g}, {column} higher in "
                          f"{wins}/{len(d)} seeds")
     return [*lines, ""] if lines else []
 
@@ -517,7 +577,8 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-TARGET_NAMES = ("table-5.2", "table-5.3", "table-5.4", "figure-5.2", "invariance-5")
+TARGET_NAMES = ("table-5.2", "table-5.3", "table-5.4", "figure-5.2", "invariance-5", "invariance-5-dropout",
+                "invariance-5-budget")
 
 
 # ---------------------------------------------------------------------------------------------------- CLI

@@ -1,0 +1,75 @@
+"""Chapter-5 targets: their grids, the lever labels, the VFAE alpha selection and the paired comparisons of the
+reports, on hand-made results (no training)."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from vaekit.experiments import chapter5 as ch5
+from vaekit.experiments.targets import TARGETS
+
+
+def fake_run(dataset: str, method: str, seed: int, value: float, val: float = 0.0, **config) -> dict:
+    return {"status": "done", "config": {"dataset": dataset, "method": method, "seed": seed, **config},
+            "metrics": {"knn_accuracy": value, "best_val_loss": val}}
+
+
+def test_quick_tables_cover_the_usps_pairs_and_every_method():
+    grid = TARGETS["table-5.3"].runs("quick")
+    assert {c["dataset"] for c in grid} == {"digits->mnist", "usps->mnist", "mnist->usps", ch5.TWO_FACES}
+    usps = [c for c in grid if c["dataset"] == "usps->mnist"]
+    # 3 seeds x (VAE, CVAE, beta-CVAE, proposed + VFAE at each alpha of the quick grid)
+    assert len(usps) == 3 * (4 + len(ch5.QUICK["alphas"]))
+    assert {c["epochs"] for c in usps} == {ch5.QUICK_PER_DATASET["usps->mnist"]["epochs"]}
+
+
+def test_dropout_lever_grid_and_labels():
+    grid = TARGETS["invariance-5-dropout"].runs("quick")
+    assert len(grid) == 5 * 2 * 3
+    assert {(c["method"], c["dropout"]) for c in grid} == {(m, d) for m in ("cvae", "proposed") for d in (0, 0.1, 0.5)}
+    thesis = {"method": "proposed", "dropout": 0.1, "task_weights": "data"}
+    assert ch5.method_key(thesis) == "Proposed" and ch5.variant_name(thesis) == "proposed"
+    lever = {"method": "proposed", "dropout": 0.5, "task_weights": "equal"}
+    assert ch5.method_key(lever) == "Proposed (equal task weights, dropout 0.5)"
+    assert ch5.variant_name(lever) == "proposed-equal-dropout0.5"
+
+
+def test_paired_lines_compare_with_the_cvae_under_the_same_lever():
+    rng = np.random.default_rng(0)
+    cvae0, cvae5 = rng.normal(0.6, 0.02, 4), rng.normal(0.5, 0.02, 4)
+    prop0, prop5 = cvae0 + rng.normal(0.01, 0.005, 4), cvae5 + rng.normal(-0.03, 0.005, 4)
+    runs = [fake_run("d->m", m, s, v[s], dropout=d) for m, d, v in
+            (("cvae", 0.0, cvae0), ("proposed", 0.0, prop0), ("cvae", 0.5, cvae5), ("proposed", 0.5, prop5))
+            for s in range(4)]
+    rows, _ = ch5.metric_rows(runs, "knn_accuracy")
+    lines = ch5.paired_lines(rows, "knn_accuracy")
+    by_column = {line.split(": ")[1].split(" − ")[0]: line for line in lines if line}
+    assert set(by_column) == {"Proposed (dropout 0)", "Proposed (dropout 0.5)"}
+    assert "− CVAE (dropout 0.5) = " in by_column["Proposed (dropout 0.5)"]
+    expected = stats.ttest_rel(prop5, cvae5)
+    assert f"{np.mean(prop5 - cvae5):+.4f}" in by_column["Proposed (dropout 0.5)"]
+    assert f"p = {expected.pvalue:.3g}" in by_column["Proposed (dropout 0.5)"]
+    assert "higher in 0/4 seeds" in by_column["Proposed (dropout 0.5)"]
+
+
+def test_equal_weights_fall_back_to_the_plain_cvae_and_vfae_keeps_the_best_alpha():
+    runs = [fake_run("d->m", "cvae", s, 0.5 + s / 10) for s in range(3)]
+    runs += [fake_run("d->m", "proposed", s, v, task_weights="equal") for s, v in enumerate((0.61, 0.69, 0.80))]
+    runs += [fake_run("d->m", "vfae", s, a, mmd_alpha=a, val=abs(a - 1)) for s in range(3) for a in (0.01, 1, 100)]
+    kept = ch5.select_vfae(runs)
+    assert sorted(r["config"]["mmd_alpha"] for r in kept if r["config"]["method"] == "vfae") == [1, 1, 1]
+    rows, _ = ch5.metric_rows(kept, "knn_accuracy")
+    lines = [line for line in ch5.paired_lines(rows, "knn_accuracy") if "equal" in line]
+    assert len(lines) == 1 and "− CVAE = +0.1000" in lines[0]
+
+
+def test_budget_lever_overrides_epochs_and_checkpoints():
+    grid = TARGETS["invariance-5-budget"].runs("quick")
+    assert {c["method"] for c in grid} == {"cvae", "proposed"} and {c["epochs"] for c in grid} == {600}
+    assert {tuple(c["checkpoints"]) for c in grid} == {(100, 200, 300, 400, 500, 600)}
+    assert {ch5.method_key(c) for c in grid} == {"CVAE", "Proposed"}
+
+
+@pytest.mark.parametrize("name", ["table-5.2", "invariance-5", "invariance-5-dropout", "invariance-5-budget"])
+def test_full_budgets_run_the_thesis_pairs(name):
+    assert "usps->mnist" in {c["dataset"] for c in TARGETS[name].runs("full")}
