@@ -73,3 +73,10 @@ def test_budget_lever_overrides_epochs_and_checkpoints():
 @pytest.mark.parametrize("name", ["table-5.2", "invariance-5", "invariance-5-dropout", "invariance-5-budget"])
 def test_full_budgets_run_the_thesis_pairs(name):
     assert "usps->mnist" in {c["dataset"] for c in TARGETS[name].runs("full")}
+
+
+def test_budget_line_names_every_value_of_a_lever():
+    settings = {"budget": "quick", "epochs": 200, "patience": None, "lr": 1e-4, "ratio_epochs": 10}
+    runs = [fake_run("d->m", m, 0, 0.5, dropout=d, **settings) for m in ("cvae", "proposed") for d in (0.5, 0.0)]
+    line = ch5.budget_line(runs)
+    assert "dropout 0 / 0.5," in line and "200 epochs" in line and "4 runs" in line

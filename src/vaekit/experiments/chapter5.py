@@ -335,6 +335,11 @@ def metric_rows(done: list[dict[str, Any]], metric: str) -> tuple[dict[str, dict
     return rows, columns
 
 
+def _values(runs: list[dict[str, Any]], key: str) -> str:
+    """The distinct values of a setting among runs, e.g. ``0 / 0.1 / 0.5`` for a lever."""
+    return " / ".join(f"{v:g}" for v in sorted({r["config"][key] for r in runs}))
+
+
 def budget_line(done: list[dict[str, Any]]) -> str:
     """The training budget of the finished runs, per protocol."""
     parts = []
@@ -343,8 +348,9 @@ def budget_line(done: list[dict[str, Any]]) -> str:
         c = runs[0]["config"]
         seeds = sorted({r["config"]["seed"] for r in runs})
         wall = sum(r["metrics"].get("wall_seconds", 0) for r in runs) / 60
-        parts.append(f"{dataset}: budget `{c.get('budget')}`, {c['epochs']} epochs (patience {c.get('patience')}), "
-                     f"lr {c['lr']}, dropout {c['dropout']}, ratio epochs {c['ratio_epochs']}, seeds {seeds}, "
+        parts.append(f"{dataset}: budget `{c.get('budget')}`, {_values(runs, 'epochs')} epochs (patience "
+                     f"{c.get('patience')}), lr {c['lr']}, dropout {_values(runs, 'dropout')}, ratio epochs "
+                     f"{c['ratio_epochs']}, seeds {seeds}, "
                      f"source rows ≤ {c.get('max_source') or 'all'}, target validation ≤ {c.get('max_val') or 'all'}, "
                      f"test ≤ {c.get('max_test') or 'all'} per task, {len(runs)} runs, {wall:.0f} min summed run wall time")
     return "; ".join(parts) if parts else "no finished runs"
