@@ -475,6 +475,10 @@ class Invariance5(_Chapter5Target):
 
     def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
         done = _done(results)
+        datasets = list(dict.fromkeys(r["config"]["dataset"] for r in done))
+        # columns: the thesis's setting first, then each lever, the CVAE before the proposed model under each
+        done.sort(key=lambda r: (datasets.index(r["config"]["dataset"]), len(_levers(r["config"])),
+                                 _levers(r["config"]), r["config"]["method"] != "cvae"))
         sections = [f"Proposed vs CVAE, {budget_line(done)}.", ""]
         for metric, title in (("knn_accuracy", "3-NN target accuracy (best-validation weights)"),
                               ("task_mutual_information", "I(S;Z) estimate, nats (held-out rows of both tasks)"),
