@@ -147,7 +147,7 @@ def test_trainer_matches_a_plain_pytorch_loop():
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(total / len(x))
     assert [r["train_loss"] for r in result.history] == pytest.approx(losses, rel=1e-5)
     for a, b in zip(reference.parameters(), optimised.parameters()):
