@@ -280,31 +280,27 @@ def _done(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in results if r.get("status") == "done"]
 
 
-def _levers(config: dict[str, Any]) -> list[str]:
-    """The levers of a run that differ from the thesis's setting (section 5.5.3), in words."""
+def _levers(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The levers of a run that differ from the thesis's setting (section 5.5.3): (words for its column, suffix
+    of its ``--methods`` name)."""
     levers = []
     if config["method"] == "proposed" and config.get("task_weights") == "equal":
-        levers.append("equal task weights")
+        levers.append(("equal task weights", "-equal"))
     if config.get("dropout", FULL["dropout"]) != FULL["dropout"]:
-        levers.append(f"dropout {config['dropout']:g}")
+        levers.append((f"dropout {config['dropout']:g}", f"-dropout{config['dropout']:g}"))
     return levers
 
 
 def method_key(config: dict[str, Any]) -> str:
     """Table column of a run: the method, marked when a lever differs from the thesis's setting."""
-    levers = _levers(config)
-    return LABELS[config["method"]] + (f" ({', '.join(levers)})" if levers else "")
+    words = [w for w, _ in _levers(config)]
+    return LABELS[config["method"]] + (f" ({', '.join(words)})" if words else "")
 
 
 def variant_name(config: dict[str, Any]) -> str:
     """The method's name for the ``--methods`` filter: ``-equal`` marks the proposed model with equal task
-    weights, ``-dropoutP`` a dropout rate other than the thesis's."""
-    name = config["method"]
-    if config["method"] == "proposed" and config.get("task_weights") == "equal":
-        name += "-equal"
-    if config.get("dropout", FULL["dropout"]) != FULL["dropout"]:
-        name += f"-dropout{config['dropout']:g}"
-    return name
+    weights, ``-dropoutP`` a dropout rate other than the thesis's (e.g. ``proposed-equal``, ``cvae-dropout0.5``)."""
+    return config["method"] + "".join(suffix for _, suffix in _levers(config))
 
 
 def select_vfae(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
