@@ -42,7 +42,7 @@ def test_paired_lines_compare_with_the_cvae_under_the_same_lever():
             (("cvae", 0.0, cvae0), ("proposed", 0.0, prop0), ("cvae", 0.5, cvae5), ("proposed", 0.5, prop5))
             for s in range(4)]
     rows, _ = ch5.metric_rows(runs, "knn_accuracy")
-    lines = ch5.paired_lines(rows, "knn_accuracy")
+    lines = ch5.paired_lines(rows, "knn_accuracy", ch5.cvae_references(runs))
     by_column = {line.split(": ")[1].split(" − ")[0]: line for line in lines if line}
     assert set(by_column) == {"Proposed (dropout 0)", "Proposed (dropout 0.5)"}
     assert "− CVAE (dropout 0.5) = " in by_column["Proposed (dropout 0.5)"]
@@ -59,7 +59,8 @@ def test_equal_weights_fall_back_to_the_plain_cvae_and_vfae_keeps_the_best_alpha
     kept = ch5.select_vfae(runs)
     assert sorted(r["config"]["mmd_alpha"] for r in kept if r["config"]["method"] == "vfae") == [1, 1, 1]
     rows, _ = ch5.metric_rows(kept, "knn_accuracy")
-    lines = [line for line in ch5.paired_lines(rows, "knn_accuracy") if "equal" in line]
+    lines = [line for line in ch5.paired_lines(rows, "knn_accuracy", ch5.cvae_references(kept))
+             if "equal" in line]
     assert len(lines) == 1 and "− CVAE = +0.1000" in lines[0]
 
 

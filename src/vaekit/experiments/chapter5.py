@@ -483,7 +483,7 @@ class Invariance5(_Chapter5Target):
             sections += [f"**{title}**", "", markdown_table(rows, columns, row_header="Protocol",
                                                              higher_is_better=metric != "task_mutual_information",
                                                              digits=3), ""]
-            sections += paired_lines(rows, metric)
+            sections += paired_lines(rows, metric, cvae_references(done))
         sections += checkpoint_table(done)
         return _write(out, self.name, "\n".join(sections))
 
@@ -518,24 +518,21 @@ class InvarianceBudget(Invariance5):
     }
 
 
-def _paired_base(column: str, cells: dict[str, list[float]]) -> str | None:
-    """The CVAE column a column is compared with: the CVAE under the same levers if it was run, else the plain
-    CVAE; None for a CVAE column itself."""
-    if column.startswith(LABELS["cvae"]):
-        return None
-    _, _, levers = column.partition(" ")
-    same = f"{LABELS['cvae']} {levers}".strip()
-    return same if same in cells else LABELS["cvae"] if LABELS["cvae"] in cells else None
+def cvae_references(done: list[dict[str, Any]]) -> dict[str, str]:
+    """Each non-CVAE column and the CVAE column it is paired with: the CVAE under the same levers (a lever that
+    applies to the proposed model alone, such as equal task weights, falls away)."""
+    return {method_key(r["config"]): method_key({**r["config"], "method": "cvae"})
+            for r in done if r["config"]["method"] != "cvae"}
 
 
-def paired_lines(rows: dict[str, dict[str, list[float]]], metric: str) -> list[str]:
-    """Paired t-tests of every column against the CVAE (under the same levers where that was run): mean
-    difference, its 95% CI and the p-value."""
+def paired_lines(rows: dict[str, dict[str, list[float]]], metric: str, references: dict[str, str]) -> list[str]:
+    """Paired t-tests of every column against its CVAE column (``references``, from :func:`cvae_references`):
+    mean difference, its 95% CI and the p-value."""
     lines = []
     for dataset, cells in rows.items():
         for column, values in cells.items():
-            reference = _paired_base(column, cells)
-            if reference is None:
+            reference = references.get(column)
+            if reference not in cells:
                 continue
             base = cells[reference]
             a, b = np.asarray(values, float), np.asarray(base, float)
