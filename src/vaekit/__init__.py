@@ -5,16 +5,17 @@ A model is an encoder + a likelihood (decoder head) + a prior (+ optional task c
 evaluates, saves and loads it.
 """
 
-__version__ = "0.1.0"
-
-from .model import VAE, LossTerms, ModelConfig  # noqa: E402
-from .training import Trainer, TrainConfig, TrainResult  # noqa: E402
-from .evaluation import log_likelihood, elbo  # noqa: E402
-from .trained import TrainedModel, fit  # noqa: E402
-from .data import Dataset, load_dataset  # noqa: E402
-from .detect import VAEDetector  # noqa: E402
+from ._version import NUMERICS_VERSION, __version__
+from .model import VAE, LossTerms, ModelConfig
+from .training import Trainer, TrainConfig, TrainResult
+from .evaluation import log_likelihood, elbo
+from .trained import TrainedModel, fit
+from .data import Dataset, load_dataset
+from .detect import VAEDetector
 
 __all__ = [
+    "NUMERICS_VERSION",
+    "__version__",
     "VAE",
     "Dataset",
     "LossTerms",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .checkpoint import atomic_write_bytes
 from .data import DATASETS, dataset_status, load_dataset
 from .data.registry import load_arrays

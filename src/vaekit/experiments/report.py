@@ -246,6 +246,11 @@ def report_from_db(
         )
         if last.get("finished"):
             lines.append(f"Wall time of that command: {last['finished'] - last['started']:.0f} s.")
+    versions = sorted({r["code_version"] for r in rows if r.get("code_version")})
+    commits = sorted({str(i["machine"].get("source_commit")) for i in invocations
+                      if i["budget"] == budget and i["machine"].get("source_commit")})
+    lines.append(f"Code of these runs: {', '.join(versions) or 'unknown'} (results are keyed on the numerics "
+                 f"version){'; source commits ' + ', '.join(commits) if commits else ''}.")
     run_time = sum(r["wall_seconds"] or 0.0 for r in rows)
     lines.append(
         f"Runs: {counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed"
