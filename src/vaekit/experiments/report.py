@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -264,14 +265,36 @@ def report_from_db(
     failed = [r for r in results if r["status"] == "failed"]
     for r in failed[:10]:
         lines.append(f"- failed: `{_short_config(r['config'])}`: {_last_line(r['error'])}")
+    lines.append("Raw per-run results (configuration, status, numerics version, every metric but the history): "
+                 "`runs.jsonl` beside this report.")
     text = "\n".join(lines) + "\n"
     path = write_text(out / "report.md", text)
+    raw = write_text(out / "runs.jsonl", "".join(raw_line(r) for r in rows))
     return {
         "markdown": text,
-        "files": [*report.get("files", []), str(path)],
+        "files": [*report.get("files", []), str(path), str(raw)],
         "budget": budget,
         "counts": counts,
     }
+
+
+def raw_line(row: dict[str, Any]) -> str:
+    """One JSON line of a stored run: what :func:`load_raw` reads back into report input."""
+    metrics = {k: v for k, v in (row["metrics"] or {}).items() if k != "history"}
+    return json.dumps({"key": row["key"], "status": row["status"], "code_version": row.get("code_version"),
+                       "config": row["config"], "metrics": metrics, "wall_seconds": row.get("wall_seconds")},
+                      sort_keys=True, allow_nan=False, default=float) + "\n"
+
+
+def load_raw(path: str | Path) -> list[dict[str, Any]]:
+    """Report input (as :func:`results_from_rows` gives it) from a committed ``runs.jsonl``."""
+    results = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            results.append({"config": r["config"], "status": r["status"], "metrics": r["metrics"], "error": None,
+                            "key": r["key"], "wall_seconds": r.get("wall_seconds"), "host": None})
+    return results
 
 
 def _short_config(config: dict[str, Any]) -> str:
