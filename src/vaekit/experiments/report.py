@@ -287,14 +287,13 @@ def raw_line(row: dict[str, Any]) -> str:
 
 
 def load_raw(path: str | Path) -> list[dict[str, Any]]:
-    """Report input (as :func:`results_from_rows` gives it) from a committed ``runs.jsonl``."""
-    results = []
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            results.append({"config": r["config"], "status": r["status"], "metrics": r["metrics"], "error": None,
-                            "key": r["key"], "wall_seconds": r.get("wall_seconds"), "host": None})
-    return results
+    """Report input (as :func:`results_from_rows` gives it) from committed raw results: a ``runs.jsonl`` (one run
+    a line), or a ``results.json`` list of ``{config, status, metrics}`` (the chapter scripts' format)."""
+    path = Path(path)
+    text = path.read_text()
+    records = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
+    return [{"config": r["config"], "status": r["status"], "metrics": r["metrics"], "error": r.get("error"),
+             "key": r.get("key"), "wall_seconds": r.get("wall_seconds"), "host": None} for r in records]
 
 
 def _short_config(config: dict[str, Any]) -> str:
