@@ -54,22 +54,35 @@ class Product:
 class _Recorder(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
-        self.products: list[Product] = []
+        self.events: list[Product | tuple[int, ...]] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kind = _PRODUCTS.get(func)
         if kind is not None:
             a, b = (args[1], args[2]) if kind in ("addmm", "baddbmm") else (args[0], args[1])
-            self.products.append(Product(kind, tuple(a.shape), tuple(a.stride()), tuple(b.shape), tuple(b.stride())))
+            self.events.append(Product(kind, tuple(a.shape), tuple(a.stride()), tuple(b.shape), tuple(b.stride())))
         return func(*args, **(kwargs or {}))
 
 
-def record_products(fn: Callable[[], Any]) -> list[Product]:
-    """The matrix products of one call of ``fn`` (forward and, where ``fn`` calls ``backward``, backward)."""
+def record_products(fn: Callable[[], Any]) -> list[Product | tuple[int, ...]]:
+    """The matrix products of one call of ``fn`` (forward and, where ``fn`` calls ``backward``, backward), in
+    order, and each optimiser step as the tuple of its parameters' element counts (replayed as one fused Adam
+    update of parameters of those sizes)."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
     recorder = _Recorder()
-    with recorder:
-        fn()
-    return recorder.products
+
+    def on_step(optimiser, args, kwargs):  # type: ignore[no-untyped-def]
+        sizes = tuple(p.numel() for group in optimiser.param_groups for p in group["params"] if p.grad is not None)
+        recorder.events.append(sizes)
+
+    handle = register_optimizer_step_post_hook(on_step)
+    try:
+        with recorder:
+            fn()
+    finally:
+        handle.remove()
+    return recorder.events
 
 
 def _operand(size: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
@@ -77,132 +90,139 @@ def _operand(size: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
 
 
 class ShapeFloor:
-    """Replays recorded products (and optionally one fused Adam update of ``params``) ``repeat`` times per call.
+    """Replays recorded events (products at their shapes and strides, fused Adam updates) ``repeat`` times per
+    call: the floor of one measured unit of the workload."""
 
-    ``repeat`` is the number of workload steps in one measured unit (e.g. the steps of an epoch), so that one
-    call of :meth:`__call__` is the floor of one measured unit.
-    """
-
-    def __init__(self, products: Iterable[Product], repeat: int = 1,
-                 params: Iterable[torch.nn.Parameter] | None = None) -> None:
-        self.products = list(products)
+    def __init__(self, events: Iterable[Product | tuple[int, ...]], repeat: int = 1) -> None:
+        self.events = list(events)
         self.repeat = repeat
-        self._calls = []
-        for p in self.products:
-            a, b = _operand(p.a_size, p.a_stride), _operand(p.b_size, p.b_stride)
-            op = torch.bmm if p.kind in ("bmm", "baddbmm") else torch.mm
-            self._calls.append((op, a, b))
-        self.optimiser = None
-        if params is not None:
-            copies = [torch.nn.Parameter(p.detach().clone()) for p in params if p.requires_grad]
-            for c in copies:
-                c.grad = torch.randn_like(c) * 1e-3
-            self.optimiser = torch.optim.Adam(copies, lr=1e-3, fused=True)
-            self.n_params = sum(c.numel() for c in copies)
+        self._calls: list[Callable[[], Any]] = []
+        operands: dict[tuple, torch.Tensor] = {}
+        optimisers: dict[tuple[int, ...], torch.optim.Optimizer] = {}
+        for e in self.events:
+            if isinstance(e, Product):
+                a = operands.setdefault((e.a_size, e.a_stride), _operand(e.a_size, e.a_stride))
+                b = operands.setdefault((e.b_size, e.b_stride, "b"), _operand(e.b_size, e.b_stride))
+                op = torch.bmm if e.kind in ("bmm", "baddbmm") else torch.mm
+                self._calls.append(lambda op=op, a=a, b=b: op(a, b))
+            else:
+                if e not in optimisers:
+                    params = [torch.nn.Parameter(torch.randn(n) * 0.1) for n in e]
+                    for p in params:
+                        p.grad = torch.randn_like(p) * 1e-3
+                    optimisers[e] = torch.optim.Adam(params, lr=1e-3, fused=True)
+                self._calls.append(optimisers[e].step)
 
     @property
-    def flops_per_step(self) -> int:
+    def products(self) -> list[Product]:
+        return [e for e in self.events if isinstance(e, Product)]
+
+    @property
+    def flops(self) -> int:
+        """Matrix-multiply FLOPs of one recorded call (the large-square bound's numerator)."""
         return sum(p.flops for p in self.products)
 
     def __call__(self) -> None:
-        calls, optimiser = self._calls, self.optimiser
+        calls = self._calls
         for _ in range(self.repeat):
-            for op, a, b in calls:
-                op(a, b)
-            if optimiser is not None:
-                optimiser.step()
+            for call in calls:
+                call()
 
     def describe(self) -> dict[str, Any]:
         shapes: dict[str, int] = {}
         for p in self.products:
             key = f"{p.kind} {'x'.join(map(str, p.a_size))} @ {'x'.join(map(str, p.b_size))}"
             shapes[key] = shapes.get(key, 0) + 1
-        out: dict[str, Any] = {"products_per_step": len(self.products), "flops_per_step": self.flops_per_step,
-                               "steps_per_unit": self.repeat, "product_shapes": shapes}
-        if self.optimiser is not None:
-            out["fused_adam_parameters"] = self.n_params
-        return out
+        steps = [e for e in self.events if not isinstance(e, Product)]
+        return {"products": len(self.products), "matmul_flops": self.flops, "product_shapes": shapes,
+                "fused_adam_updates": len(steps), "adam_parameters": sorted({sum(e) for e in steps})}
 
 
 def square_peak(n: int = 2048, repeats: int = 3) -> float:
-    """fp32 rate (FLOP/s) of an n×n ``matmul``: the best of ``repeats`` (the large-square GEMM bound's rate)."""
+    """fp32 rate (FLOP/s) of an n×n ``matmul``: the best of ``repeats`` (the large-square GEMM bound's rate),
+    timed by the process's CPU clock with one torch thread (not disturbed by waiting for a core), else by wall."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.matmul(a, b)
     best = float("inf")
+    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         torch.matmul(a, b)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return 2 * n**3 / best
 
 
-def _seconds(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+def _seconds(fn: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and process-CPU seconds of one call. With one torch thread on a shared machine the CPU time is the
+    work done, without the time spent waiting for a core."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 @dataclass
 class Interleaved:
-    """Per-repetition seconds of the floor and of each measured workload, the large-square peaks, the load."""
+    """Per-round wall and CPU seconds of the floor and of each workload, the large-square peaks, the load."""
 
-    floor: list[float] = field(default_factory=list)
-    measured: dict[str, list[float]] = field(default_factory=dict)
+    wall: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
     peaks: list[float] = field(default_factory=list)
     load: list[float] = field(default_factory=list)
 
-    def median(self, name: str) -> float:
-        return statistics.median(self.measured[name])
+    def ratios(self, name: str, flops: float, clock: str) -> dict[str, Any]:
+        """``name`` against the floor with ``clock`` ("cpu" or "wall"): the median of the per-round ratios (floor
+        and workload measured back to back, so both saw the same load) and the ratio of the medians; and against
+        the large-square GEMM bound of ``flops`` per unit."""
+        times, floor = getattr(self, clock)[name], getattr(self, clock)[FLOOR]
+        per_round = [t / f for t, f in zip(times, floor)]
+        bound = flops / statistics.median(self.peaks)
+        return {"seconds_median": round(statistics.median(times), 5),
+                "x_shape_floor": round(statistics.median(per_round), 3),
+                "x_shape_floor_ratio_of_medians": round(statistics.median(times) / statistics.median(floor), 3),
+                "x_shape_floor_quartiles": [round(q, 3) for q in statistics.quantiles(per_round, n=4)]
+                if len(per_round) > 1 else None,
+                "x_square_gemm_bound": round(statistics.median(times) / bound, 3)}
 
-    @property
-    def floor_median(self) -> float:
-        return statistics.median(self.floor)
-
-    @property
-    def peak_median(self) -> float:
-        return statistics.median(self.peaks)
-
-    def ratios(self, name: str, flops: float) -> dict[str, Any]:
-        """Median seconds of ``name`` and its ratio to the shape floor and to the large-square GEMM bound of
-        ``flops`` (per measured unit), both from the same repetitions."""
-        seconds = self.median(name)
-        bound = flops / self.peak_median
-        return {"seconds_median": round(seconds, 4), "seconds": [round(t, 4) for t in self.measured[name]],
-                "x_shape_floor": round(seconds / self.floor_median, 3),
-                "x_square_gemm_bound": round(seconds / bound, 3),
-                # the same ratio per repetition (floor and workload measured back to back): its spread shows the noise
-                "x_shape_floor_per_repeat": [round(t / f, 3) for t, f in zip(self.measured[name], self.floor)]}
-
-    def summary(self, flops: float) -> dict[str, Any]:
-        return {"shape_floor_seconds_median": round(self.floor_median, 4),
-                "shape_floor_seconds": [round(t, 4) for t in self.floor],
-                "square_gemm_gflops_median": round(self.peak_median / 1e9, 1),
-                "square_gemm_bound_seconds": round(flops / self.peak_median, 4),
-                "shape_floor_x_square_gemm_bound": round(self.floor_median / (flops / self.peak_median), 3),
-                "load_average_1min_during": [round(v, 2) for v in self.load]}
+    def report(self, flops: float, clock: str) -> dict[str, Any]:
+        """Everything for the result file: the floor, the bound, each workload's ratios with ``clock`` and with
+        the other clock, the load average during the measurement."""
+        other = "wall" if clock == "cpu" else "cpu"
+        floor = statistics.median(getattr(self, clock)[FLOOR])
+        bound = flops / statistics.median(self.peaks)
+        return {
+            "clock": clock, "rounds": len(self.wall[FLOOR]),
+            "shape_floor_seconds_median": round(floor, 5),
+            "square_gemm_gflops_median": round(statistics.median(self.peaks) / 1e9, 1),
+            "square_gemm_bound_seconds": round(bound, 5),
+            "shape_floor_x_square_gemm_bound": round(floor / bound, 3),
+            "workloads": {name: {**self.ratios(name, flops, clock), other: self.ratios(name, flops, other)}
+                          for name in self.wall if name != FLOOR},
+            "load_average_1min_during": [round(v, 2) for v in self.load],
+        }
 
 
-def interleaved(floor: Callable[[], Any], workloads: dict[str, Callable[[], Any]], repeats: int,
+FLOOR = "shape floor"
+
+
+def interleaved(floor: Callable[[], Any], workloads: dict[str, Callable[[], Any]], rounds: int,
                 warmup: bool = True) -> Interleaved:
-    """Alternate ``repeats`` rounds of: large-square peak, floor, each workload (order rotated every round).
-
-    The first call of each is a warm-up (not recorded) when ``warmup``.
-    """
+    """``rounds`` rounds of: the large-square peak, then the floor and each workload back to back (their order
+    rotated every round). Keep one call short (a fraction of a second to a few seconds) and ``rounds`` large, so
+    that load from other processes hits the floor and the workloads alike. The first call of each is a warm-up
+    (not recorded) when ``warmup``."""
+    calls = {FLOOR: floor, **workloads}
     if warmup:
-        floor()
-        for fn in workloads.values():
+        for fn in calls.values():
             fn()
-    out = Interleaved(measured={name: [] for name in workloads})
-    names = list(workloads)
-    for r in range(repeats):
-        out.load.append(os.getloadavg()[0])
-        out.peaks.append(square_peak())
-        order = ["<floor>", *names]
-        order = order[r % len(order):] + order[: r % len(order)]
-        for name in order:
-            if name == "<floor>":
-                out.floor.append(_seconds(floor))
-            else:
-                out.measured[name].append(_seconds(workloads[name]))
+    out = Interleaved(wall={name: [] for name in calls}, cpu={name: [] for name in calls})
+    names = list(calls)
+    for r in range(rounds):
+        if r % 5 == 0:
+            out.load.append(os.getloadavg()[0])
+            out.peaks.append(square_peak())
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            wall, cpu = _seconds(calls[name])
+            out.wall[name].append(wall)
+            out.cpu[name].append(cpu)
     out.load.append(os.getloadavg()[0])
     return out
