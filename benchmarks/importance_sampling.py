@@ -9,7 +9,7 @@ its **shape floor** is the unit's own matrix products (encoder once, decoder on 
 with their shapes and strides) replayed as bare products (``benchmarks/shape_floor.py``). Floor, workloads and a
 2048² matmul are interleaved for ``--rounds`` rounds in one process (medians of per-round ratios; with one torch
 thread by the process's CPU clock). The workloads are the default chunking and, for comparison, the chunking of
-the previous release (``max_rows=20000``). The whole ``--rows`` evaluation time is extrapolated from the unit
+the previous release (whole 20,000-row chunks, ``block_rows=20000``). The whole ``--rows`` evaluation time is extrapolated from the unit
 (cost is linear in rows). Peak memory: in a fresh process per K, the growth of the maximum resident set size
 while scoring 100 rows; it must stay flat in K.
 
@@ -36,6 +36,10 @@ from shape_floor import ShapeFloor, interleaved, record_products  # noqa: E402
 from vaekit import VAE  # noqa: E402
 from vaekit.errors import DatasetNotFoundError  # noqa: E402
 from vaekit.evaluation import log_likelihood  # noqa: E402
+
+
+#: the previous release decoded whole sample chunks of up to max_rows = 20,000 rows at once
+PREVIOUS = 20_000
 
 
 def test_rows(dataset: str, n: int | None) -> tuple[torch.Tensor, str]:
@@ -116,12 +120,12 @@ def main() -> None:
     # equality: the default chunking gives the previous chunking's values (same noise)
     noise = torch.randn(args.samples, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
     new = log_likelihood(model, unit_x, noise=noise)
-    old = log_likelihood(model, unit_x, noise=noise, max_rows=20_000)
+    old = log_likelihood(model, unit_x, noise=noise, block_rows=PREVIOUS)
     max_abs_difference = float((new - old).abs().max())
 
     workloads = {"vaekit": lambda: log_likelihood(model, unit_x, n_samples=args.samples),
-                 "vaekit, previous chunking (max_rows=20000)":
-                     lambda: log_likelihood(model, unit_x, n_samples=args.samples, max_rows=20_000)}
+                 "vaekit, previous chunking (20,000-row blocks)":
+                     lambda: log_likelihood(model, unit_x, n_samples=args.samples, block_rows=PREVIOUS)}
     floor = ShapeFloor(record_products(workloads["vaekit"]))
     measured = interleaved(floor, workloads, args.rounds)
     report = measured.report(floor.flops, clock)

@@ -5,10 +5,12 @@ the :class:`~vaekit.training.Trainer` and the evaluation functions index with sh
 each access gathers only the requested rows from the map, preprocesses them (the fitted :class:`Preprocessor`)
 and returns a float32 tensor. After every ``release_bytes`` of gathered rows the map's pages are released from the
 process (``madvise(MADV_DONTNEED)``; the kernel's page cache may keep them, but they leave this process's resident
-set), so resident memory is bounded by
+set). A read fault on a file map maps the surrounding pages too (Linux's fault-around, 64 KiB), so every gathered
+row is counted as its own bytes plus :data:`FAULT_AROUND_BYTES`. Resident memory is thus bounded by
 
-    model and optimiser + ``release_bytes`` (default 64 MiB) of touched pages + one batch
-    + 8 bytes per row for each split's index array and the epoch's permutation
+    model and optimiser + ``release_bytes`` (default 64 MiB) of mapped pages + one gather's pages
+    (batch × (row + 64 KiB): 7 MiB at batch 100) + 8 bytes per row for each split's index array and the epoch's
+    permutation
 
 whatever the file's row count times width (the index arrays are 8 bytes against a row's ``4 × width`` bytes:
 0.25 % of the data for 784 float32 columns). ``benchmarks/larger_than_memory.py`` measures it.
@@ -30,6 +32,8 @@ from ..errors import DataError, DatasetNotFoundError
 
 #: Default amount of gathered row data after which the map's pages are released from the process.
 RELEASE_BYTES = 64 * 2**20
+#: Bytes a read fault may map around each gathered row (Linux's default ``fault_around_bytes``).
+FAULT_AROUND_BYTES = 64 * 2**10
 #: File suffixes :func:`open_memory_map` reads.
 MAPPABLE_SUFFIXES = (".npy", ".npz")
 
@@ -144,7 +148,7 @@ class MappedRows:
         block = np.asarray(self.array[index], dtype=np.float32)
         if block.ndim == 1:
             block = block[None]
-        self._gathered += block.nbytes
+        self._gathered += len(block) * (self.array.shape[1] * self.array.itemsize + FAULT_AROUND_BYTES)
         if self._gathered >= self.release_bytes:
             self.release()
         return block
@@ -162,9 +166,10 @@ class MappedRows:
             self._mmap.madvise(mmap.MADV_DONTNEED)
 
     def blocks(self, rows_per_block: int | None = None) -> Iterator[np.ndarray]:
-        """The selected raw rows in order, ``rows_per_block`` at a time (default: about 16 MiB per block)."""
+        """The selected raw rows in order, ``rows_per_block`` at a time (default: a quarter of the release window)."""
         if rows_per_block is None:
-            rows_per_block = max(1, 16 * 2**20 // (4 * self.array.shape[1]))
+            row = self.array.shape[1] * self.array.itemsize + FAULT_AROUND_BYTES
+            rows_per_block = max(1, self.release_bytes // 4 // row)
         for start in range(0, len(self), rows_per_block):
             yield self.gather(slice(start, min(start + rows_per_block, len(self))))
 
