@@ -83,3 +83,5 @@ def test_cli_fit_reads_a_npy_file_through_a_memory_map(tmp_path, capsys):
     code = main(["fit", "--data", str(tmp_path / "small.npz"), "--memory-map", "--epochs", "1", "--json"])
     assert code == 2
     assert "compressed" in capsys.readouterr().err
+    assert main(["fit", "--data", "cancer", "--memory-map", "--epochs", "1"]) == 2
+    assert "--memory-map reads .npy" in capsys.readouterr().err

@@ -122,6 +122,8 @@ def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
 def _memory_mapped(args: argparse.Namespace) -> bool:
     """``.npy`` files always train through a memory map; ``.npz`` archives with ``--memory-map``."""
     suffix = Path(str(args.data)).suffix.lower()
+    if getattr(args, "memory_map", False) and suffix not in (".npy", ".npz"):
+        raise ConfigError(f"--memory-map reads .npy files and uncompressed .npz archives, not {args.data!r}")
     return suffix == ".npy" or (suffix == ".npz" and getattr(args, "memory_map", False))
 
 
