@@ -1,51 +1,74 @@
-"""Importance-sampled test log-likelihood with K samples: time against its GEMM bound, and peak memory against K.
+"""Importance-sampled test log-likelihood with K samples against its shape floor (and the large-square GEMM
+bound), and peak memory against K.
 
-Model: the MNIST VAE (784-500-500-40 tanh, Bernoulli, standard prior; untrained weights — the cost does not depend
-on them). Data: the MNIST test set from ``$VAEKIT_DATA`` (fixed binarisation) when present, else random binary
-rows. The FLOPs of ``vaekit.evaluation.log_likelihood`` are counted by ``torch.utils.flop_counter`` at two small
-K on the same rows (cost = encoder + K x decoder, so two counts give both parts exactly) and extrapolated; the
-bound is those FLOPs over the in-process peak fp32 matmul rate. Peak memory: in a fresh process per K, the growth
-of the maximum resident set size during ``log_likelihood`` of 100 rows; chunking over K must keep it flat.
+Models (untrained weights; the cost does not depend on them): ``--dataset mnist`` is the MNIST VAE (784-500-500-40
+tanh, Bernoulli, standard or VampPrior) on the MNIST test set (fixed binarisation; random binary rows when absent);
+``--dataset smtp`` is the default ``vaekit fit`` model for SMTP (3-500-500-20 tanh, Student-t) on SMTP's test
+split (seed 0). One measured unit is ``vaekit.evaluation.log_likelihood`` of ``--unit-rows`` rows with K samples;
+its **shape floor** is the unit's own matrix products (encoder once, decoder on every chunk of samples; recorded
+with their shapes and strides) replayed as bare products (``benchmarks/shape_floor.py``). Floor, workloads and a
+2048² matmul are interleaved for ``--rounds`` rounds in one process (medians of per-round ratios; with one torch
+thread by the process's CPU clock). The workloads are the default chunking and, for comparison, the chunking of
+the previous release (whole 20,000-row chunks, ``block_rows=20000``). The whole ``--rows`` evaluation time is extrapolated from the unit
+(cost is linear in rows). Peak memory: in a fresh process per K, the growth of the maximum resident set size
+while scoring 100 rows; it must stay flat in K.
 
-Usage: PYTHONPATH=src python benchmarks/importance_sampling.py [--rows 1000] [--samples 5000] [--threads T]
-(``--rows 10000`` is the whole MNIST test set: about 10 minutes on two cores.)
-Writes benchmarks/results/importance_sampling.json and prints a README line.
+Usage: PYTHONPATH=src python benchmarks/importance_sampling.py [--dataset mnist] [--samples 1000] [--rows 1000]
+       [--threads 1] [--rounds 15] [--prior standard|vamp]
+Writes benchmarks/results/importance_sampling[-DATASET][-PRIOR]-kK.json and prints a README line.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import count_flops, machine, matmul_peak, profile_table, write_result
+from common import machine, profile_table, write_result  # noqa: E402
+from shape_floor import ShapeFloor, interleaved, record_products  # noqa: E402
 
-from vaekit import VAE
-from vaekit.errors import DatasetNotFoundError
-from vaekit.evaluation import log_likelihood
+from vaekit import VAE  # noqa: E402
+from vaekit.errors import DatasetNotFoundError  # noqa: E402
+from vaekit.evaluation import log_likelihood  # noqa: E402
 
 
-def test_rows(n: int) -> tuple[torch.Tensor, str]:
+#: the previous release decoded whole sample chunks of up to max_rows = 20,000 rows at once
+PREVIOUS = 20_000
+
+
+def test_rows(dataset: str, n: int | None) -> tuple[torch.Tensor, str]:
+    from vaekit.data import load_dataset
+    from vaekit.data.dataset import Preprocessor
+
     try:
-        from vaekit.data import load_dataset
-
-        data = load_dataset("mnist")
-        _, _, test = data.splits(seed=0)
-        return torch.from_numpy(test.x[:n]).float(), f"MNIST test set, first {n} rows"
+        data = load_dataset(dataset)
     except DatasetNotFoundError:
+        if dataset != "mnist":
+            raise
         g = torch.Generator().manual_seed(0)
-        return (torch.rand(n, 784, generator=g) > 0.5).float(), f"{n} random binary rows (MNIST absent)"
+        return (torch.rand(n or 1000, 784, generator=g) > 0.5).float(), f"{n} random binary rows (MNIST absent)"
+    train, _, test = data.splits(seed=0)
+    x = test.x[:n] if n else test.x
+    if not data.binary:
+        x = Preprocessor().fit(train.x).transform(x)
+    return torch.from_numpy(x).float(), f"{dataset} test split, {'first ' if n else ''}{len(x)} rows"
+
+
+def make_model(dataset: str, prior: str) -> VAE:
+    torch.manual_seed(0)
+    if dataset == "mnist":
+        return VAE(784, 40, likelihood="bernoulli", prior=prior, hidden=(500, 500), activation="tanh").eval()
+    return VAE(3, 20, likelihood="student-t", prior=prior, hidden=(500, 500), activation="tanh").eval()
 
 
 def max_rss_mib(reset: bool = False) -> float:
-    """Peak resident set size (MiB). On Linux the peak (VmHWM) is reset first with ``reset=True``, so that an
-    earlier transient (imports) does not hide what follows."""
+    """Peak resident set size (MiB). On Linux the peak (VmHWM) is reset first with ``reset=True``."""
     status = Path("/proc/self/status")
     if status.exists():
         if reset:
@@ -58,8 +81,8 @@ def max_rss_mib(reset: bool = False) -> float:
 
 def rss_growth_mib(samples: int) -> float:
     """In this (fresh) process: growth of the peak RSS while scoring 100 rows with ``samples`` samples."""
-    torch.manual_seed(0)
-    model = VAE(784, 40, likelihood="bernoulli", hidden=(500, 500), activation="tanh").eval()
+    torch.set_num_threads(1)
+    model = make_model("mnist", "standard")
     x = (torch.rand(100, 784) > 0.5).float()
     log_likelihood(model, x[:2], n_samples=2)  # allocator and kernels warmed up
     before = max_rss_mib(reset=True)
@@ -74,50 +97,65 @@ def rss_growth_in_child(samples: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=5000)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--prior", default="standard", help="standard, or vamp (K = 500 components)")
+    parser.add_argument("--dataset", default="mnist", choices=("mnist", "smtp"))
+    parser.add_argument("--rows", type=int, default=None, help="rows the whole evaluation covers (default: "
+                        "1,000 for MNIST, the whole test split for SMTP)")
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--unit-rows", type=int, default=100, help="rows per measured unit")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--prior", default="standard", help="standard, or vamp (500 components)")
+    parser.add_argument("--memory", action="store_true", help="also measure peak memory growth against K")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    x, source = test_rows(args.rows)
-    torch.manual_seed(0)
-    model = VAE(784, 40, likelihood="bernoulli", prior=args.prior, hidden=(500, 500), activation="tanh").eval()
+    torch.set_num_threads(args.threads)
+    clock = "cpu" if args.threads == 1 else "wall"
+    rows = args.rows or (1000 if args.dataset == "mnist" else None)
+    x, source = test_rows(args.dataset, rows)
+    model = make_model(args.dataset, args.prior)
+    unit_x = x[: args.unit_rows]
+    load_before = os.getloadavg()[0]
+    log_likelihood(model, unit_x[:2], n_samples=2)  # a VampPrior encodes its pseudo-inputs once, here (cached)
 
-    probe = x[:100]
-    log_likelihood(model, probe, n_samples=2)  # a VampPrior encodes its pseudo-inputs once, here (then cached)
-    f1 = count_flops(lambda: log_likelihood(model, probe, n_samples=10))
-    f2 = count_flops(lambda: log_likelihood(model, probe, n_samples=20))
-    per_sample, encoder = (f2 - f1) / 10 / len(probe), (2 * f1 - f2) / len(probe)
-    flops = len(x) * (encoder + args.samples * per_sample)
+    # equality: the default chunking gives the previous chunking's values (same noise)
+    noise = torch.randn(args.samples, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
+    new = log_likelihood(model, unit_x, noise=noise)
+    old = log_likelihood(model, unit_x, noise=noise, block_rows=PREVIOUS)
+    max_abs_difference = float((new - old).abs().max())
 
-    memory = {k: round(rss_growth_in_child(k), 1) for k in sorted({50, 500, args.samples})}
-    peak = matmul_peak()
-    start = time.perf_counter()
-    ll = log_likelihood(model, x, n_samples=args.samples)
-    seconds = time.perf_counter() - start
-    peak = max(peak, matmul_peak())
-    bound = flops / peak
+    workloads = {"vaekit": lambda: log_likelihood(model, unit_x, n_samples=args.samples),
+                 "vaekit, previous chunking (20,000-row blocks)":
+                     lambda: log_likelihood(model, unit_x, n_samples=args.samples, block_rows=PREVIOUS)}
+    floor = ShapeFloor(record_products(workloads["vaekit"]))
+    measured = interleaved(floor, workloads, args.rounds)
+    report = measured.report(floor.flops, clock)
+    units = len(x) / len(unit_x)
     result = {
-        "benchmark": "importance_sampling",
-        "data": source, "rows": len(x), "importance_samples": args.samples,
-        "model": f"784-500-500-40 tanh, Bernoulli, {args.prior} prior",
-        "machine": machine(),
-        "flops": flops, "tflop": round(flops / 1e12, 2), "flops_per_sample_per_row": per_sample,
-        "peak_matmul_gflops": round(peak / 1e9, 1), "gemm_bound_seconds": round(bound, 2),
-        "seconds": round(seconds, 2), "ratio_to_bound": round(seconds / bound, 3), "target_ratio": 1.3,
-        "rss_growth_mib_by_k": memory,
-        "mean_log_likelihood": float(ll.mean()),
+        "benchmark": "importance_sampling", "data": source, "rows": len(x), "importance_samples": args.samples,
+        "unit": f"log_likelihood of {len(unit_x)} rows, K = {args.samples}",
+        "model": str(model.config.to_dict()),
+        "machine": {**machine(), "load_average_before": round(load_before, 2)},
+        "shape_floor": {k: v for k, v in floor.describe().items() if k != "product_shapes"},
+        "product_shapes_per_unit": floor.describe()["product_shapes"],
+        **report,
+        "whole_evaluation_seconds_estimate": {
+            name: round(w["seconds_median"] * units, 1) for name, w in report["workloads"].items()},
+        "whole_evaluation_tflop": round(floor.flops * units / 1e12, 3),
+        "max_abs_difference_default_vs_previous_chunking": max_abs_difference,
+        "target_x_shape_floor": 1.3,
     }
-    result["profile_100_rows"] = profile_table(lambda: log_likelihood(model, x[:100], n_samples=min(args.samples, 1000)))
-    name = "importance_sampling" + ("" if args.prior == "standard" else f"-{args.prior}")
-    path = write_result(name, result, args.out)
-    print(f"importance sampling ({args.prior} prior) K={args.samples} on {len(x)} rows ({flops / 1e12:.1f} TFLOP, "
-          f"{torch.get_num_threads()} threads): {seconds:.1f} s = {result['ratio_to_bound']:.2f}x GEMM bound "
-          f"({bound:.1f} s at {peak / 1e9:.0f} GFLOP/s); peak memory growth while scoring 100 rows, by K: {memory} "
-          f"MiB (flat once K x 100 rows fill one 20,000-row chunk); written to {path}")
+    if args.memory:
+        result["rss_growth_mib_by_k"] = {k: round(rss_growth_in_child(k), 1) for k in (50, 500, 5000)}
+    result["profile_unit"] = profile_table(workloads["vaekit"])
+    name = f"importance_sampling-{args.dataset}" + ("" if args.prior == "standard" else f"-{args.prior}")
+    path = write_result(f"{name}-k{args.samples}", result, args.out)
+    w = report["workloads"]
+    print(f"importance sampling {args.dataset} ({args.prior} prior) K={args.samples} ({result['unit']}; "
+          f"{args.threads} thread(s), {clock} clock, load {load_before:.1f}): "
+          + "; ".join(f"{k} {v['x_shape_floor']:.2f}x shape floor ({v['x_square_gemm_bound']:.2f}x 2048² bound)"
+                      for k, v in w.items())
+          + f"; whole {len(x)} rows ≈ {result['whole_evaluation_seconds_estimate']['vaekit']} s; "
+          f"max |difference| vs previous chunking {max_abs_difference:.2e}; written to {path}")
 
 
 if __name__ == "__main__":

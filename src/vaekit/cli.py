@@ -119,8 +119,47 @@ def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
             "task_latent_dim": args.task_latent_dim}
 
 
+def _memory_mapped(args: argparse.Namespace) -> bool:
+    """``.npy`` files always train through a memory map; ``.npz`` archives with ``--memory-map``."""
+    suffix = Path(str(args.data)).suffix.lower()
+    if getattr(args, "memory_map", False) and suffix not in (".npy", ".npz"):
+        raise ConfigError(f"--memory-map reads .npy files and uncompressed .npz archives, not {args.data!r}")
+    return suffix == ".npy" or (suffix == ".npz" and getattr(args, "memory_map", False))
+
+
+def _fit_memory_mapped(args: argparse.Namespace, train: TrainConfig) -> dict[str, Any]:
+    from .trained_mapped import fit_memory_mapped
+
+    if args.conditional or args.mmd_alpha or args.task_latent_dim or args.target_task is not None:
+        raise ConfigError("task options need the in-memory path: a memory-mapped file has no task column")
+    if args.out is None:
+        args.out = Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood or 'auto'}-{args.prior}-seed{args.seed}"
+    _, summary = fit_memory_mapped(
+        args.data, likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
+        split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
+        out=args.out, train=train, activation=args.activation, dropout=args.dropout, gated=args.gated,
+        likelihood_kwargs=_likelihood_kwargs(args), prior_kwargs=_prior_kwargs(args), encoder=args.encoder,
+    )
+    summary.pop("history")
+    summary["out"] = str(args.out)
+    _say(args, f"{summary['dataset']} (memory-mapped): {summary['model']['likelihood']} VAE, "
+               f"{summary['epochs_run']} epochs ({summary['train_seconds']:.1f} s); test log-likelihood "
+               f"{summary.get('test_log_likelihood')} (K={args.importance_samples}); saved to {args.out}")
+    return summary
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
+        warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
+        progress=args.progress and sys.stderr.isatty(), device=args.device,
+    )
+
+
 @command
 def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    if _memory_mapped(args):
+        return _fit_memory_mapped(args, _train_config(args))
     dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
     if args.likelihood is None:
         args.likelihood = "bernoulli" if dataset.binary else "student-t"
@@ -228,9 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="train a VAE, early-stop on validation data, evaluate on the test split")
     p.add_argument("--data", required=True,
-                   help="a known data set name, a .npz/.csv file, or a multi-task protocol: SOURCE->TARGET "
-                        "(e.g. usps->mnist, digits->mnist; tasks s = 0, 1) or A+B[+C] (e.g. freyfaces+olivetti)")
+                   help="a known data set name, a .npz/.csv file, a .npy file (read through a memory map), or a "
+                        "multi-task protocol: SOURCE->TARGET (e.g. usps->mnist, digits->mnist; tasks s = 0, 1) or "
+                        "A+B[+C] (e.g. freyfaces+olivetti)")
     data_column_options(p)
+    p.add_argument("--memory-map", action="store_true",
+                   help="read a .npz's uncompressed array x through a memory map instead of loading it (data "
+                        "larger than memory; .npy files always are)")
     p.add_argument("--conditional", action="store_true",
                    help="condition encoder and decoder on the task index s (CVAE, Eq. 5.2)")
     p.add_argument("--mmd-alpha", type=float, default=0.0,

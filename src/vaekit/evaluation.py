@@ -30,6 +30,18 @@ def _batches(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, n))
 
 
+#: Bytes of the widest decoder activation block processed at once during importance sampling. Blocks this small
+#: stay in this CPU's caches between the elementwise passes (bias, tanh, log-density) that follow each product:
+#: about 1.4x faster than 20,000-row blocks (``benchmarks/importance_sampling.py``); the products stay wide enough.
+DECODE_BLOCK_BYTES = 4 * 2**20
+
+
+def decode_rows(model: VAE) -> int:
+    """Decoder rows per block in :func:`log_likelihood`: :data:`DECODE_BLOCK_BYTES` over the widest layer."""
+    widths = [model.config.x_dim, *model.config.hidden]
+    return max(256, DECODE_BLOCK_BYTES // (4 * max(widths)))
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of a model's parameters (CPU for a model without any)."""
     return next(model.parameters(), torch.empty(0)).device
@@ -43,13 +55,16 @@ def log_likelihood(
     batch_size: int = 100,
     max_rows: int = 20_000,
     noise: torch.Tensor | None = None,
+    block_rows: int | None = None,
 ) -> torch.Tensor:
     """Per-point importance-sampled estimate of log p(x[|s]) with ``n_samples`` samples from q(z|x[, s]).
 
     log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,  z_k ~ q(z|x).
 
-    Points are processed ``batch_size`` at a time and samples in chunks of at most ``max_rows`` decoder rows, with a
-    running logsumexp, so memory does not grow with K. The bound increases in expectation with K and tends to
+    Points are processed ``batch_size`` at a time and samples are drawn in chunks of at most ``max_rows`` decoder
+    rows, each decoded in blocks of ``block_rows`` rows (default :func:`decode_rows`: sized to the cache and the
+    model's width), with a running logsumexp, so memory does not grow with K. The block size does not change which
+    samples are drawn, only the order of the float additions. The bound increases in expectation with K and tends to
     log p(x). For implicit priors the result uses the unnormalised density p(z) exp T(z); subtract
     ``model.prior.log_normaliser()`` for the normalised value.
 
@@ -71,6 +86,8 @@ def log_likelihood(
     out = torch.empty(x.shape[0], dtype=x.dtype)
     device = model_device(model)
     noise = None if noise is None else noise.to(device)
+    block_rows = block_rows or decode_rows(model)
+    unsplit = model.task_latent is not None or device.type != "cpu"
     with evaluating(model):
         for rows in _batches(x.shape[0], batch_size):
             xb = x[rows].to(device)
@@ -79,11 +96,15 @@ def log_likelihood(
             if noise is not None and not (isinstance(q, Independent) and isinstance(q.base_dist, Normal)):
                 raise ValueError("fixed importance-sampling noise needs a Gaussian encoder q(z|x)")
             chunk = max(1, max_rows // xb.shape[0])
+            # the beta-CVAE draws zeta inside log_importance_weights: one call per chunk keeps its random stream;
+            # on accelerators one wide call per chunk is faster than cache-sized blocks
+            block = max(1, block_rows // xb.shape[0]) if not unsplit else chunk
             total = torch.full((xb.shape[0],), -math.inf, dtype=x.dtype, device=device)
             for k in _batches(n_samples, chunk):
                 z = q.sample((k.stop - k.start,)) if noise is None else q.mean + q.stddev * noise[k].unsqueeze(1)
-                log_w = model.log_importance_weights(xb, sb, q, z)
-                total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
+                for zb in z.split(block):
+                    log_w = model.log_importance_weights(xb, sb, q, zb)
+                    total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
             out[rows] = (total - math.log(n_samples)).cpu()
     return out
 

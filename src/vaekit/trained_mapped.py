@@ -1,0 +1,135 @@
+"""``fit`` for data larger than memory: the same schedule as :func:`vaekit.trained.fit`, reading a memory map.
+
+The split, preprocessing, model, training loop and evaluation are those of the in-memory path; only the rows are
+gathered from the file batch by batch (:class:`~vaekit.data.mapped.MappedRows`), and the preprocessing is fitted
+in one streaming pass (per-column minimum/maximum for the constant-column check, scikit-learn's
+``StandardScaler.partial_fit`` for the standardisation). Binary data give exactly the in-memory results;
+standardised data agree to float rounding (the running mean and variance are accumulated block by block).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.preprocessing import StandardScaler
+
+from .data import Preprocessor
+from .data.dataset import split_indices, validate_matrix
+from .data.mapped import RELEASE_BYTES, MappedRows, open_memory_map, scan_rows
+from .errors import ConfigError, DataError
+from .evaluation import log_likelihood
+from .likelihoods import LIKELIHOODS
+from .model import VAE
+from .trained import TrainedModel, finite_or_none, save_run
+from .training import Trainer, TrainConfig
+
+#: train/validation/test fractions of a data file (as for an in-memory ``.npz``/``.csv`` file)
+DEFAULT_SPLIT = (0.5, 0.1, 0.4)
+
+
+def streaming_preprocessor(rows: MappedRows, standardise: bool, constant_columns: str,
+                           scan: dict[str, Any]) -> Preprocessor:
+    """A :class:`Preprocessor` fitted on the mapped rows block by block (the in-memory ``Preprocessor.fit``)."""
+    preprocessor = Preprocessor(standardise=standardise, constant_columns=constant_columns)
+    constant = np.flatnonzero(scan["max"] == scan["min"])
+    if len(constant) and standardise:
+        if constant_columns == "error":
+            raise DataError(
+                f"columns {constant.tolist()} are constant in the training split, so their density is "
+                "degenerate; remove them or pass constant_columns='drop' (CLI: --constant-columns drop)"
+            )
+        warnings.warn(f"dropping constant columns {constant.tolist()}", stacklevel=2)
+    preprocessor.n_features_in_ = rows.array.shape[1]
+    preprocessor.constant_columns_ = constant.tolist() if standardise else []
+    preprocessor.keep_ = np.setdiff1d(np.arange(rows.array.shape[1]), preprocessor.constant_columns_)
+    scaler = StandardScaler(with_mean=standardise, with_std=standardise)
+    for block in rows.blocks():
+        scaler.partial_fit(block[:, preprocessor.keep_])
+    preprocessor.scaler_ = scaler
+    return preprocessor
+
+
+def _model_inputs(preprocessor: Preprocessor):  # type: ignore[no-untyped-def]
+    keep, scaler = preprocessor.keep_, preprocessor.scaler_
+
+    def transform(block: np.ndarray) -> np.ndarray:
+        validate_matrix(block)
+        return scaler.transform(block[:, keep]).astype(np.float32)
+
+    return transform
+
+
+def fit_memory_mapped(
+    path: str | Path,
+    likelihood: str | None = None,
+    prior: str = "standard",
+    latent_dim: int = 20,
+    hidden: Sequence[int] = (500, 500),
+    split: Sequence[float] | None = None,
+    importance_samples: int = 100,
+    constant_columns: str = "error",
+    out: str | Path | None = None,
+    train: TrainConfig | None = None,
+    member: str = "x",
+    release_bytes: int = RELEASE_BYTES,
+    **model_options: Any,
+) -> tuple[TrainedModel, dict[str, Any]]:
+    """Train on the rows of a ``.npy`` file (or the uncompressed ``member`` of a ``.npz``) without loading it.
+
+    Same arguments, summary and saved run as :func:`vaekit.trained.fit`; resident memory stays bounded
+    independently of the file's size (see :mod:`vaekit.data.mapped`). Training runs on the CPU.
+    """
+    train = train or TrainConfig()
+    if train.device not in (None, "cpu"):
+        raise ConfigError("memory-mapped data train on the CPU only; drop --device or load the data into memory")
+    if model_options.get("n_tasks"):
+        raise ConfigError("task-conditioned models need the in-memory path; load the data without --memory-map")
+    path = Path(path).expanduser()
+    array = open_memory_map(path, member)
+    fractions = tuple(split or DEFAULT_SPLIT)
+    train_idx, val_idx, test_idx = split_indices(len(array), fractions, train.seed)
+    if train.batch_size > len(train_idx):
+        raise ConfigError(f"batch size {train.batch_size} is larger than the training split ({len(train_idx)} "
+                          "rows); lower --batch-size or give more training data")
+    raw_train = MappedRows(array, train_idx, release_bytes=release_bytes)
+    scan = scan_rows(raw_train, f"{path.name} (training split)")
+    if likelihood is None:
+        likelihood = "bernoulli" if scan["binary"] else "student-t"
+    if likelihood not in LIKELIHOODS:
+        raise ConfigError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
+    if likelihood == "bernoulli" and not scan["binary"]:
+        raise DataError("the Bernoulli likelihood needs binary data (0/1), but the training split has other "
+                        "values; binarise the data first or choose a continuous likelihood (gaussian, map, student-t)")
+    preprocessor = streaming_preprocessor(raw_train, LIKELIHOODS[likelihood].standardise, constant_columns, scan)
+    torch.manual_seed(train.seed)
+    model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, **model_options)
+    trained = TrainedModel(model, preprocessor)
+    transform = _model_inputs(preprocessor)
+    width = len(preprocessor.keep_)
+    train_x, val_x, test_x = (MappedRows(array, idx, transform, width, release_bytes)
+                              for idx in (train_idx, val_idx, test_idx))
+    result = Trainer(train).fit(model, train_x, val_x if len(val_x) else None)
+    summary: dict[str, Any] = {
+        "dataset": path.stem, "memory_mapped": True,
+        "n_train": len(train_x), "n_val": len(val_x), "n_test": len(test_x),
+        "model": model.config.to_dict(), "train": train.to_dict(),
+        "constant_columns": preprocessor.constant_columns_,
+        **{k: v for k, v in result.to_dict().items() if k != "history"},
+    }
+    if len(test_x):
+        raw = log_likelihood(model, test_x, n_samples=importance_samples).double().numpy()
+        log_z = model.prior.log_normaliser()
+        summary.update(test_log_likelihood=finite_or_none(raw.mean()), importance_samples=importance_samples)
+        if log_z != 0.0:
+            summary["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - log_z)
+            summary["log_normaliser"] = finite_or_none(log_z)
+    trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path)}
+    if out is not None:
+        save_run(trained, summary, result.history, out)
+    summary["history"] = result.history
+    return trained, summary
