@@ -94,6 +94,7 @@ def test_bernoulli_rejects_non_binary_data():
 
 @pytest.mark.parametrize("bad", [dict(name="nope"), dict(name="map", b=0.0), dict(name="student-t", nu_init=0.1)])
 def test_bad_likelihood_options_raise(bad):
+    bad = dict(bad)  # the parameter is shared between runs of the test: do not consume it
     name = bad.pop("name")
     with pytest.raises(ConfigError):
         make_likelihood(name, 4, 2, **bad)
