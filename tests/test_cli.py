@@ -57,7 +57,9 @@ def test_evaluate_defaults_to_test_split_of_a_user_file(fitted, toy_csv, capsys)
                        "--json")
     assert code == 0
     metrics = last_json(out)
-    assert metrics["n_test"] == 200 and np.isfinite(metrics["test_log_likelihood"])
+    # the training file (same checksum) is evaluated on its test split, as a named data set is (0.4 of 200 rows)
+    assert metrics["n_test"] == 80 and np.isfinite(metrics["test_log_likelihood"])
+    assert metrics["data"].endswith("(test split)")
 
 
 def test_evaluate_named_dataset_uses_its_test_split(capsys, tmp_path, data_dir):
@@ -90,7 +92,7 @@ def test_datasets_lists_presence(capsys, data_dir):
     (["fit", "--data", "{nonbinary}", "--likelihood", "bernoulli", "--epochs", "1"], "binary"),
     (["fit", "--data", "missing.npz"], "no such data file"),
     (["fit", "--data", "aloi"], "aloi.npz"),
-    (["fit", "--data", "{toy}", "--latent-dim", "0"], "latent dimension"),
+    (["fit", "--data", "{toy}", "--latent-dim", "0"], "argument --latent-dim: expected an integer >= 1"),
     (["fit", "--data", "{toy}", "--batch-size", "5000"], "batch size"),
     (["fit", "--data", "{toy}", "--split", "0.9,0.2,0.1"], "fractions"),
     (["evaluate", "{nowhere}"], "no checkpoint"),

@@ -46,9 +46,7 @@ class Dataset:
                     raise DataError(f"{self.name}: {attr} has {len(v)} entries but x has {len(self.x)} rows")
                 setattr(self, attr, v)
         if self.s is not None:
-            self.s = self.s.astype(np.int64)
-            if self.s.min() < 0:
-                raise DataError(f"{self.name}: task indices must be >= 0")
+            self.s = task_index_array(self.s, self.name)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -76,12 +74,39 @@ class Dataset:
         return self.subset(train), self.subset(val), self.subset(test)
 
 
+def task_index_array(s: np.ndarray, what: str = "data") -> np.ndarray:
+    """Task indices as int64, refusing what a cast would silently change: fractions (0.5 -> 0), text, negative or
+    non-finite values."""
+    s = np.asarray(s)
+    if s.dtype == np.bool_:
+        return s.astype(np.int64)
+    if not np.issubdtype(s.dtype, np.integer):
+        if not np.issubdtype(s.dtype, np.floating):
+            raise DataError(f"{what}: task indices must be whole numbers 0, 1, ..., got {s.dtype} values; recode "
+                            "them (a CSV column of task names works with --task-column)")
+        if not np.isfinite(s).all() or not np.all(s == np.round(s)):
+            bad = s[~(np.isfinite(s) & (s == np.round(s)))]
+            raise DataError(f"{what}: task indices must be whole numbers 0, 1, ..., found {bad[0]!r}; recode them")
+        if len(s) and np.abs(s).max() > np.iinfo(np.int64).max / 2:
+            raise DataError(f"{what}: task indices are too large; recode them as 0, 1, ..., K-1")
+    s = s.astype(np.int64)
+    if len(s) and s.min() < 0:
+        raise DataError(f"{what}: task indices must be >= 0")
+    return s
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def validate_matrix(x: np.ndarray, what: str = "data") -> None:
     """Raise :class:`DataError` unless ``x`` is a non-empty finite numeric 2-d array."""
     if x.ndim != 2:
         raise DataError(f"{what}: expected a 2-d array (rows = points), got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError(f"{what}: the data are empty (shape {x.shape})")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{what}: complex values are not supported (keeping only the real part would change the "
+                        "data); split them into real and imaginary columns")
     if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
         raise DataError(f"{what}: expected numeric values, got dtype {x.dtype}")
     finite = np.isfinite(x)
@@ -89,8 +114,16 @@ def validate_matrix(x: np.ndarray, what: str = "data") -> None:
         rows = np.flatnonzero(~finite.all(1))
         raise DataError(
             f"{what}: {len(rows)} rows contain NaN or infinite values (first rows {rows[:5].tolist()}); "
-            "drop or impute them before training"
+            "drop or impute them"
         )
+    if np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize > 4 or np.issubdtype(x.dtype, np.integer):
+        too_big = np.abs(x.astype(np.float64, copy=False)) > FLOAT32_MAX
+        if too_big.any():
+            rows = np.flatnonzero(too_big.any(1))
+            raise DataError(
+                f"{what}: {len(rows)} rows hold values beyond the float32 range (|x| > 3.4e38, e.g. "
+                f"{x[too_big][0]:.3g}; first rows {rows[:5].tolist()}) that would overflow to infinity; rescale them"
+            )
 
 
 def split_indices(n: int, fractions: Sequence[float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -104,7 +104,15 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
     if path is None and spec.fallback is not None:
         return spec.fallback()
     if path is None and download and spec.download is not None:
-        arrays = spec.download()
+        try:
+            arrays = spec.download()
+        except OSError as err:  # urllib.error.URLError, timeouts, refused connections, DNS failures
+            reason = " ".join(str(getattr(err, "reason", None) or err).split())[:200]
+            raise DatasetNotFoundError(
+                f"could not reach {spec.source or 'the source of ' + spec.name} ({reason}); fetch "
+                f"{spec.filename} by hand and place it at {sources.cache_dir() / spec.filename} (or in a folder "
+                "named by VAEKIT_DATA)"
+            ) from None
         if spec.content_sha256 and content_checksum(arrays) != spec.content_sha256:
             raise DataError(f"the download of {spec.name} from {spec.source} does not match its published content "
                             "checksum; the source may have changed — fetch it by hand and check it")
@@ -136,13 +144,13 @@ def load_dataset(name_or_path: str | Path, download: bool = False, **file_option
             return spec.build(spec, arrays)
         return Dataset(spec.name, arrays["x"], arrays.get("y"), arrays.get("s"), split=spec.split,
                        binary=spec.binary)
+    path = Path(key).expanduser()
+    if path.suffix.lower() in (".npz", ".csv"):  # a file, even when its name contains '->' or '+'
+        return load_file(path, **file_options)  # type: ignore[arg-type]
     for composite in COMPOSITE_LOADERS:
         dataset = composite(key)
         if dataset is not None:
             return dataset
-    path = Path(key).expanduser()
-    if path.suffix.lower() in (".npz", ".csv"):
-        return load_file(path, **file_options)  # type: ignore[arg-type]
     raise DatasetNotFoundError(
         f"{key!r} is neither a known dataset ({', '.join(sorted(DATASETS))}) nor a .npz/.csv file"
     )
