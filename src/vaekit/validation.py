@@ -18,7 +18,7 @@ import math
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ConfigError
@@ -166,7 +166,7 @@ class OutputDir(_Type):
 
     def __call__(self, text: str) -> Path:
         try:
-            return check_output_dir(Path(text))
+            return check_output_dir(_path(text))
         except ConfigError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -179,7 +179,7 @@ class OutputFile(_Type):
 
     def __call__(self, text: str) -> Path:
         try:
-            return check_output_file(Path(text))
+            return check_output_file(_path(text))
         except ConfigError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -192,7 +192,7 @@ class Database(_Type):
 
     def __call__(self, text: str) -> Path:
         try:
-            return check_database(Path(text))
+            return check_database(_path(text))
         except ConfigError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -201,6 +201,12 @@ class Database(_Type):
 
 
 # ------------------------------------------------------------------------------------------------------ paths
+def _path(text: str) -> Path:
+    if not str(text).strip():
+        raise ConfigError("the path is empty")  # Path("") would silently mean the current folder
+    return Path(text).expanduser()
+
+
 def _nearest_existing(path: Path) -> Path:
     path = Path(os.path.abspath(path))
     while not path.exists() and not path.is_symlink():
@@ -224,8 +230,6 @@ def _check_writable_folder(path: Path, what: str) -> None:
 
 def check_output_dir(path: Path, what: str = "output folder") -> Path:
     """Refuse an output folder that is a file, sits under a file, or cannot be created; creates nothing."""
-    if str(path) == "":
-        raise ConfigError(f"{what}: the path is empty")
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} exists and is not a folder; choose another path or remove it")
     _check_writable_folder(path / "x" if path.is_dir() else path, what)
@@ -234,8 +238,6 @@ def check_output_dir(path: Path, what: str = "output folder") -> Path:
 
 def check_output_file(path: Path, what: str = "output file") -> Path:
     """Refuse an output file that is a folder, sits under a file, or cannot be created; creates nothing."""
-    if str(path) == "":
-        raise ConfigError(f"{what}: the path is empty")
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder; give a file name, e.g. {path / 'scores.csv'}")
     if path.exists() and not path.is_file():
@@ -266,13 +268,6 @@ def check_database(path: Path) -> Path:
         raise ConfigError(f"results database {path} is damaged ({result[0] if result else 'no answer'}); restore "
                           "it or give another --db path")
     return path
-
-
-def reject_empty_path(values: Sequence[object]) -> None:
-    """Used by commands whose positional paths are inputs."""
-    for value in values:
-        if str(value) == "":
-            raise ConfigError("an empty path was given")
 
 
 # ------------------------------------------------------------------------------------------------------- lock
