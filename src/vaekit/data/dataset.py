@@ -34,6 +34,8 @@ class Dataset:
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x)
+        if self.x.ndim == 0 or (self.x.ndim > 2 and 0 in self.x.shape):
+            raise DataError(f"{self.name}: expected rows of values (a 2-d array), got shape {self.x.shape}")
         if self.x.ndim != 2:
             self.x = self.x.reshape(len(self.x), -1) if self.x.ndim > 2 else self.x
         validate_matrix(self.x, self.name)
