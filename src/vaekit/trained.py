@@ -314,24 +314,26 @@ def fit(
                     **_file_identity(dataset)}
     if target is not None:
         trained.info["target_task"] = int(target)
-    skip_evaluation = False
-    if out is not None:  # save before the (possibly long) evaluation, so that a Ctrl-C there loses nothing
-        if result.interrupted:
-            log.warning("interrupted: saving the best model so far (epoch %d) to %s, then evaluating it on the test "
-                        "split; press Ctrl-C again to skip the evaluation", result.best_epoch, out)
-        with deferred_interrupts(reraise=False) as held:
-            write_run(trained, {**summary, "evaluated": False}, result.history, out)
-        skip_evaluation = bool(held)
-        if result.interrupted and not skip_evaluation:
-            log.warning("saved to %s; evaluating on the test split (Ctrl-C again skips this)", out)
+    saved = False
     try:
-        if skip_evaluation:
-            raise KeyboardInterrupt
+        if out is not None:  # save before the (possibly long) evaluation, so that a Ctrl-C there loses nothing
+            if result.interrupted:
+                log.warning("interrupted: saving the best model so far (epoch %d) to %s, then evaluating it on the "
+                            "test split; press Ctrl-C again to skip the evaluation", result.best_epoch, out)
+            with deferred_interrupts(reraise=False) as held:
+                write_run(trained, {**summary, "evaluated": False}, result.history, out)
+            saved = True
+            if held:
+                raise KeyboardInterrupt
+            if result.interrupted:
+                log.warning("saved to %s; evaluating on the test split (Ctrl-C again skips this)", out)
         summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
     except KeyboardInterrupt:
         if out is None:
             raise
         summary.update(interrupted=True, evaluated=False, evaluation_skipped=True, test_log_likelihood=None)
+        if not saved:
+            save_run(trained, summary, result.history, out)
         log.warning("test evaluation skipped; the model is saved in %s (evaluate it later: vaekit evaluate %s)",
                     out, out)
         summary["history"] = result.history
