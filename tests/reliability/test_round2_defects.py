@@ -3,6 +3,7 @@
 Item numbers refer to the issue's "Wrong answers or lost work" list; the rest are named after its other lists.
 """
 
+import copy
 import json
 import os
 import sqlite3
@@ -118,6 +119,9 @@ def test_failure_between_the_two_writes_keeps_the_old_run(small_run, tmp_path, m
     from vaekit.trained import save_run
 
     model, _ = small_run
+    newer = copy.deepcopy(model)
+    with torch.no_grad():
+        next(newer.model.parameters()).add_(1.0)  # another model: model.pt differs between the two runs
     out = tmp_path / "run"
     save_run(model, {"run": "old"}, [], out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -132,7 +136,7 @@ def test_failure_between_the_two_writes_keeps_the_old_run(small_run, tmp_path, m
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError):
-        save_run(model, {"run": "new"}, [], out)
+        save_run(newer, {"run": "new"}, [], out)
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left behind
@@ -365,3 +369,15 @@ def test_a_second_fit_into_the_same_out_is_refused(tmp_path, numeric_csv, capsys
         code, _, err = run(capsys, "fit", "--data", numeric_csv, "--out", out, *TINY_FIT)
     one_line_error(code, err, "being written by vaekit process")
     assert not out.exists() and list(tmp_path.iterdir()) == [numeric_csv]
+
+
+def test_a_changed_cached_download_is_refused(tmp_path, monkeypatch):
+    """Downloads: a cached file is re-verified against the pinned content checksum each time it is read."""
+    from vaekit.data import DATASETS, load_arrays
+    from vaekit.data.sources import save_npz_atomic
+
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path / "cache"))
+    save_npz_atomic(tmp_path / "cache" / "smtp.npz", x=np.zeros((3, 3), np.float32), y=np.zeros(3, np.int8))
+    with pytest.raises(DataError, match="does not match the published content"):
+        load_arrays(DATASETS["smtp"])

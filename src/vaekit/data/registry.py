@@ -126,9 +126,14 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
         )
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as err:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError, EOFError) as err:
         raise DataError(f"{path} is not a readable .npz archive ({err}); delete it and fetch it again") from err
+    if (verify and spec.content_sha256 and path.parent == sources.cache_dir() and "x" in arrays
+            and content_checksum(arrays) != spec.content_sha256):
+        raise DataError(f"the cached {path} does not match the published content of {spec.name}; delete it and run "
+                        f"`vaekit download {spec.name}` again")
+    return arrays
 
 
 def load_dataset(name_or_path: str | Path, download: bool = False, **file_options: object) -> Dataset:
