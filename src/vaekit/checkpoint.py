@@ -98,7 +98,7 @@ def _swap_into_place(new: Path, path: Path) -> None:
 def _carry_over(src: Path, dst: Path, skip: set[str]) -> None:
     """Hard-link (or copy) the other entries of an existing folder into its replacement."""
     for entry in src.iterdir():
-        if entry.name in skip or entry.name.startswith("."):
+        if entry.name in skip:
             continue
         target = dst / entry.name
         if entry.is_dir() and not entry.is_symlink():

@@ -33,7 +33,7 @@ from .tasks import check_task_count, labelled_rows, representation_metrics, task
 from .trained import TrainedModel, fit, training_data_rows
 from .training import DIVERGENCE_POLICIES, TrainConfig
 from .validation import (MAX_SEED, Database, DeviceName, FloatRange, IntList, IntRange, OutputDir, OutputFile,
-                         SplitFractions, check_output_dir, output_lock)
+                         RunFolder, SplitFractions, check_output_dir, check_run_folder, output_lock)
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
@@ -139,8 +139,8 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.likelihood is None:
         args.likelihood = "bernoulli" if dataset.binary else "student-t"
     if args.out is None:
-        args.out = check_output_dir(
-            Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}")
+        args.out = check_run_folder(check_output_dir(
+            Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}"))
     task_options = _task_options(args, dataset)
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
@@ -297,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--constant-columns", choices=("error", "drop"), default="error")
     p.add_argument("--on-divergence", choices=DIVERGENCE_POLICIES, default="stop")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-    p.add_argument("--out", type=OutputDir(), help="directory for model.pt and result.json")
+    p.add_argument("--out", type=RunFolder(),
+                   help="directory for model.pt and result.json (new, empty, or a previous run's, which is replaced)")
     common_options(p)
 
     p = sub.add_parser("evaluate", help="test log-likelihood, active units, kNN accuracy and I(S;Z) of a saved model")

@@ -23,6 +23,7 @@ from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig
 from .interrupts import deferred_interrupts
 from .training import Trainer, TrainConfig, TrainResult
+from .validation import check_run_folder
 
 CHECKPOINT_NAME = "model.pt"
 RESULT_NAME = "result.json"
@@ -353,5 +354,6 @@ def save_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[
 
 def write_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[str, Any]], out: str | Path) -> None:
     """:func:`save_run` without holding off Ctrl-C."""
+    check_run_folder(Path(out))
     text = json.dumps({**summary, "history": history}, indent=1, allow_nan=False).encode()
     replace_directory(out, {CHECKPOINT_NAME: trained.checkpoint_writer(), RESULT_NAME: lambda f: f.write(text)})

@@ -174,6 +174,20 @@ class OutputDir(_Type):
         return [EXISTING_FILE, f"{EXISTING_FILE}/sub", ""]
 
 
+class RunFolder(OutputDir):
+    """``fit --out``: absent, empty, or a previous run's folder (holding ``model.pt`` or ``result.json``)."""
+
+    def __call__(self, text: str) -> Path:
+        path = super().__call__(text)
+        try:
+            return check_run_folder(path)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    def invalid_examples(self) -> list[str]:
+        return super().invalid_examples() + [EXISTING_DIR]
+
+
 class OutputFile(_Type):
     """A file to (re)write: absent or a plain file, inside a folder that accepts new files."""
 
@@ -233,6 +247,18 @@ def check_output_dir(path: Path, what: str = "output folder") -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} exists and is not a folder; choose another path or remove it")
     _check_writable_folder(path / "x" if path.is_dir() else path, what)
+    return path
+
+
+RUN_FILES = ("model.pt", "result.json")
+
+
+def check_run_folder(path: Path) -> Path:
+    """A run folder is replaced as a whole when a run is saved, so refuse a folder that holds other things and
+    no run (e.g. ``--out .`` or a home folder)."""
+    if path.is_dir() and any(path.iterdir()) and not any((path / name).exists() for name in RUN_FILES):
+        raise ConfigError(f"--out {path} is a folder that holds other files and no vaekit run; choose a new or "
+                          "empty folder")
     return path
 
 

@@ -93,6 +93,7 @@ def files(tmp_path_factory):
         train=TrainConfig(epochs=1, batch_size=10), importance_samples=2)
     (root / "file.txt").write_text("a plain file")
     (root / "folder").mkdir()
+    (root / "folder" / "notes.txt").write_text("someone's files, not a vaekit run")
     bad_db = root / "bad.sqlite"
     with sqlite3.connect(bad_db) as con:
         con.execute("CREATE TABLE t (a)")

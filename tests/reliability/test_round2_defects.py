@@ -381,3 +381,27 @@ def test_a_changed_cached_download_is_refused(tmp_path, monkeypatch):
     save_npz_atomic(tmp_path / "cache" / "smtp.npz", x=np.zeros((3, 3), np.float32), y=np.zeros(3, np.int8))
     with pytest.raises(DataError, match="does not match the published content"):
         load_arrays(DATASETS["smtp"])
+
+
+def test_run_folder_swap_keeps_other_files_and_refuses_foreign_folders(small_run, tmp_path, numeric_csv, capsys,
+                                                                         no_training):
+    """The atomic run-folder swap must never swallow a folder that is not a run (e.g. ``--out .``), and keeps
+    extra files (plots, notes) of a run folder."""
+    from vaekit.trained import save_run
+
+    model, _ = small_run
+    out = tmp_path / "run"
+    save_run(model, {"run": 1}, [], out)
+    (out / "plot.png").write_bytes(b"png")
+    (out / ".notes").write_text("hidden")
+    save_run(model, {"run": 2}, [], out)
+    assert (out / "plot.png").read_bytes() == b"png" and (out / ".notes").read_text() == "hidden"
+    assert json.loads((out / "result.json").read_text())["run"] == 2
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="no vaekit run"):
+        save_run(model, {}, [], foreign)
+    code, _, err = run(capsys, "fit", "--data", numeric_csv, "--out", foreign, *TINY_FIT)
+    one_line_error(code, err, "no vaekit run")
+    assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
