@@ -51,6 +51,8 @@ class TrainConfig:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"learning rate must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.seed <= 2**32 - 1:
+            raise ConfigError(f"seed must be in 0 .. 2**32 - 1 (numpy and scikit-learn take no others), got {self.seed}")
         if self.warmup_epochs < 0:
             raise ConfigError(f"warm-up epochs must be >= 0 (0: no warm-up), got {self.warmup_epochs}")
         if self.on_divergence not in DIVERGENCE_POLICIES:

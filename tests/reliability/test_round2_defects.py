@@ -405,3 +405,17 @@ def test_run_folder_swap_keeps_other_files_and_refuses_foreign_folders(small_run
     code, _, err = run(capsys, "fit", "--data", numeric_csv, "--out", foreign, *TINY_FIT)
     one_line_error(code, err, "no vaekit run")
     assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(split=(float("nan"), 0.1, 0.1)), "finite"),
+                                           (dict(split=(float("inf"), 0.1, 0.1)), "finite")])
+def test_python_api_refuses_non_finite_splits(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        fit(Dataset("d", np.random.default_rng(0).normal(size=(40, 2))), train=TrainConfig(epochs=1, batch_size=10),
+            **kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, 99999999999])
+def test_python_api_refuses_seeds_numpy_cannot_take(seed):
+    with pytest.raises(ConfigError, match="seed"):
+        TrainConfig(seed=seed)

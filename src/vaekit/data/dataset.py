@@ -136,6 +136,8 @@ def split_indices(n: int, fractions: Sequence[float], seed: int) -> tuple[np.nda
     whatever the seed.
     """
     fractions = tuple(float(f) for f in fractions)
+    if not all(np.isfinite(fractions)):
+        raise ConfigError(f"split fractions must be finite numbers TRAIN,VAL,TEST, got {fractions}")
     if len(fractions) == 3 and sum(fractions) > 1 and all(f >= 1 and f == int(f) for f in fractions):
         sizes = np.cumsum([int(f) for f in fractions])
         if sizes[-1] != n:
