@@ -44,12 +44,12 @@ def anomaly_labels(y: np.ndarray | None, names: Sequence[str] | None = None,
         if wanted not in classes:
             raise ConfigError(f"--positive-label {positive_label!r} is not one of the labels {classes[:10]}")
         if len(classes) > 2:
-            raise ConfigError(f"anomaly labels must have two classes, found {len(classes)} ({classes[:10]}); pick the "
-                              "right --label-column")
+            raise ConfigError(f"anomaly labels must be 0 (normal) or 1 (anomaly), or two names; found "
+                              f"{len(classes)} classes ({classes[:10]}); pick the right --label-column")
         return np.array([v == wanted for v in values], dtype=int)
     if len(classes) > 2:
-        raise ConfigError(f"anomaly labels must have two classes, found {len(classes)} ({classes[:10]}); pick the "
-                          "right --label-column")
+        raise ConfigError(f"anomaly labels must be 0 (normal) or 1 (anomaly), or two names; found "
+                          f"{len(classes)} classes ({classes[:10]}); pick the right --label-column")
     if set(classes) <= {"0", "1"}:
         return np.array([v == "1" for v in values], dtype=int)
     lowered = {c: c.lower() for c in classes}
