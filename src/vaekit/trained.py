@@ -197,30 +197,22 @@ def _file_identity(dataset: Dataset) -> dict[str, Any]:
 
 
 def training_data_rows(trained: TrainedModel, data: str | None) -> tuple[Dataset, Dataset, str] | None:
-    """For a model trained on a user file: the (training, test) splits of that file — at its recorded path, or
-    at ``data`` when that file has the recorded checksum (a moved copy). None when the model was not trained on
-    a file, or ``data`` is another file (then every row of it is evaluated)."""
+    """For a model trained on a user file and evaluated without ``data``: the (training, test) splits of that
+    file at its recorded path, checked against its recorded sha256. None when the model was not trained on a file
+    or ``data`` is given (then every row of ``data`` is evaluated, e.g. the file after a move)."""
     info = trained.info
     recorded = info.get("data_path")
-    if not recorded:
+    if not recorded or data is not None:
         return None
-    if data is not None and (Path(str(data)).suffix.lower() not in (".npz", ".csv") or
-                             not Path(str(data)).expanduser().is_file()):
-        return None
-    path = Path(str(data)).expanduser() if data is not None else Path(recorded)
+    path = Path(recorded)
     if not path.is_file():
-        raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; pass --data PATH to "
-                                   "the file (moved or copied) to evaluate on its test split")
+        raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; move it back for its test "
+                                   "split, or pass --data PATH to evaluate every row of a file")
     if sha256_of(path) != info.get("data_sha256"):
-        if data is not None:
-            return None
-        raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); pass "
-                        "--data FILE to evaluate every row of a file")
+        raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
+                        "or pass --data FILE to evaluate every row of a file")
     dataset = load_file(path, label_column=info.get("label_column"), task_column=info.get("task_column"))
     train, _, test = dataset.splits(info.get("split"), seed=int(info.get("seed", 0)))
-    target = info.get("target_task")
-    if target is not None and test.s is not None:
-        test = test.subset(np.flatnonzero(test.s == target))
     return train, test, f"{path} (test split)"
 
 

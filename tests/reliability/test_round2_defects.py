@@ -337,7 +337,11 @@ def test_evaluate_a_model_trained_on_a_moved_user_file(tmp_path, numeric_csv, ca
     one_line_error(code, err, "pass --data")
     code, out_text, err = run(capsys, "evaluate", out, "--data", moved, "--importance-samples", "2", "--json")
     assert code == 0, err
-    assert json.loads(out_text.strip().splitlines()[-1])["n_test"] == 16
+    assert json.loads(out_text.strip().splitlines()[-1])["n_test"] == 40  # --data: every row of the file
+    moved.write_text(moved.read_text().replace("\n", "\n", 1) + "0,0,0\n")
+    moved.rename(numeric_csv)  # back in place but changed
+    code, _, err = run(capsys, "evaluate", out, "--importance-samples", "2")
+    one_line_error(code, err, "changed since this model was trained")
 
 
 def test_messages(tmp_path, small_run, capsys):
