@@ -90,7 +90,7 @@ def test_datasets_lists_presence(capsys, data_dir):
     (["fit", "--data", "{nonbinary}", "--likelihood", "bernoulli", "--epochs", "1"], "binary"),
     (["fit", "--data", "missing.npz"], "no such data file"),
     (["fit", "--data", "aloi"], "aloi.npz"),
-    (["fit", "--data", "{toy}", "--latent-dim", "0"], "latent dimension"),
+    (["fit", "--data", "{toy}", "--latent-dim", "0"], "argument --latent-dim: expected an integer >= 1"),
     (["fit", "--data", "{toy}", "--batch-size", "5000"], "batch size"),
     (["fit", "--data", "{toy}", "--split", "0.9,0.2,0.1"], "fractions"),
     (["evaluate", "{nowhere}"], "no checkpoint"),

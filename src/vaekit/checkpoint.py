@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +20,22 @@ FORMAT = "vaekit-checkpoint"
 FORMAT_VERSION = 1
 
 
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path`` and rename it into place on success."""
+    """Call ``write(file)`` on a temporary file beside ``path`` and rename it into place on success.
+
+    The file gets the usual permissions (0666 less the umask), not ``mkstemp``'s private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -32,11 +46,113 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
         raise
 
 
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    return False
+
+
+def _swap_into_place(new: Path, path: Path) -> None:
+    """Make the complete folder ``new`` appear at ``path``; the previous folder (if any) is removed afterwards."""
+    if not path.exists():
+        os.rename(new, path)
+        return
+    if _exchange(new, path):
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the previous run
+        return
+    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+    os.rmdir(old)
+    os.rename(path, old)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _carry_over(src: Path, dst: Path, skip: set[str]) -> None:
+    """Hard-link (or copy) the other entries of an existing folder into its replacement."""
+    for entry in src.iterdir():
+        if entry.name in skip:
+            continue
+        target = dst / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, target)
+
+
+def _link_or_copy(src: Any, dst: Any) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def replace_directory(path: str | Path, files: dict[str, Callable[[Any], None]]) -> Path:
+    """Write a folder's files as one atomic update: afterwards ``path`` holds either its previous complete
+    contents or all of the new ``files`` (``name -> write(file)``), never a mix.
+
+    The files are written into a fresh sibling folder, synced, and swapped into place in one rename (an atomic
+    exchange where the system has one); other entries of the previous folder are carried over.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new"))
+    try:
+        os.chmod(new, 0o777 & ~current_umask())
+        if path.is_dir():
+            _carry_over(path, new, set(files))
+        for name, write in files.items():
+            with open(new / name, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        _fsync_dir(new)
+        _swap_into_place(new, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    return path
+
+
+def checkpoint_record(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The record :func:`save_checkpoint` writes: ``payload`` with format and library versions."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "vaekit_version": __version__,
+            "numerics_version": NUMERICS_VERSION, "kind": kind, **payload}
+
+
 def save_checkpoint(path: str | Path, kind: str, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, numbers, strings, lists, dicts only) with format and library versions."""
-    record = {"format": FORMAT, "format_version": FORMAT_VERSION, "vaekit_version": __version__,
-              "numerics_version": NUMERICS_VERSION, "kind": kind,
-              **payload}
+    record = checkpoint_record(kind, payload)
     atomic_write_bytes(Path(path), lambda f: torch.save(record, f))
     return Path(path)
 
@@ -53,6 +169,11 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - an untrusted file can make the parser fail in any way
+        if "weights only load failed" in str(err).lower() or "unsupported global" in str(err).lower():
+            raise CheckpointError(
+                f"{path} holds Python objects other than tensors and plain values (a pickle that could run code), "
+                "so vaekit refuses to load it; retrain, or restore the checkpoint vaekit wrote"
+            ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"{path} is not a loadable vaekit checkpoint (truncated, corrupt or unsafe: {first[:200]}); "
@@ -60,7 +181,11 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
         ) from err
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a PyTorch file but not a vaekit checkpoint")
-    if not isinstance(record.get("format_version"), int) or record["format_version"] > FORMAT_VERSION:
+    version = record.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path} has an invalid checkpoint format version {version!r} (expected a whole "
+                              f"number such as {FORMAT_VERSION}); the file is damaged or was not written by vaekit")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {record.get('format_version')!r}, newer than this vaekit "
             f"({__version__}) reads (format {FORMAT_VERSION}); upgrade vaekit"

@@ -11,6 +11,7 @@ import importlib
 import logging
 import io
 import json
+import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -24,11 +25,15 @@ from .checkpoint import atomic_write_bytes
 from .data import DATASETS, dataset_status, load_dataset
 from .data.registry import load_arrays
 from .errors import ConfigError, VaekitError
+from .interrupts import StopSignals
 from .likelihoods import LIKELIHOODS
+from .nets import ACTIVATIONS
 from .priors import PRIORS
-from .tasks import labelled_rows, representation_metrics, task_indices
-from .trained import TrainedModel, fit
+from .tasks import check_task_count, labelled_rows, representation_metrics, task_indices
+from .trained import TrainedModel, fit, training_data_rows
 from .training import DIVERGENCE_POLICIES, TrainConfig
+from .validation import (MAX_SEED, Database, DeviceName, FloatRange, IntList, IntRange, OutputDir, OutputFile,
+                         RunFolder, SplitFractions, check_output_dir, check_run_folder, output_lock)
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
@@ -41,12 +46,21 @@ def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[a
     return func
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    return values
+#: argparse types of the options (vaekit.validation): a bad value is refused while parsing, before any work
+_int_list = IntList()
+POSITIVE_INT = IntRange(1)
+NON_NEGATIVE_INT = IntRange(0)
+SEED = IntRange(0, MAX_SEED)
+POSITIVE_FLOAT = FloatRange(0.0, low_open=True)
+NON_NEGATIVE_FLOAT = FloatRange(0.0)
+FRACTION = FloatRange(0.0, 1.0, high_open=True)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``vaekit CMD: error: <problem> (see vaekit CMD --help)``, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -115,7 +129,7 @@ def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
         dataset.meta["target_task"] = args.target_task
     if not (args.conditional or args.mmd_alpha or args.task_latent_dim):
         return {}
-    return {"n_tasks": int(task_indices(dataset).max()) + 1, "mmd_alpha": args.mmd_alpha,
+    return {"n_tasks": check_task_count(dataset), "mmd_alpha": args.mmd_alpha,
             "task_latent_dim": args.task_latent_dim}
 
 
@@ -164,22 +178,27 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.likelihood is None:
         args.likelihood = "bernoulli" if dataset.binary else "student-t"
     if args.out is None:
-        args.out = Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}"
+        args.out = check_run_folder(check_output_dir(
+            Path("runs") / f"{Path(str(args.data)).stem}-{args.likelihood}-{args.prior}-seed{args.seed}"))
+    task_options = _task_options(args, dataset)
     train = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
         warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
         progress=args.progress and sys.stderr.isatty(), device=args.device,
     )
-    _, summary = fit(
-        dataset, likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
-        split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
-        out=args.out, train=train, activation=args.activation, dropout=args.dropout, gated=args.gated,
-        likelihood_kwargs=_likelihood_kwargs(args), prior_kwargs=_prior_kwargs(args), encoder=args.encoder,
-        **_task_options(args, dataset),
-    )
+    with output_lock(args.out):
+        _, summary = fit(
+            dataset, likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
+            split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
+            out=args.out, train=train, activation=args.activation, dropout=args.dropout, gated=args.gated,
+            likelihood_kwargs=_likelihood_kwargs(args), prior_kwargs=_prior_kwargs(args), encoder=args.encoder,
+            **task_options,
+        )
     summary.pop("history")
     summary["out"] = str(args.out)
     status = f"diverged at epoch {summary['diverged_epoch']}" if summary["diverged"] else "ok"
+    if summary.get("evaluation_skipped"):
+        status += "; test evaluation skipped"
     _say(args, f"{summary['dataset']}: {args.likelihood} VAE, {summary['epochs_run']} epochs "
                f"({summary['train_seconds']:.1f} s, {status}); test log-likelihood "
                f"{summary['test_log_likelihood']} (K={args.importance_samples}); saved to {args.out}")
@@ -194,6 +213,10 @@ def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Nam
     target = getattr(args, "target_task", None)
     if target is None:
         target = trained.info.get("target_task")
+    user_file = training_data_rows(trained, data)  # a model trained on a user file: that file's test split
+    if user_file is not None:
+        train, test, what = user_file
+        return test, labelled_rows(train, target), what, target
     if data is None or data == name:
         if name is None:
             raise ConfigError("this model does not record its data set; pass --data")
@@ -254,7 +277,7 @@ def data_column_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vaekit", description=__doc__.splitlines()[0])
+    parser = Parser(prog="vaekit", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -276,65 +299,67 @@ def build_parser() -> argparse.ArgumentParser:
                         "larger than memory; .npy files always are)")
     p.add_argument("--conditional", action="store_true",
                    help="condition encoder and decoder on the task index s (CVAE, Eq. 5.2)")
-    p.add_argument("--mmd-alpha", type=float, default=0.0,
+    p.add_argument("--mmd-alpha", type=NON_NEGATIVE_FLOAT, default=0.0,
                    help="VFAE: weight of the MMD between task posteriors (Eqs. 5.6, 5.7); implies --conditional")
-    p.add_argument("--task-latent-dim", type=int, default=0,
+    p.add_argument("--task-latent-dim", type=NON_NEGATIVE_INT, default=0,
                    help="beta-CVAE: size of the task-specific latent zeta (Eqs. 5.33-5.35); implies --conditional")
     p.add_argument("--task-weights", choices=("data", "equal"),
                    help="implicit prior on tasks: ancestral sampling weights tasks by p_D(s) (data, Eq. 5.8; "
                         "default) or equally")
-    p.add_argument("--target-task", type=int, help="task index whose test rows are scored (protocols: 1)")
+    p.add_argument("--target-task", type=NON_NEGATIVE_INT,
+                   help="task index whose test rows are scored (protocols: 1)")
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default=None,
                    help="decoder p(x|z) (default: bernoulli for binary data sets, student-t otherwise)")
     p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
-    p.add_argument("--vamp-components", type=int, help="K pseudo-inputs of the VampPrior (default 500)")
-    p.add_argument("--ratio-epochs", type=int,
+    p.add_argument("--vamp-components", type=POSITIVE_INT, help="K pseudo-inputs of the VampPrior (default 500)")
+    p.add_argument("--ratio-epochs", type=POSITIVE_INT,
                    help="J2: density-ratio classifier epochs per VAE epoch (implicit, avb; default 10)")
     p.add_argument("--encoder", choices=("gaussian", "implicit"),
                    help="q(z|x): gaussian, or AVB's implicit encoder (default: implicit for --prior avb)")
-    p.add_argument("--map-b", type=float, default=1.0, help="rate b of the Gamma(1, b) precision prior (map)")
-    p.add_argument("--nu-init", type=float, default=10.0, help="initial degrees of freedom (student-t)")
-    p.add_argument("--nu-min", type=float, default=0.5, help="floor on the degrees of freedom (student-t)")
-    p.add_argument("--variance-floor", type=float, default=0.0, help="added to decoded variances (gaussian, map)")
+    p.add_argument("--map-b", type=POSITIVE_FLOAT, default=1.0, help="rate b of the Gamma(1, b) precision prior (map)")
+    p.add_argument("--nu-init", type=POSITIVE_FLOAT, default=10.0, help="initial degrees of freedom (student-t)")
+    p.add_argument("--nu-min", type=POSITIVE_FLOAT, default=0.5, help="floor on the degrees of freedom (student-t)")
+    p.add_argument("--variance-floor", type=NON_NEGATIVE_FLOAT, default=0.0, help="added to decoded variances (gaussian, map)")
     p.add_argument("--bounded-mean", action="store_true",
                    help="decoded mean in [0, 1] through a sigmoid (grey images: freyfaces, histopathology)")
-    p.add_argument("--latent-dim", type=int, default=20)
+    p.add_argument("--latent-dim", type=POSITIVE_INT, default=20)
     p.add_argument("--hidden", type=_int_list, default=(500, 500), help="hidden sizes, e.g. 500,500")
-    p.add_argument("--activation", default="tanh")
-    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh")
+    p.add_argument("--dropout", type=FRACTION, default=0.0)
     p.add_argument("--gated", action="store_true", help="gated (GLU) hidden layers")
-    p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--patience", type=int, default=50, help="early-stopping patience in epochs (0: none)")
-    p.add_argument("--warmup", type=int, default=0, help="epochs of linear KL warm-up")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None,
+    p.add_argument("--epochs", type=POSITIVE_INT, default=500)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=100)
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3)
+    p.add_argument("--patience", type=NON_NEGATIVE_INT, default=50, help="early-stopping patience in epochs (0: none)")
+    p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=0, help="epochs of linear KL warm-up")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--device", type=DeviceName(), default=None,
                    help="cpu (default), cuda, cuda:N, mps, or auto (CUDA when available); the saved model loads on CPU")
-    p.add_argument("--split", type=_float_list, default=None, help="TRAIN,VAL,TEST fractions")
-    p.add_argument("--importance-samples", type=int, default=100)
+    p.add_argument("--split", type=SplitFractions(), default=None, help="TRAIN,VAL,TEST fractions")
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100)
     p.add_argument("--constant-columns", choices=("error", "drop"), default="error")
     p.add_argument("--on-divergence", choices=DIVERGENCE_POLICIES, default="stop")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-    p.add_argument("--out", type=Path, help="directory for model.pt and result.json")
+    p.add_argument("--out", type=RunFolder(),
+                   help="directory for model.pt and result.json (new, empty, or a previous run's, which is replaced)")
     common_options(p)
 
     p = sub.add_parser("evaluate", help="test log-likelihood, active units, kNN accuracy and I(S;Z) of a saved model")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--data", help="data set or file (default: the training data set's test split)")
     data_column_options(p)
-    p.add_argument("--target-task", type=int,
+    p.add_argument("--target-task", type=NON_NEGATIVE_INT,
                    help="score this task's rows only (default: the model's or the protocol's target, else all)")
-    p.add_argument("--knn-neighbours", type=int, default=3, help="k of the kNN accuracy (section 5.5.1: 3)")
-    p.add_argument("--importance-samples", type=int, default=100)
+    p.add_argument("--knn-neighbours", type=POSITIVE_INT, default=3, help="k of the kNN accuracy (section 5.5.1: 3)")
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100)
     common_options(p)
 
     p = sub.add_parser("score", help="per-row log p(x) of a file under a saved model")
     p.add_argument("model_dir", type=Path)
     p.add_argument("--data", required=True)
     data_column_options(p)
-    p.add_argument("--output", help="CSV file for the scores (default: stdout)")
-    p.add_argument("--importance-samples", type=int, default=100)
+    p.add_argument("--output", type=OutputFile(), help="CSV file for the scores (default: stdout)")
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100)
     common_options(p)
 
     for name in COMMAND_MODULES:
@@ -342,26 +367,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that stop on SIGTERM as on Ctrl-C (keep the best model); the others keep Python's default
+STOPPABLE = ("fit", "detect")
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # argparse: --help/--version (0) or a bad option (2, one line on stderr)
+        return stop.code if isinstance(stop.code, int) else 2
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
                         stream=sys.stderr, force=True)
+    signals = StopSignals(enabled=args.command in STOPPABLE)
     try:
-        result = COMMANDS[args.command](args)
+        with signals:
+            result = COMMANDS[args.command](args)
     except VaekitError as err:
         if args.debug:
             traceback.print_exc()
-        print(f"vaekit {args.command}: error: {err}", file=sys.stderr)
+        print(f"vaekit {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"vaekit {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return signals.exit_status
+    except (OSError, sqlite3.Error) as err:  # the machine, not the input: full disk, lost mount, locked database
+        if args.debug:
+            traceback.print_exc()
+        print(f"vaekit {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(result, allow_nan=False, default=str))
     if result.get("interrupted"):
         print(f"vaekit {args.command}: interrupted; the best model so far was saved to {result.get('out')}",
               file=sys.stderr)
-        return 130
+        return signals.exit_status
     return 0
 
 

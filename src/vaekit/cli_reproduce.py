@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import platform
 import shlex
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import _say, command, common_options
+from .cli import POSITIVE_INT, _say, command, common_options
 from .errors import ConfigError
 from .experiments.engine import BACKENDS, cpu_count, run_grid
 from .experiments.report import report_from_db
 from .experiments.store import Store
 from .experiments.targets import BUDGETS, TARGET_LOAD_ERRORS, Target, get_target, load_targets
+from .validation import Database, OutputDir, check_database, check_output_dir
 
 DEFAULT_DB = Path("results") / "vaekit.sqlite"
 
@@ -75,15 +77,30 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
     return {"targets": rows, "load_errors": dict(TARGET_LOAD_ERRORS)}
 
 
-def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> dict[str, Any]:
+def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
+    """The target's run configurations; every problem with the options shows here, before the database opens."""
     if args.budget not in target.budgets:
         raise ConfigError(f"{target.name} has no {args.budget!r} budget; it has {', '.join(target.budgets)}")
     configs = target.runs(args.budget, args.seeds, args.datasets)
+    if not configs:
+        raise ConfigError(f"{target.name}: these options select no runs (--datasets {args.datasets}); see vaekit "
+                          "reproduce --list")
     for config in configs:
         if config.get("target") != target.name or "seed" not in config:
             raise ConfigError(
                 f"target {target.name} returned a configuration without its name or seed: {config}"
             )
+    return configs
+
+
+def _report_folder(args: argparse.Namespace, target: Target) -> Path:
+    if args.target == "all":
+        return (args.out or Path("results")) / target.name
+    return args.out or Path("results") / target.name
+
+
+def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
+                   configs: list[dict[str, Any]]) -> dict[str, Any]:
     invocation = store.start_invocation(
         target.name, args.budget, _command_line(args, target.name), _machine(args)
     )
@@ -99,10 +116,7 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> di
         progress=args.progress,
     )
     store.end_invocation(invocation, summary.to_dict())
-    if args.target == "all":
-        out = (args.out or Path("results")) / target.name
-    else:
-        out = args.out or Path("results") / target.name
+    out = _report_folder(args, target)
     report = report_from_db(target, store, out, args.budget, keys=summary.keys)
     _say(args, report["markdown"])
     counts = summary.counts
@@ -124,6 +138,21 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> di
     return {"target": target.name, "budget": args.budget, **summary.to_dict(), "report": report}
 
 
+def open_store(path: Path) -> Store:
+    """Open (or create) the results database; a database this call created is removed again if opening fails
+    (e.g. a full disk), and SQLite's errors become one-line :class:`ConfigError`."""
+    existed = path.exists()
+    try:
+        return Store(path)
+    except (sqlite3.Error, OSError) as err:
+        if not existed:
+            for leftover in (path, path.with_name(path.name + "-journal"), path.with_name(path.name + "-wal"),
+                             path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+        raise ConfigError(f"results database {path} cannot be opened ({' '.join(str(err).split())}); give "
+                          "another --db path") from None
+
+
 @command
 def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
     if args.list:
@@ -134,8 +163,12 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     args.targets = _targets(args.target)
-    with Store(args.db) as store:
-        results = [_reproduce_one(args, target, store) for target in args.targets]
+    grids = [_configs(args, target) for target in args.targets]
+    for target in args.targets:
+        check_output_dir(_report_folder(args, target), "report folder")
+    check_database(args.db)
+    with open_store(args.db) as store:
+        results = [_reproduce_one(args, target, store, configs) for target, configs in zip(args.targets, grids)]
     return results[0] if args.target != "all" else {"targets": results}
 
 
@@ -144,7 +177,9 @@ def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
     target = get_target(args.target)
     if not args.db.is_file():
         raise ConfigError(f"no results database at {args.db}; run vaekit reproduce {args.target} first")
-    with Store(args.db) as store:
+    check_database(args.db)
+    check_output_dir(args.out or Path("results") / target.name, "report folder")
+    with open_store(args.db) as store:
         report = report_from_db(target, store, args.out or Path("results") / target.name, args.budget)
     _say(args, report["markdown"])
     return {"target": target.name, **report}
@@ -171,9 +206,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--full", dest="budget", action="store_const", const="full", help="the thesis's budget"
     )
     p.set_defaults(budget="quick")
-    p.add_argument("--seeds", type=int, help="number of seeds (default: the budget's)")
+    p.add_argument("--seeds", type=POSITIVE_INT, help="number of seeds (default: the budget's)")
     p.add_argument("--datasets", nargs="+", help="restrict to these data sets (names or comma-separated)")
-    p.add_argument("--workers", type=int, default=cpu_count(), help="runs in parallel (default: cores)")
+    p.add_argument("--workers", type=POSITIVE_INT, default=cpu_count(), help="runs in parallel (default: cores)")
     p.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -181,8 +216,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="local process pool, or Ray (pip install 'vaekit[ray]')",
     )
     p.add_argument("--ray-address", help="a running Ray cluster (default: start a local instance)")
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
-    p.add_argument("--out", type=Path, help="report folder (default results/TARGET)")
+    p.add_argument("--db", type=Database(), default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
+    p.add_argument("--out", type=OutputDir(), help="report folder (default results/TARGET)")
     p.add_argument(
         "--no-retry-failed",
         dest="retry_failed",
@@ -194,8 +229,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("report", help="tables and figures of a target from the results database alone")
     p.add_argument("target")
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
-    p.add_argument("--out", type=Path, help="report folder (default results/TARGET)")
+    p.add_argument("--db", type=Database(), default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
+    p.add_argument("--out", type=OutputDir(), help="report folder (default results/TARGET)")
     p.add_argument(
         "--budget", choices=BUDGETS, help="which budget's runs (default: that of the latest reproduce)"
     )

@@ -129,5 +129,21 @@ def task_indices(data: Dataset) -> np.ndarray:
     return np.asarray(data.s, dtype=np.int64)
 
 
+#: the most tasks a conditioned model accepts (each task gets an embedding row / one-hot input)
+MAX_TASKS = 10_000
+
+
+def check_task_count(data: Dataset) -> int:
+    """The number of tasks K = max(s) + 1 a conditioned model needs, refusing sparse codes (e.g. s = 10^9) that
+    would allocate a huge one-hot input instead of being recoded as 0 .. K-1."""
+    s = task_indices(data)
+    n_tasks = int(s.max()) + 1
+    distinct = len(np.unique(s))
+    if n_tasks > MAX_TASKS or n_tasks > max(2 * distinct, distinct + 10):
+        raise ConfigError(f"{data.name}: task indices run up to {n_tasks - 1} but only {distinct} distinct tasks "
+                          f"appear; recode them as 0 .. {distinct - 1} (at most {MAX_TASKS} tasks)")
+    return n_tasks
+
+
 __all__ = ["ALPHA_GRID", "AlphaSelection", "encode_rows", "labelled_rows", "model_inputs", "pick_alpha",
-           "representation_metrics", "select_mmd_alpha", "task_indices"]
+           "representation_metrics", "select_mmd_alpha", "task_indices", "check_task_count"]

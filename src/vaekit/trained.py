@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,16 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
-from .data import Dataset, Preprocessor, load_dataset, to_tensor
-from .errors import CheckpointError, ConfigError, DataError
+from .checkpoint import checkpoint_record, load_checkpoint, replace_directory, save_checkpoint
+from .data import Dataset, Preprocessor, load_dataset, load_file, to_tensor
+from .data.sources import sha256_of
+from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig
+from .interrupts import deferred_interrupts
 from .training import Trainer, TrainConfig, TrainResult
+from .validation import check_run_folder
 
 CHECKPOINT_NAME = "model.pt"
 RESULT_NAME = "result.json"
+log = logging.getLogger(__name__)
 
 
 def finite_or_none(value: float) -> float | None:
@@ -112,22 +117,103 @@ class TrainedModel:
     def from_record(cls, record: dict[str, Any], path: str | Path = "checkpoint") -> TrainedModel:
         """Rebuild a model in evaluation mode from a :meth:`to_record` payload; ``path`` names it in errors."""
         try:
-            model = VAE.from_config(ModelConfig.from_dict(record["model_config"]))
+            config = ModelConfig.from_dict(record["model_config"])
+            _check_shapes(config, record["state_dict"], path)
+            model = VAE.from_config(config)
             model.load_state_dict(record["state_dict"])
             preprocessor = Preprocessor.from_state_dict(record["preprocessor"])
-        except (KeyError, RuntimeError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{path} does not match the model it describes ({err}); retrain") from err
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+                MemoryError) as err:
+            reason = " ".join(str(err).split())[:200] or type(err).__name__
+            raise CheckpointError(f"{path} does not match the model it describes ({reason}); retrain") from err
+        _check_loaded(model, preprocessor, path)
+        if not isinstance(record.get("info", {}), dict):
+            raise CheckpointError(f"{path}: its 'info' entry is not a mapping; the file is damaged, retrain")
         model.eval()
         return cls(model, preprocessor, dict(record.get("info", {})))
 
     def save(self, directory: str | Path) -> Path:
         return save_checkpoint(Path(directory) / CHECKPOINT_NAME, "vae", self.to_record())
 
+    def checkpoint_writer(self) -> Callable[[Any], None]:
+        """``write(file)`` of this model's checkpoint, for :func:`~vaekit.checkpoint.replace_directory`."""
+        record = checkpoint_record("vae", self.to_record())
+        return lambda f: torch.save(record, f)
+
     @classmethod
     def load(cls, directory: str | Path) -> TrainedModel:
         directory = Path(directory)
         path = directory / CHECKPOINT_NAME if directory.is_dir() else directory
         return cls.from_record(load_checkpoint(path, "vae"), path)
+
+
+def _check_shapes(config: ModelConfig, state: Any, path: str | Path) -> None:
+    """Compare the described model's parameter shapes with the stored tensors before allocating anything, so a
+    damaged configuration (e.g. 10^9 tasks) is refused instead of filling the memory."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: its state_dict is not a mapping of tensors; the file is damaged, retrain")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in VAE.from_config(config).state_dict().items()}
+    stored = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != stored:
+        differ = sorted(k for k in expected.keys() | stored.keys() if expected.get(k) != stored.get(k))
+        raise CheckpointError(f"{path}: its weights do not fit the model it describes (e.g. {differ[0]!r}: "
+                              f"stored {stored.get(differ[0])}, expected {expected.get(differ[0])}); the file is "
+                              "damaged, retrain")
+
+
+def _check_loaded(model: VAE, preprocessor: Preprocessor, path: str | Path) -> None:
+    """Refuse a checkpoint whose contents load but are inconsistent: non-finite weights, column indices out of
+    range, standardisation of the wrong length or with non-positive scales."""
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: the weights {name!r} contain NaN or infinite values; the file is "
+                                  "damaged, retrain")
+    keep, width = np.asarray(preprocessor.keep_), preprocessor.n_features_in_
+    if (width < 1 or keep.ndim != 1 or not np.issubdtype(keep.dtype, np.integer) or len(keep) == 0
+            or keep.min() < 0 or keep.max() >= width or len(np.unique(keep)) != len(keep)):
+        raise CheckpointError(f"{path}: its kept-column indices do not fit its {width} input columns; the file is "
+                              "damaged, retrain")
+    if len(keep) != model.config.x_dim:
+        raise CheckpointError(f"{path}: the preprocessing keeps {len(keep)} columns but the model reads "
+                              f"{model.config.x_dim}; the file is damaged, retrain")
+    scaler = preprocessor.scaler_
+    for name, values in (("mean", scaler.mean_), ("scale", scaler.scale_)):
+        if values is None:
+            continue
+        values = np.asarray(values)
+        if values.shape != (len(keep),) or not np.isfinite(values).all() or (name == "scale" and values.min() <= 0):
+            raise CheckpointError(f"{path}: its standardisation {name} is not {len(keep)} finite"
+                                  f"{' positive' if name == 'scale' else ''} numbers; the file is damaged, retrain")
+
+
+def _file_identity(dataset: Dataset) -> dict[str, Any]:
+    """Where a user file came from (path, sha256, columns), so ``evaluate`` can find and check it later."""
+    path = dataset.meta.get("path")
+    if not path:
+        return {}
+    return {"data_path": str(Path(path).resolve()), "data_sha256": sha256_of(Path(path)),
+            "label_column": dataset.meta.get("label_column"), "task_column": dataset.meta.get("task_column")}
+
+
+def training_data_rows(trained: TrainedModel, data: str | None) -> tuple[Dataset, Dataset, str] | None:
+    """For a model trained on a user file and evaluated without ``data``: the (training, test) splits of that
+    file at its recorded path, checked against its recorded sha256. None when the model was not trained on a file
+    or ``data`` is given (then every row of ``data`` is evaluated, e.g. the file after a move)."""
+    info = trained.info
+    recorded = info.get("data_path")
+    if not recorded or data is not None:
+        return None
+    path = Path(recorded)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; move it back for its test "
+                                   "split, or pass --data PATH to evaluate every row of a file")
+    if sha256_of(path) != info.get("data_sha256"):
+        raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
+                        "or pass --data FILE to evaluate every row of a file")
+    dataset = load_file(path, label_column=info.get("label_column"), task_column=info.get("task_column"))
+    train, _, test = dataset.splits(info.get("split"), seed=int(info.get("seed", 0)))
+    return train, test, f"{path} (test split)"
 
 
 def train_vae(
@@ -187,6 +273,8 @@ def fit(
     picks Bernoulli for binary data sets (MNIST, OneHot, the digit protocols) and Student-t otherwise.
     """
     train = train or TrainConfig()
+    if isinstance(importance_samples, bool) or not isinstance(importance_samples, int) or importance_samples < 1:
+        raise ConfigError(f"importance_samples must be a whole number >= 1, got {importance_samples!r}")
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     if likelihood is None:
         likelihood = "bernoulli" if dataset.binary else "student-t"
@@ -215,19 +303,49 @@ def fit(
     if target is not None and test_set.s is not None:
         test_set = test_set.subset(np.flatnonzero(test_set.s == target))
         summary["n_test"] = len(test_set)
-    summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
-    trained.info = {"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed}
+    trained.info = {"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed,
+                    **_file_identity(dataset)}
     if target is not None:
         trained.info["target_task"] = int(target)
+    saved = False
+    try:
+        if out is not None:  # save before the (possibly long) evaluation, so that a Ctrl-C there loses nothing
+            if result.interrupted:
+                log.warning("interrupted: saving the best model so far (epoch %d) to %s, then evaluating it on the "
+                            "test split; press Ctrl-C again to skip the evaluation", result.best_epoch, out)
+            with deferred_interrupts(reraise=False) as held:
+                write_run(trained, {**summary, "evaluated": False}, result.history, out)
+            saved = True
+            if held:
+                raise KeyboardInterrupt
+            if result.interrupted:
+                log.warning("saved to %s; evaluating on the test split (Ctrl-C again skips this)", out)
+        summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
+    except KeyboardInterrupt:
+        if out is None:
+            raise
+        summary.update(interrupted=True, evaluated=False, evaluation_skipped=True, test_log_likelihood=None)
+        if not saved:
+            save_run(trained, summary, result.history, out)
+        log.warning("test evaluation skipped; the model is saved in %s (evaluate it later: vaekit evaluate %s)",
+                    out, out)
+        summary["history"] = result.history
+        return trained, summary
     if out is not None:
-        save_run(trained, summary, result.history, out)
+        save_run(trained, {**summary, "evaluated": True}, result.history, out)
     summary["history"] = result.history
     return trained, summary
 
 
 def save_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[str, Any]], out: str | Path) -> None:
-    """Write ``model.pt`` and ``result.json`` (summary + history) atomically into ``out``."""
-    out = Path(out)
-    trained.save(out)
-    text = json.dumps({**summary, "history": history}, indent=1, allow_nan=False)
-    atomic_write_bytes(out / RESULT_NAME, lambda f: f.write(text.encode()))
+    """Write ``model.pt`` and ``result.json`` (summary + history) into ``out`` as one atomic update: afterwards
+    the folder holds the previous run or this one, never one file of each. Ctrl-C waits until it is done."""
+    with deferred_interrupts():
+        write_run(trained, summary, history, out)
+
+
+def write_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[str, Any]], out: str | Path) -> None:
+    """:func:`save_run` without holding off Ctrl-C."""
+    check_run_folder(Path(out))
+    text = json.dumps({**summary, "history": history}, indent=1, allow_nan=False).encode()
+    replace_directory(out, {CHECKPOINT_NAME: trained.checkpoint_writer(), RESULT_NAME: lambda f: f.write(text)})

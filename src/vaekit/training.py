@@ -51,8 +51,12 @@ class TrainConfig:
             raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"learning rate must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.seed <= 2**32 - 1:
+            raise ConfigError(f"seed must be in 0 .. 2**32 - 1 (numpy and scikit-learn take no others), got {self.seed}")
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"warm-up epochs must be >= 0 (0: no warm-up), got {self.warmup_epochs}")
         if self.on_divergence not in DIVERGENCE_POLICIES:
             raise ConfigError(f"on_divergence must be one of {DIVERGENCE_POLICIES}, got {self.on_divergence!r}")
         if self.patience is not None and self.patience < 1:
@@ -89,8 +93,13 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as err:
+    except (RuntimeError, ValueError, TypeError) as err:
         raise ConfigError(f"unknown device {name!r}: use cpu, cuda, cuda:N, mps or auto") from err
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device {name!r} cannot train a model: use cpu, cuda, cuda:N, mps or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count() > 0:
+        raise ConfigError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                          "GPU(s); use cuda:0 .. cuda:N-1")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but this torch build sees no CUDA GPU; use --device cpu")
     if device.type == "mps" and not torch.backends.mps.is_available():
@@ -196,6 +205,11 @@ class Trainer:
             result.interrupted = True
         finally:
             bar.close()
+        events = [r for r in result.history if r.get("event")]
+        if events and result.best_epoch == 0 and not result.diverged:  # every epoch diverged, rollbacks used up
+            result.diverged = True
+            result.diverged_epoch = int(events[0]["epoch"])
+            result.epochs_run = int(result.history[-1]["epoch"])
         model.load_state_dict(best_state)
         model.eval()
         result.train_seconds = time.perf_counter() - start

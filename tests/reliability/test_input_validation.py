@@ -99,8 +99,8 @@ def test_every_error_is_a_vaekit_error():
     (["fit", "--data", "{constant}"], "constant"),
     (["fit", "--data", "{csv}"], "'kind' is not numeric"),
     (["score", "{model}", "--data", "{csv_tasks}", "--task-column", "t"], "was not seen"),
-    (["fit", "--data", "{num}", "--split", "0.5,0.6"], "fractions"),
-    (["fit", "--data", "{num}", "--latent-dim", "-1"], "latent dimension"),
+    (["fit", "--data", "{num}", "--split", "0.5,0.6"], "three positive finite numbers"),
+    (["fit", "--data", "{num}", "--latent-dim", "-1"], "argument --latent-dim: expected an integer >= 1"),
     (["fit", "--data", "{num}", "--batch-size", "1000"], "batch size"),
 ])
 def test_cli_errors_exit_2_with_one_line_and_no_output(argv, match, tmp_path, capsys, task_model):

@@ -34,6 +34,8 @@ class Dataset:
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x)
+        if self.x.ndim == 0 or (self.x.ndim > 2 and 0 in self.x.shape):
+            raise DataError(f"{self.name}: expected rows of values (a 2-d array), got shape {self.x.shape}")
         if self.x.ndim != 2:
             self.x = self.x.reshape(len(self.x), -1) if self.x.ndim > 2 else self.x
         validate_matrix(self.x, self.name)
@@ -46,9 +48,7 @@ class Dataset:
                     raise DataError(f"{self.name}: {attr} has {len(v)} entries but x has {len(self.x)} rows")
                 setattr(self, attr, v)
         if self.s is not None:
-            self.s = self.s.astype(np.int64)
-            if self.s.min() < 0:
-                raise DataError(f"{self.name}: task indices must be >= 0")
+            self.s = task_index_array(self.s, self.name)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -76,12 +76,39 @@ class Dataset:
         return self.subset(train), self.subset(val), self.subset(test)
 
 
+def task_index_array(s: np.ndarray, what: str = "data") -> np.ndarray:
+    """Task indices as int64, refusing what a cast would silently change: fractions (0.5 -> 0), text, negative or
+    non-finite values."""
+    s = np.asarray(s)
+    if s.dtype == np.bool_:
+        return s.astype(np.int64)
+    if not np.issubdtype(s.dtype, np.integer):
+        if not np.issubdtype(s.dtype, np.floating):
+            raise DataError(f"{what}: task indices must be whole numbers 0, 1, ..., got {s.dtype} values; recode "
+                            "them (a CSV column of task names works with --task-column)")
+        if not np.isfinite(s).all() or not np.all(s == np.round(s)):
+            bad = s[~(np.isfinite(s) & (s == np.round(s)))]
+            raise DataError(f"{what}: task indices must be whole numbers 0, 1, ..., found {bad[0]!r}; recode them")
+        if len(s) and np.abs(s).max() > np.iinfo(np.int64).max / 2:
+            raise DataError(f"{what}: task indices are too large; recode them as 0, 1, ..., K-1")
+    s = s.astype(np.int64)
+    if len(s) and s.min() < 0:
+        raise DataError(f"{what}: task indices must be >= 0")
+    return s
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def validate_matrix(x: np.ndarray, what: str = "data") -> None:
     """Raise :class:`DataError` unless ``x`` is a non-empty finite numeric 2-d array."""
     if x.ndim != 2:
         raise DataError(f"{what}: expected a 2-d array (rows = points), got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError(f"{what}: the data are empty (shape {x.shape})")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{what}: complex values are not supported (keeping only the real part would change the "
+                        "data); split them into real and imaginary columns")
     if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
         raise DataError(f"{what}: expected numeric values, got dtype {x.dtype}")
     finite = np.isfinite(x)
@@ -89,8 +116,16 @@ def validate_matrix(x: np.ndarray, what: str = "data") -> None:
         rows = np.flatnonzero(~finite.all(1))
         raise DataError(
             f"{what}: {len(rows)} rows contain NaN or infinite values (first rows {rows[:5].tolist()}); "
-            "drop or impute them before training"
+            "drop or impute them"
         )
+    if np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize > 4 or np.issubdtype(x.dtype, np.integer):
+        too_big = np.abs(x.astype(np.float64, copy=False)) > FLOAT32_MAX
+        if too_big.any():
+            rows = np.flatnonzero(too_big.any(1))
+            raise DataError(
+                f"{what}: {len(rows)} rows hold values beyond the float32 range (|x| > 3.4e38, e.g. "
+                f"{x[too_big][0]:.3g}; first rows {rows[:5].tolist()}) that would overflow to infinity; rescale them"
+            )
 
 
 def split_indices(n: int, fractions: Sequence[float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,6 +136,8 @@ def split_indices(n: int, fractions: Sequence[float], seed: int) -> tuple[np.nda
     whatever the seed.
     """
     fractions = tuple(float(f) for f in fractions)
+    if not all(np.isfinite(fractions)):
+        raise ConfigError(f"split fractions must be finite numbers TRAIN,VAL,TEST, got {fractions}")
     if len(fractions) == 3 and sum(fractions) > 1 and all(f >= 1 and f == int(f) for f in fractions):
         sizes = np.cumsum([int(f) for f in fractions])
         if sizes[-1] != n:

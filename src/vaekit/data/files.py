@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,25 +28,35 @@ def load_file(
     path = Path(path).expanduser()
     if not path.is_file():
         raise DatasetNotFoundError(f"no such data file: {path}")
+    meta: dict[str, object] = {"path": str(path), "label_column": label_column, "task_column": task_column}
     if path.suffix.lower() == ".npz":
         x, y, s = _read_npz(path)
     elif path.suffix.lower() == ".csv":
-        x, y, s = _read_csv(path, label_column, task_column)
+        x, y, s, label_names = _read_csv(path, label_column, task_column)
+        if label_names is not None:
+            meta["label_names"] = label_names
     else:
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .npz or .csv")
     if binary is None:
         binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(np.asarray(x).dtype, np.number) else False
-    return Dataset(path.stem, x, y, s, binary=binary, meta={"path": str(path)})
+    return Dataset(path.stem, x, y, s, binary=binary, meta=meta)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise DataError(f"{path} holds a single .npy array, not a .npz archive; save it with "
+                                "numpy.savez(path, x=array)")
             if "x" not in archive.files:
-                raise DataError(f"{path}: a data .npz needs an array named 'x' (found {archive.files})")
+                raise DataError(f"{path}: a data .npz needs an array named 'x' (found {archive.files}); save it "
+                                "with numpy.savez(path, x=..., [y=...], [s=...])")
             return archive["x"], archive.get("y"), archive.get("s")
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path} is not a readable .npz archive without pickles ({err})") from err
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise DataError(f"{path} is not a readable .npz archive without pickles ({reason})") from err
 
 
 def _is_number(text: str) -> bool:
@@ -58,13 +69,21 @@ def _is_number(text: str) -> bool:
 
 def _read_csv(
     path: Path, label_column: str | None, task_column: str | None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    with open(path, newline="") as f:
-        rows = [row for row in csv.reader(f) if row]
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str] | None]:
+    try:  # utf-8-sig: a byte-order mark is dropped, not read as part of the first value
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f) if row]
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8 CSV") from None
+    except csv.Error as err:
+        raise DataError(f"{path} is not a readable CSV file ({err}); save it as plain comma-separated text") from None
     if not rows:
         raise DataError(f"{path}: the file is empty")
     has_header = not all(_is_number(v) for v in rows[0])
     header = [h.strip() for h in rows[0]] if has_header else [str(i) for i in range(len(rows[0]))]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise DataError(f"{path}: the header names {repeated} more than one column; give every column its own name")
     body = rows[1:] if has_header else rows
     if not body:
         raise DataError(f"{path}: the file has a header but no data rows")
@@ -89,16 +108,19 @@ def _read_csv(
                 "or name it with --label-column/--task-column"
             )
     x = table[:, features].astype(np.float64)
-    y = _codes(special["label"])
-    s = _codes(special["task"])
-    return x, y, s
+    y, label_names = _codes(special["label"])
+    s, _ = _codes(special["task"])
+    return x, y, s, label_names
 
 
-def _codes(column: np.ndarray | None) -> np.ndarray | None:
-    """Numeric labels as numbers; string labels as integer codes in sorted order."""
+def _codes(column: np.ndarray | None) -> tuple[np.ndarray | None, list[str] | None]:
+    """Numeric labels as numbers; string labels as integer codes in sorted order, with the names in code order
+    (so a caller that needs to know which name is which, like ``detect``, never guesses from the order)."""
     if column is None:
-        return None
+        return None, None
     if all(_is_number(v) for v in column):
         values = column.astype(np.float64)
-        return values.astype(np.int64) if np.all(values == np.round(values)) else values
-    return np.unique(column.astype(str), return_inverse=True)[1].astype(np.int64)
+        whole = np.all(values == np.round(values)) and np.abs(values).max() < 2**53
+        return (values.astype(np.int64) if whole else values), None
+    names, codes = np.unique(np.char.strip(column.astype(str)), return_inverse=True)
+    return codes.astype(np.int64), names.tolist()

@@ -104,7 +104,15 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
     if path is None and spec.fallback is not None:
         return spec.fallback()
     if path is None and download and spec.download is not None:
-        arrays = spec.download()
+        try:
+            arrays = spec.download()
+        except OSError as err:  # urllib.error.URLError, timeouts, refused connections, DNS failures
+            reason = " ".join(str(getattr(err, "reason", None) or err).split())[:200]
+            raise DatasetNotFoundError(
+                f"could not reach {spec.source or 'the source of ' + spec.name} ({reason}); fetch "
+                f"{spec.filename} by hand and place it at {sources.cache_dir() / spec.filename} (or in a folder "
+                "named by VAEKIT_DATA)"
+            ) from None
         if spec.content_sha256 and content_checksum(arrays) != spec.content_sha256:
             raise DataError(f"the download of {spec.name} from {spec.source} does not match its published content "
                             "checksum; the source may have changed — fetch it by hand and check it")
@@ -118,9 +126,14 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
         )
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as err:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError, EOFError) as err:
         raise DataError(f"{path} is not a readable .npz archive ({err}); delete it and fetch it again") from err
+    if (verify and spec.content_sha256 and path.parent == sources.cache_dir() and "x" in arrays
+            and content_checksum(arrays) != spec.content_sha256):
+        raise DataError(f"the cached {path} does not match the published content of {spec.name}; delete it and run "
+                        f"`vaekit download {spec.name}` again")
+    return arrays
 
 
 def load_dataset(name_or_path: str | Path, download: bool = False, **file_options: object) -> Dataset:
@@ -136,13 +149,13 @@ def load_dataset(name_or_path: str | Path, download: bool = False, **file_option
             return spec.build(spec, arrays)
         return Dataset(spec.name, arrays["x"], arrays.get("y"), arrays.get("s"), split=spec.split,
                        binary=spec.binary)
+    path = Path(key).expanduser()
+    if path.suffix.lower() in (".npz", ".csv"):  # a file, even when its name contains '->' or '+'
+        return load_file(path, **file_options)  # type: ignore[arg-type]
     for composite in COMPOSITE_LOADERS:
         dataset = composite(key)
         if dataset is not None:
             return dataset
-    path = Path(key).expanduser()
-    if path.suffix.lower() in (".npz", ".csv"):
-        return load_file(path, **file_options)  # type: ignore[arg-type]
     raise DatasetNotFoundError(
         f"{key!r} is neither a known dataset ({', '.join(sorted(DATASETS))}) nor a .npz/.csv file"
     )

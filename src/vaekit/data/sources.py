@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -69,15 +68,9 @@ def fetch(url: str, md5: str | None = None, sha256: str | None = None) -> bytes:
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
     """Write a compressed ``.npz`` through a temporary file and a rename, so no half-written file remains."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 
 
