@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -12,13 +13,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.distributions import Independent, Normal
 
+from . import generate
 from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from .data import Dataset, Preprocessor, load_dataset, to_tensor
 from .errors import CheckpointError, ConfigError, DataError
+from .columns import columns_info
 from .evaluation import elbo, log_likelihood
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig
+from .tracking import final_metrics, finish_trackers
 from .training import Trainer, TrainConfig, TrainResult
 
 CHECKPOINT_NAME = "model.pt"
@@ -59,34 +64,55 @@ class TrainedModel:
         n_samples: int = 100,
         normalised: bool = True,
         noise: torch.Tensor | None = None,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype = torch.float64,
+        seed: int | None = 0,
+        progress: bool | None = False,
     ) -> np.ndarray:
         """Per-row importance-sampled log p(x) in the model's (standardised) data space.
 
-        ``noise`` fixes the importance samples (see :func:`~vaekit.evaluation.log_likelihood`); ``dtype=float64``
-        evaluates a double-precision copy of the model, so scores do not depend on the batch a row is in.
+        Deterministic by default: the K importance samples are common random numbers drawn from ``seed`` (or the
+        given ``noise``, see :func:`~vaekit.evaluation.log_likelihood`), and a double-precision copy of the model
+        evaluates them, so a row's score depends neither on the batch it is in nor on the global random state
+        (as :class:`~vaekit.detect.VAEDetector`). ``seed=None`` draws fresh samples from the global generator.
         """
         x_t, s_t = self.prepare(x, s)
         model = self.model if dtype == torch.float32 else copy.deepcopy(self.model).to(dtype)
         x_t = x_t.to(dtype)
-        noise = None if noise is None else noise.to(dtype)
-        ll = log_likelihood(model, x_t, s_t, n_samples=n_samples, noise=noise).double()
+        with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
+            if seed is not None:
+                torch.manual_seed(seed)  # the beta-CVAE's zeta and non-Gaussian encoders draw from here
+                if noise is None and self._gaussian_encoder():
+                    generator = torch.Generator().manual_seed(seed)
+                    noise = torch.randn(n_samples, self.model.config.latent_dim, generator=generator)
+            noise = None if noise is None else noise.to(dtype)
+            ll = log_likelihood(model, x_t, s_t, n_samples=n_samples, noise=noise, progress=progress).double()
         if normalised:
             ll = ll - self.model.prior.log_normaliser()
         return ll.numpy()
 
-    def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100) -> dict[str, Any]:
+    def _gaussian_encoder(self) -> bool:
+        """Whether q(z|x) is a diagonal Gaussian over ``latent_dim`` (fixed importance noise applies)."""
+        if not self.model.encoder_has_density or self.model.task_latent is not None:
+            return False
+        probe = self.model.encode(torch.zeros(1, self.model.config.x_dim),
+                                  torch.zeros(1, dtype=torch.long) if self.model.config.n_tasks else None)
+        return isinstance(probe, Independent) and isinstance(probe.base_dist, Normal)
+
+    def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100,
+                 progress: bool | None = False) -> dict[str, Any]:
         """Mean test log-likelihood (raw and, for implicit priors, normalised) with non-finite values as None.
 
         Models with an implicit encoder (AVB) have no importance-sampled log-likelihood: ``test_log_likelihood`` is
-        None and ``test_elbo_estimate`` holds the discriminator-based ELBO estimate instead.
+        None and ``test_elbo_estimate`` holds the discriminator-based ELBO estimate instead. The importance samples
+        come from the global random state (seed it for a repeatable value).
         """
         if not self.model.encoder_has_density:
             x_t, s_t = self.prepare(x, s)
             estimate = finite_or_none(float(elbo(self.model, x_t, s_t).mean()))
             return {"test_log_likelihood": None, "test_elbo_estimate": estimate, "importance_samples": 0,
                     "n_test": len(x_t)}
-        raw = self.score_samples(x, s, n_samples, normalised=False)
+        raw = self.score_samples(x, s, n_samples, normalised=False, dtype=torch.float32, seed=None,
+                                 progress=progress)
         log_z = self.model.prior.log_normaliser()
         metrics: dict[str, Any] = {
             "test_log_likelihood": finite_or_none(raw.mean()),
@@ -97,6 +123,19 @@ class TrainedModel:
             metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - log_z)
             metrics["log_normaliser"] = finite_or_none(log_z)
         return metrics
+
+    # ------------------------------------------------------------------------------ the data's own units
+    def transform(self, x: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+        """Posterior means E[z|x] per row, ``[N, latent_dim]`` (scikit-learn's ``transform``)."""
+        return generate.posterior_means(self, x, s)
+
+    def reconstruct(self, x: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+        """Decoder means at the posterior means, in the data's own units (standardisation undone)."""
+        return generate.reconstruct(self, x, s)
+
+    def sample(self, n: int, s: np.ndarray | int | None = None, seed: int = 0, mean: bool = False) -> np.ndarray:
+        """``n`` rows drawn from p(x|z) p(z) (``mean=True``: decoder means), in the data's own units."""
+        return generate.sample(self, n, s, seed=seed, mean=mean)
 
     # ------------------------------------------------------------------------------------------- save/load
     def to_record(self) -> dict[str, Any]:
@@ -157,6 +196,9 @@ def train_vae(
     torch.manual_seed(train.seed)
     model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, n_tasks=n_tasks, **model_options)
     trained = TrainedModel(model, preprocessor)
+    trained.info["constant_values"] = {
+        str(c): float(train_set.x[0, c]) for c in preprocessor.constant_columns_
+    }  # put back by TrainedModel.sample/reconstruct
     transform = train_set.meta.get("batch_transform")
     train_x, train_s = trained.prepare(train_set.x, train_set.s, transform)
     val_x, val_s = (None, None) if val_set is None else trained.prepare(val_set.x, val_set.s)
@@ -177,6 +219,7 @@ def fit(
     constant_columns: str = "error",
     out: str | Path | None = None,
     train: TrainConfig | None = None,
+    test_subsample: int | None = None,
     **model_options: Any,
 ) -> tuple[TrainedModel, dict[str, Any]]:
     """Train a VAE on ``data`` (a registered name, a ``.npz``/``.csv`` path, or a :class:`Dataset`).
@@ -185,6 +228,8 @@ def fit(
     stopping on the validation ELBO, and evaluates the importance-sampled log-likelihood on the test split.
     Returns the trained model and a JSON-ready summary; with ``out`` both are saved there. ``likelihood=None``
     picks Bernoulli for binary data sets (MNIST, OneHot, the digit protocols) and Student-t otherwise.
+    ``test_subsample`` evaluates a seeded random subset of that many test rows (reported as ``test_subsample``).
+    ``callbacks`` (in ``model_options``) receive per-epoch records, see :mod:`vaekit.tracking`.
     """
     train = train or TrainConfig()
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
@@ -215,14 +260,35 @@ def fit(
     if target is not None and test_set.s is not None:
         test_set = test_set.subset(np.flatnonzero(test_set.s == target))
         summary["n_test"] = len(test_set)
-    summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
-    trained.info = {"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed}
+    summary["split"] = list(split or dataset.split)
+    summary["split_source"] = "given" if split else dataset.meta.get("split_source", "data set default")
+    test_set = subsample_rows(test_set, test_subsample, train.seed)
+    if test_subsample is not None:
+        summary.update(test_subsample=int(test_subsample), n_test=len(test_set))
+    summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples, progress=train.progress))
+    trained.info.update({"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed})
+    trained.info.update(columns_info(dataset))
     if target is not None:
         trained.info["target_task"] = int(target)
+    artifacts = []
     if out is not None:
         save_run(trained, summary, result.history, out)
+        artifacts = [Path(out) / CHECKPOINT_NAME, Path(out) / RESULT_NAME]
+    finish_trackers(model_options.get("callbacks"), {k: summary[k] for k in ("dataset", "model", "train", "split")},
+                    final_metrics(summary), artifacts)
     summary["history"] = result.history
     return trained, summary
+
+
+def subsample_rows(data: Dataset, n: int | None, seed: int) -> Dataset:
+    """A seeded random subset of ``n`` rows in their original order (all rows when ``n`` is None or larger)."""
+    if n is None:
+        return data
+    if n < 1:
+        raise ConfigError(f"--test-subsample must be >= 1, got {n}")
+    if n >= len(data):
+        return data
+    return data.subset(np.sort(np.random.default_rng(seed).choice(len(data), n, replace=False)))
 
 
 def save_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[str, Any]], out: str | Path) -> None:
