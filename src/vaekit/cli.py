@@ -130,6 +130,8 @@ def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
 
 @command
 def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    if args.data is None:
+        raise ConfigError("give --data (on the command line or as data = ... in the --config file)")
     dataset = load_dataset(args.data, **file_options(args))
     if args.likelihood is None:
         args.likelihood = "bernoulli" if dataset.binary else "student-t"
@@ -260,8 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     common_options(p)
 
     p = sub.add_parser("fit", help="train a VAE, early-stop on validation data, evaluate on the test split")
-    p.add_argument("--data", required=True,
-                   help="a known data set name, a .npz/.csv file, or a multi-task protocol: SOURCE->TARGET "
+    p.add_argument("--data",
+                   help="required (here or in --config): a known data set name, a .npz/.csv file, or a multi-task protocol: SOURCE->TARGET "
                         "(e.g. usps->mnist, digits->mnist; tasks s = 0, 1) or A+B[+C] (e.g. freyfaces+olivetti)")
     data_column_options(p)
     p.add_argument("--conditional", action="store_true",

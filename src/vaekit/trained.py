@@ -28,6 +28,7 @@ from .training import Trainer, TrainConfig, TrainResult
 
 CHECKPOINT_NAME = "model.pt"
 RESULT_NAME = "result.json"
+DETECTOR_CHECKPOINT_NAME = "detector.pt"  #: written by VAEDetector.save; loads here too
 
 
 def finite_or_none(value: float) -> float | None:
@@ -164,8 +165,20 @@ class TrainedModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> TrainedModel:
+        """A model saved by :func:`fit` (``model.pt``) or by ``VAEDetector.save`` (``detector.pt``): a directory
+        or the file itself."""
         directory = Path(directory)
         path = directory / CHECKPOINT_NAME if directory.is_dir() else directory
+        detector = directory / DETECTOR_CHECKPOINT_NAME
+        if directory.is_dir() and not path.is_file():
+            if not detector.is_file():
+                raise CheckpointError(
+                    f"no model in {directory}: expected {CHECKPOINT_NAME} (vaekit fit --out DIR) or "
+                    f"{DETECTOR_CHECKPOINT_NAME} (vaekit detect --save DIR)"
+                )
+            return cls.from_record(load_checkpoint(detector, "detector"), detector)
+        if path.name == DETECTOR_CHECKPOINT_NAME:
+            return cls.from_record(load_checkpoint(path, "detector"), path)
         return cls.from_record(load_checkpoint(path, "vae"), path)
 
 
