@@ -55,24 +55,24 @@ def _machine(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> dict[str, Any]:
-    rows = []
-    for name, target in sorted(load_targets().items()):
-        rows.append(
-            {
-                "name": name,
-                "description": target.description,
-                "budgets": target.budgets,
-                "in_all": target.include_in_all,
-            }
-        )
-        _say(args, f"{name:<12} {target.description}{'' if target.include_in_all else ' [not in all]'}")
-        for budget, settings in target.budgets.items():
-            _say(args, f"{'':<12}   --{budget}: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
-    if not rows:
+    from .experiments.listing import budget_rows, budget_table
+
+    targets = load_targets()
+    rows = budget_rows(targets, args.db)
+    if rows:
+        for name, target in sorted(targets.items()):
+            _say(args, f"{name}: {target.description}{'' if target.include_in_all else ' [not in all]'}")
+        _say(args, "")
+        _say(args, budget_table(rows))
+        _say(args, f"est. CPU time: runs x the mean time of that target's finished runs in {args.db} "
+                   "(unknown until some have run)")
+    else:
         _say(args, "no targets installed")
     for module, error in TARGET_LOAD_ERRORS.items():
         print(f"vaekit reproduce: warning: {module} failed to import: {error}", file=sys.stderr)
-    return {"targets": rows, "load_errors": dict(TARGET_LOAD_ERRORS)}
+    return {"targets": [{"name": r["target"], "description": r["description"], "budgets": targets[r["target"]].budgets,
+                         "in_all": r["in_all"]} for r in rows if r["budget"] == next(iter(targets[r["target"]].budgets))],
+            "budgets": rows, "load_errors": dict(TARGET_LOAD_ERRORS)}
 
 
 def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> dict[str, Any]:
@@ -142,9 +142,12 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
 @command
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
     target = get_target(args.target)
+    nothing = f"nothing run yet for {args.target} in {args.db} — run `vaekit reproduce {args.target}`"
     if not args.db.is_file():
-        raise ConfigError(f"no results database at {args.db}; run vaekit reproduce {args.target} first")
+        raise ConfigError(nothing)
     with Store(args.db) as store:
+        if not store.rows(target.name):
+            raise ConfigError(nothing)
         report = report_from_db(target, store, args.out or Path("results") / target.name, args.budget)
     _say(args, report["markdown"])
     return {"target": target.name, **report}

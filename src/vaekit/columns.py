@@ -72,6 +72,9 @@ def columns_info(dataset: Dataset) -> dict[str, Any]:
     """What a model records about its training file's columns (JSON-ready)."""
     meta = dataset.meta
     info: dict[str, Any] = {"columns": meta.get("columns")}
+    if meta.get("path") is not None:  # a user's file: enough to load it again (vaekit plot)
+        info["data_path"] = str(Path(meta["path"]).resolve())
+        info.update({k: meta[k] for k in ("label_column", "task_column") if meta.get(k) is not None})
     if meta.get("id_column") is not None:
         info["id_column"] = meta["id_column"]
     if meta.get("ignored_columns"):

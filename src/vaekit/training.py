@@ -209,6 +209,7 @@ class Trainer:
         model.train()
         order = torch.randperm(x.shape[0], generator=generator, device=x.device)
         total = torch.zeros((), device=x.device)
+        elbo_terms = torch.zeros(2, device=x.device)  # reconstruction, KL (the ELBO's terms, for plots)
         extremes: dict[str, torch.Tensor] = {}
         for start in range(0, x.shape[0], self.config.batch_size):
             idx = order[start : start + self.config.batch_size]
@@ -223,13 +224,15 @@ class Trainer:
                 return None
             optimiser.step()
             total += terms.loss.detach() * idx.numel()
+            elbo_terms += torch.stack([terms.reconstruction.detach().mean(), terms.kl.detach().mean()]) * idx.numel()
             for key, value in terms.diagnostics.items():
                 reduce = torch.minimum if key.startswith("min_") else torch.maximum if key.startswith("max_") else None
                 if reduce is None:
                     extremes[key] = extremes.get(key, 0) + value * idx.numel()
                 else:
                     extremes[key] = reduce(extremes[key], value) if key in extremes else value
-        record = {"train_loss": float(total) / x.shape[0]}
+        record = {"train_loss": float(total) / x.shape[0], "reconstruction": float(elbo_terms[0]) / x.shape[0],
+                  "kl": float(elbo_terms[1]) / x.shape[0]}
         for key, value in extremes.items():
             scale = 1 if key.startswith(("min_", "max_")) else x.shape[0]
             record[key] = float(value) / scale

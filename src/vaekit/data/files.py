@@ -37,7 +37,8 @@ def load_file(
     path = Path(path).expanduser()
     if not path.is_file():
         raise DatasetNotFoundError(f"no such data file: {path}")
-    meta: dict[str, Any] = {"path": str(path), "split_source": "user-file default"}
+    meta: dict[str, Any] = {"path": str(path), "split_source": "user-file default", "label_column": label_column,
+                            "task_column": task_column}
     if path.suffix.lower() == ".npz":
         x, y, s = _read_npz(path)
     elif path.suffix.lower() == ".csv":

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import atomic_write_bytes
+from ..htmlreport import write_report_html
+from .listing import settings_text
 from .stats import format_cell, mean_std, paired_best
 from .store import Store
 from .targets import Target
@@ -238,7 +240,8 @@ def report_from_db(
     lines = [f"## {target.name}: {target.description}", "", report["markdown"], ""]
     if last is not None:
         machine = last["machine"]
-        lines.append(f"Command: `{last['command']}` (budget {budget}: {target.budgets.get(budget, {})}).")
+        lines.append(f"Command: `{last['command']}` (budget {budget}: "
+                     f"{settings_text(target.budgets.get(budget, {}))}).")
         lines.append(
             f"Machine: {machine.get('cpus')} CPU cores ({machine.get('platform')}), backend "
             f"{machine.get('backend')} with {machine.get('workers')} workers; vaekit {last['code_version']}, "
@@ -261,9 +264,10 @@ def report_from_db(
         lines.append(f"- failed: `{_short_config(r['config'])}`: {_last_line(r['error'])}")
     text = "\n".join(lines) + "\n"
     path = write_text(out / "report.md", text)
+    page = write_report_html(out, f"{target.name}: {target.description}", text, report.get("files", []))
     return {
         "markdown": text,
-        "files": [*report.get("files", []), str(path)],
+        "files": [*report.get("files", []), str(path), str(page)],
         "budget": budget,
         "counts": counts,
     }
