@@ -343,3 +343,43 @@ def test_fit_config_file_runs_validates_and_repeats(user_csv, capsys, tmp_path):
         (tmp_path / "bad.toml").write_text(bad)
         code, _, err = run(capsys, "fit", "--config", tmp_path / "bad.toml", "--data", user_csv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_reproduce_device_reaches_every_run(capsys, monkeypatch, tmp_path, table):
+    if torch.cuda.is_available():
+        pytest.skip("this check needs a machine without CUDA")
+    monkeypatch.setenv("VAEKIT_DEVICE", "")
+    code, _, err = run(capsys, "reproduce", "toy", "--device", "cuda", "--db", tmp_path / "db.sqlite")
+    assert code == 2 and "CUDA" in err and not (tmp_path / "db.sqlite").exists()
+    monkeypatch.setenv("VAEKIT_DEVICE", "cuda")  # what reproduce --device hands its workers
+    with pytest.raises(ConfigError, match="CUDA"):
+        vaekit.fit(vaekit.Dataset("t", table[0]), likelihood="gaussian", hidden=(8,),
+                   train=TrainConfig(epochs=1, patience=None))
+
+
+# ----------------------------------------------------------------------------------------------- start-up
+def test_help_and_version_do_not_import_torch_or_sklearn():
+    import subprocess
+    import sys
+
+    code = ("import sys, vaekit.cli, contextlib, io\n"
+            "for argv in (['--version'], ['--help'], ['fit', '--help'], ['detect', '--help'], ['reproduce', '--help']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "        vaekit.cli.main(argv)\n"
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'matplotlib') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_light_name_lists_match_the_registries():
+    from vaekit import names
+    from vaekit.experiments import engine, targets
+    from vaekit.likelihoods import LIKELIHOODS
+    from vaekit.priors import PRIORS
+    from vaekit.training import DIVERGENCE_POLICIES
+
+    assert set(names.LIKELIHOOD_NAMES) == set(LIKELIHOODS) and set(names.PRIOR_NAMES) == set(PRIORS)
+    assert names.DIVERGENCE_POLICIES == DIVERGENCE_POLICIES and names.BUDGETS == targets.BUDGETS
+    assert tuple(names.BACKENDS) == tuple(engine.BACKENDS) and names.cpu_count() == engine.cpu_count()
+    assert set(vaekit.__all__) <= set(dir(vaekit)) and vaekit.VAEDetector is VAEDetector

@@ -3,29 +3,37 @@
 A model is an encoder + a likelihood (decoder head) + a prior (+ optional task conditioning); see
 :class:`vaekit.model.VAE`. :func:`vaekit.fit` trains one on a data set and :class:`vaekit.TrainedModel` scores,
 evaluates, saves and loads it.
+
+The public names load on first use (PEP 562), so ``vaekit --help`` and ``--version`` do not import torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .model import VAE, LossTerms, ModelConfig  # noqa: E402
-from .training import Trainer, TrainConfig, TrainResult  # noqa: E402
-from .evaluation import log_likelihood, elbo  # noqa: E402
-from .trained import TrainedModel, fit  # noqa: E402
-from .data import Dataset, load_dataset  # noqa: E402
-from .detect import VAEDetector  # noqa: E402
+#: public name -> the module that defines it
+_EXPORTS = {
+    "VAE": "model", "LossTerms": "model", "ModelConfig": "model",
+    "Trainer": "training", "TrainConfig": "training", "TrainResult": "training",
+    "log_likelihood": "evaluation", "elbo": "evaluation",
+    "TrainedModel": "trained", "fit": "trained",
+    "Dataset": "data", "load_dataset": "data",
+    "VAEDetector": "detect",
+}
 
-__all__ = [
-    "VAE",
-    "Dataset",
-    "LossTerms",
-    "ModelConfig",
-    "TrainConfig",
-    "TrainResult",
-    "TrainedModel",
-    "VAEDetector",
-    "Trainer",
-    "elbo",
-    "fit",
-    "load_dataset",
-    "log_likelihood",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

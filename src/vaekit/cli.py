@@ -19,22 +19,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import __version__
-from .checkpoint import atomic_write_bytes
 from .cli_helpers import file_options, fmt, show_defaults, torch_seeded, user_file_options
-from .columns import align_columns
-from .data import DATASETS, dataset_status, load_dataset
-from .data.registry import load_arrays
 from .errors import ConfigError, VaekitError
-from .likelihoods import LIKELIHOODS
-from .priors import PRIORS
+from .names import DIVERGENCE_POLICIES, LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS
 from .runconfig import apply_config, save_run_config
-from .tasks import labelled_rows, representation_metrics, task_indices
-from .trained import TrainedModel, finite_or_none, fit, subsample_rows
 from .tracking import tracking_callbacks, tracking_options
-from .training import DIVERGENCE_POLICIES, TrainConfig
+
+# torch, scikit-learn and the models load inside the commands (lazily), so --help and --version stay fast
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
@@ -70,6 +62,8 @@ def _say(args: argparse.Namespace, text: str) -> None:
 # ------------------------------------------------------------------------------------------------- commands
 @command
 def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
+    from .data import dataset_status
+
     rows = dataset_status()
     table = [("name", "state", "shape", "description")]
     for row in rows:
@@ -83,6 +77,9 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
 
 @command
 def cmd_download(args: argparse.Namespace) -> dict[str, Any]:
+    from .data import DATASETS
+    from .data.registry import load_arrays
+
     if args.name not in DATASETS:
         raise ConfigError(f"unknown dataset {args.name!r}; known: {', '.join(sorted(DATASETS))}")
     arrays = load_arrays(DATASETS[args.name], download=True)
@@ -116,6 +113,8 @@ def _prior_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
+    from .tasks import task_indices
+
     """Task conditioning (CVAE), the VFAE's MMD weight and the beta-CVAE's task latent (chapter 5); the last two
     imply conditioning. ``--target-task`` marks the task whose test rows are scored."""
     if args.target_task is not None:
@@ -130,6 +129,10 @@ def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
 
 @command
 def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    from .data import load_dataset
+    from .trained import fit
+    from .training import TrainConfig
+
     if args.data is None:
         raise ConfigError("give --data (on the command line or as data = ... in the --config file)")
     dataset = load_dataset(args.data, **file_options(args))
@@ -162,7 +165,11 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
+def _evaluation_rows(trained: Any, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
+    from .columns import align_columns
+    from .data import load_dataset
+    from .tasks import labelled_rows
+
     """The rows to evaluate, the labelled rows for the kNN accuracy, a description and the target task: the
     training data set's test split (labelled rows: its training split's, of the target task) by default, else
     every row of ``data`` (no kNN)."""
@@ -183,6 +190,9 @@ def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Nam
 
 @command
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from .tasks import representation_metrics
+    from .trained import TrainedModel, subsample_rows
+
     trained = TrainedModel.load(args.model_dir)
     test, labelled, what, target = _evaluation_rows(trained, args.data, args)
     test = subsample_rows(test, args.test_subsample, args.seed)
@@ -205,6 +215,13 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 @command
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from .checkpoint import atomic_write_bytes
+    from .columns import align_columns
+    from .data import load_dataset
+    from .trained import TrainedModel, finite_or_none
+
     trained = TrainedModel.load(args.model_dir)
     dataset = align_columns(trained, load_dataset(args.data, **file_options(args)))
     scores = trained.score_samples(dataset.x, dataset.s, n_samples=args.importance_samples, seed=args.seed,

@@ -10,19 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-from .checkpoint import atomic_write_bytes
-from .cli_helpers import file_options, fmt, user_file_options
-from .columns import align_columns, columns_info
-from .tracking import tracking_callbacks, tracking_options
 from .cli import _int_list, _say, command, common_options
-from .data import load_dataset
-from .detect import VAEDetector
+from .cli_helpers import file_options, fmt, user_file_options
 from .errors import ConfigError
-from .likelihoods import LIKELIHOODS
-from .priors import PRIORS
-from .trained import finite_or_none
+from .names import LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS
+from .tracking import tracking_callbacks, tracking_options
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +65,10 @@ def _binary_labels(y: np.ndarray | None) -> np.ndarray | None:
 
 def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
     """ROC-AUC and average precision; infinite scores keep their rank, undefined metrics are None."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from .trained import finite_or_none
+
     if len(np.unique(y)) < 2:
         return {"roc_auc": None, "average_precision": None}
     ranked = np.nan_to_num(scores, nan=-np.inf, posinf=np.finfo(float).max, neginf=np.finfo(float).min)
@@ -81,6 +78,12 @@ def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
 
 @command
 def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
+    from .checkpoint import atomic_write_bytes
+    from .columns import align_columns, columns_info
+    from .data import load_dataset
+    from .detect import VAEDetector
+    from .trained import finite_or_none
+
     dataset = load_dataset(args.data, **file_options(args))
     y = _binary_labels(dataset.y)
     threshold_from = "training rows"

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli import _say, command, common_options
 from .errors import ConfigError
-from .experiments.engine import BACKENDS, cpu_count, run_grid
-from .experiments.report import report_from_db
-from .experiments.store import Store
-from .experiments.targets import BUDGETS, TARGET_LOAD_ERRORS, Target, get_target, load_targets
+from .names import BACKENDS, BUDGETS, cpu_count
+
+if TYPE_CHECKING:  # pragma: no cover - the experiments (torch) load inside the commands
+    from .experiments.store import Store
+    from .experiments.targets import Target
 
 DEFAULT_DB = Path("results") / "vaekit.sqlite"
 
 
 def _targets(name: str) -> list[Target]:
+    from .experiments.targets import get_target, load_targets
+
     if name != "all":
         return [get_target(name)]
     chosen = [t for _, t in sorted(load_targets().items()) if t.include_in_all]
@@ -51,10 +55,12 @@ def _machine(args: argparse.Namespace) -> dict[str, Any]:
         "backend": args.backend,
         "workers": args.workers,
         "ray_address": args.ray_address,
+        "device": getattr(args, "device", None) or "cpu",
     }
 
 
 def _list(args: argparse.Namespace) -> dict[str, Any]:
+    from .experiments.targets import TARGET_LOAD_ERRORS, load_targets
     from .experiments.listing import budget_rows, budget_table
 
     targets = load_targets()
@@ -76,6 +82,9 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> dict[str, Any]:
+    from .experiments.engine import run_grid
+    from .experiments.report import report_from_db
+
     if args.budget not in target.budgets:
         raise ConfigError(f"{target.name} has no {args.budget!r} budget; it has {', '.join(target.budgets)}")
     configs = target.runs(args.budget, args.seeds, args.datasets)
@@ -126,6 +135,8 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store) -> di
 
 @command
 def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
+    from .experiments.store import Store
+
     if args.list:
         return _list(args)
     if args.target is None:
@@ -133,6 +144,11 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
     args.datasets = [d for item in args.datasets or [] for d in item.split(",") if d] or None
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.device is not None:  # every run trains there: the workers inherit the variable
+        from .training import DEVICE_ENV, resolve_device
+
+        resolve_device(args.device)
+        os.environ[DEVICE_ENV] = args.device
     args.targets = _targets(args.target)
     with Store(args.db) as store:
         results = [_reproduce_one(args, target, store) for target in args.targets]
@@ -141,6 +157,10 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
 
 @command
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
+    from .experiments.report import report_from_db
+    from .experiments.store import Store
+    from .experiments.targets import get_target
+
     target = get_target(args.target)
     nothing = f"nothing run yet for {args.target} in {args.db} — run `vaekit reproduce {args.target}`"
     if not args.db.is_file():
@@ -193,6 +213,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="keep runs that failed before instead of running them again",
     )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.add_argument("--device", default=None,
+                   help="train every run on cpu, cuda, cuda:N, mps or auto (default: cpu; local backend)")
     common_options(p)
 
     p = sub.add_parser("report", help="tables and figures of a target from the results database alone")

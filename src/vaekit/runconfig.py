@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_write_bytes
 from .errors import ConfigError
 
 RUN_CONFIG_NAME = "run.toml"
@@ -129,6 +128,8 @@ def run_config_text(args: argparse.Namespace) -> str:
 
 def save_run_config(args: argparse.Namespace, out: Path) -> Path:
     """Write ``out/run.toml`` atomically; returns its path."""
+    from .checkpoint import atomic_write_bytes
+
     path = Path(out) / RUN_CONFIG_NAME
     text = run_config_text(args)
     atomic_write_bytes(path, lambda f: f.write(text.encode()))

@@ -173,7 +173,7 @@ class TrainedModel:
         if directory.is_dir() and not path.is_file():
             if not detector.is_file():
                 raise CheckpointError(
-                    f"no model in {directory}: expected {CHECKPOINT_NAME} (vaekit fit --out DIR) or "
+                    f"no checkpoint in {directory}: expected {CHECKPOINT_NAME} (vaekit fit --out DIR) or "
                     f"{DETECTOR_CHECKPOINT_NAME} (vaekit detect --save DIR)"
                 )
             return cls.from_record(load_checkpoint(detector, "detector"), detector)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from .model import VAE
 from .nets import adam
 
 DIVERGENCE_POLICIES = ("stop", "rollback")
+#: default training device when a TrainConfig names none (``vaekit reproduce --device`` sets it for its workers)
+DEVICE_ENV = "VAEKIT_DEVICE"
 log = logging.getLogger(__name__)
 
 
@@ -128,8 +131,9 @@ class Trainer:
         cfg = self.config
         if train_x.shape[0] < 1:
             raise ConfigError("the training split is empty")
-        if cfg.device is not None:
-            model.to(resolve_device(cfg.device))
+        device_name = cfg.device or os.environ.get(DEVICE_ENV) or None  # vaekit reproduce --device sets it
+        if device_name is not None:
+            model.to(resolve_device(device_name))
         device = next(model.parameters()).device
         train_x, val_x, train_s, val_s = (None if t is None else t.to(device) for t in (train_x, val_x, train_s, val_s))
         # on the data's device, so that shuffling and batch transforms (dynamic binarisation) stay there
