@@ -113,10 +113,10 @@ def _prior_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
-    from .tasks import task_indices
-
     """Task conditioning (CVAE), the VFAE's MMD weight and the beta-CVAE's task latent (chapter 5); the last two
     imply conditioning. ``--target-task`` marks the task whose test rows are scored."""
+    from .tasks import task_indices
+
     if args.target_task is not None:
         if dataset.s is None or args.target_task not in set(dataset.s.tolist()):
             raise ConfigError(f"--target-task {args.target_task} is not a task index of {dataset.name}")
@@ -166,13 +166,13 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _evaluation_rows(trained: Any, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
-    from .columns import align_columns
-    from .data import load_dataset
-    from .tasks import labelled_rows
-
     """The rows to evaluate, the labelled rows for the kNN accuracy, a description and the target task: the
     training data set's test split (labelled rows: its training split's, of the target task) by default, else
     every row of ``data`` (no kNN)."""
+    from .columns import align_columns, training_data
+    from .data import load_dataset
+    from .tasks import labelled_rows
+
     name = trained.info.get("dataset")
     target = getattr(args, "target_task", None)
     if target is None:
@@ -180,7 +180,7 @@ def _evaluation_rows(trained: Any, data: str | None, args: argparse.Namespace) -
     if data is None or data == name:
         if name is None:
             raise ConfigError("this model does not record its data set; pass --data")
-        dataset = load_dataset(name)
+        dataset = training_data(trained.info)
         train, _, test = dataset.splits(trained.info.get("split"), seed=int(trained.info.get("seed", 0)))
         target = dataset.meta.get("target_task") if target is None else target
         return test, labelled_rows(train, target), f"{name} (test split)", target

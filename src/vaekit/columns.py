@@ -106,3 +106,19 @@ def align_columns(trained: TrainedModel, dataset: Dataset) -> Dataset:
     aligned.x = dataset.x[:, order]
     aligned.meta = {**dataset.meta, "columns": list(expected)}
     return aligned
+
+
+def training_data(info: dict[str, Any]) -> Dataset:
+    """The whole data set a model was fitted on, read again: its file (with the same column options) when it
+    was a user's file, else the registered data set by name."""
+    from .data import load_dataset
+    from .errors import ConfigError
+
+    if info.get("data_path"):
+        options = {k: info[k] for k in ("label_column", "task_column", "id_column") if info.get(k) is not None}
+        if info.get("ignored_columns"):
+            options["ignore_columns"] = list(info["ignored_columns"])
+        return load_dataset(info["data_path"], **options)
+    if info.get("dataset") is None:
+        raise ConfigError("this model does not record its data set; pass --data")
+    return load_dataset(info["dataset"])

@@ -129,18 +129,15 @@ def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, An
     from .data import load_dataset
     from .errors import DatasetNotFoundError
 
-    options = {k: info[k] for k in ("label_column", "task_column", "id_column") if info.get(k) is not None}
-    if info.get("ignored_columns"):
-        options["ignore_columns"] = info["ignored_columns"]
-    from .data import Dataset
-
-    if isinstance(data, Dataset):
-        return data
-    source = data or info.get("data_path") or info.get("dataset")
-    if source is None:
-        return None
     try:
-        dataset = load_dataset(source, **(options if data is None else dict(data_options or {})))
+        if data is None:
+            from .columns import training_data
+
+            if info.get("data_path") is None and info.get("dataset") is None:
+                return None
+            dataset = training_data(info)
+        else:
+            dataset = load_dataset(data, **dict(data_options or {}))
     except DatasetNotFoundError as err:
         log.warning("no latent-space plot: the run's data are not available here (%s); pass --data", err)
         return None

@@ -26,6 +26,8 @@ from .nets import adam
 DIVERGENCE_POLICIES = ("stop", "rollback")
 #: default training device when a TrainConfig names none (``vaekit reproduce --device`` sets it for its workers)
 DEVICE_ENV = "VAEKIT_DEVICE"
+#: caps every run's epochs when set (see :func:`max_epochs`)
+MAX_EPOCHS_ENV = "VAEKIT_MAX_EPOCHS"
 log = logging.getLogger(__name__)
 
 
@@ -99,6 +101,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def max_epochs(epochs: int) -> int:
+    """``epochs``, capped by the environment variable ``VAEKIT_MAX_EPOCHS`` when it is set (smoke runs and the
+    README doc-test run every example verbatim at a tiny budget this way)."""
+    cap = os.environ.get(MAX_EPOCHS_ENV, "").strip()
+    if not cap:
+        return epochs
+    if not cap.isdigit() or int(cap) < 1:
+        raise ConfigError(f"{MAX_EPOCHS_ENV} must be a positive integer, got {cap!r}")
+    return min(epochs, int(cap))
+
+
 def _finite_or_none(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
@@ -150,9 +163,10 @@ class Trainer:
         epochs_since_best = 0
         n = train_x.shape[0]
         log.info("training on %d rows for up to %d epochs; Ctrl-C stops and keeps the best model so far",
-                 n, cfg.epochs)
+                 n, max_epochs(cfg.epochs))
         start = time.perf_counter()
-        bar = tqdm(range(1, cfg.epochs + 1), disable=not cfg.progress, unit="epoch", leave=False)
+        epochs = max_epochs(cfg.epochs)
+        bar = tqdm(range(1, epochs + 1), disable=not cfg.progress, unit="epoch", leave=False)
         try:
             for epoch in bar:
                 kl_weight = min(1.0, epoch / cfg.warmup_epochs) if cfg.warmup_epochs else 1.0
