@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,11 @@ class MLflowLogger(Tracker):
             return
         from mlflow.tracking import MlflowClient
 
+        uri = self.tracking_uri or ""
+        if uri.startswith("file:") or (uri and "://" not in uri):
+            # MLflow 3 keeps the file store in maintenance mode behind this switch; a local file store is what
+            # this logger offers without a server or a database
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self._client = MlflowClient(tracking_uri=self.tracking_uri)
         found = self._client.get_experiment_by_name(self.experiment)
         experiment_id = found.experiment_id if found else self._client.create_experiment(self.experiment)

@@ -101,7 +101,7 @@ def _read_csv(
         if bad:
             raise DataError(
                 f"{path}: column {header[i]!r} is not numeric (e.g. {bad[0]!r}); remove it, encode it as numbers, "
-                "or name it with --label-column/--task-column"
+                "or name it with --label-column/--task-column, or skip it with --ignore-columns/--id-column"
             )
     x = table[:, features].astype(np.float64)
     meta["columns"] = [header[i] for i in features] if has_header else None
