@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import NUMERICS_VERSION, __version__
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -24,7 +24,7 @@ _EXPORTS = {
     "VAEDetector": "detect",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["NUMERICS_VERSION", "__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from ._version import NUMERICS_VERSION, __version__
 from .errors import CheckpointError
 
 FORMAT = "vaekit-checkpoint"
@@ -34,7 +34,8 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
 
 def save_checkpoint(path: str | Path, kind: str, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, numbers, strings, lists, dicts only) with format and library versions."""
-    record = {"format": FORMAT, "format_version": FORMAT_VERSION, "vaekit_version": __version__, "kind": kind,
+    record = {"format": FORMAT, "format_version": FORMAT_VERSION, "vaekit_version": __version__,
+              "numerics_version": NUMERICS_VERSION, "kind": kind,
               **payload}
     atomic_write_bytes(Path(path), lambda f: torch.save(record, f))
     return Path(path)

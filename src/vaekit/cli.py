@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .cli_helpers import file_options, fmt, show_defaults, torch_seeded, user_file_options
 from .errors import ConfigError, VaekitError
 from .names import DIVERGENCE_POLICIES, LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS

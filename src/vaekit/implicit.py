@@ -11,8 +11,10 @@ alternates (Algorithm 4.1 / 5.1): the trainer's VAE epoch updates theta and phi 
 In the VAE step the pathwise gradient of T_psi(z) through the reparameterised z reaches the encoder; only psi is
 frozen and T's own dependence on q_phi is ignored (its expected gradient vanishes at the optimum, Eq. 4.20).
 
-The prior density is p(z) = N(z) exp T_psi(z) up to the constant Z = E_N[exp T_psi(z)], estimated by Monte Carlo
-(:meth:`ImplicitOptimalPrior.log_normaliser`) so the normalised log-likelihood can be reported beside the raw one.
+The prior density is p(z) = N(z) exp T_psi(z) up to the constant Z = E_N[exp T_psi(z)], estimated by importance
+sampling with the aggregated posterior (a defensive mixture with N(0, I)) as proposal, with a standard error and an
+effective sample size (:mod:`vaekit.normaliser`, :meth:`ImplicitOptimalPrior.log_normaliser`), so the normalised
+log-likelihood can be reported beside the raw one. The trainer selects epochs on the normalised validation bound.
 Sampling from the prior means ancestral sampling from the training data.
 
 With a task-conditioned model the same prior is the proposed model of chapter 5: q(z) = E_{p_D(x,s)}[q(z|x,s)]
@@ -36,6 +38,7 @@ from torch.nn import functional as F
 
 from .errors import ConfigError
 from .nets import Dropout, adam, glorot_init
+from .normaliser import LogNormaliser, estimate_log_normaliser
 from .priors import Prior, register_prior, standard_normal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,7 +154,8 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         the epoch (one extra forward pass; exact for the current phi). ``"reuse"`` falls back to ``"encode"``
         when the epoch's posteriors are incomplete (e.g. after a divergence rollback).
     normaliser_samples:
-        N(0, I) samples for the Monte Carlo estimate of log Z.
+        Importance samples for the estimate of log Z (proposal: the last classifier phase's posteriors, i.e. the
+        aggregated posterior, in a defensive mixture with N(0, I); see :mod:`vaekit.normaliser`).
     task_weights:
         How ancestral sampling weights the tasks of a task-conditioned model: ``"data"`` (default) draws training
         rows uniformly, i.e. task k with its share p_D(s=k) (Eq. 5.8); ``"equal"`` draws each task with
@@ -173,7 +177,7 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         keep_prob: float = 0.5,
         ratio_samples: int | None = None,
         ancestral: str = "reuse",
-        normaliser_samples: int = 100_000,
+        normaliser_samples: int = 10_000,
         task_weights: str = "data",
         dropout_last_only: bool = False,
     ) -> None:
@@ -189,9 +193,11 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         self.task_weights, self.dropout_last_only = task_weights, bool(dropout_last_only)
         self.ratio = DensityRatioNet(latent_dim, self.ratio_hidden, self.keep_prob, self.dropout_last_only)
         self._freeze()
-        #: log Z and its Monte Carlo standard error; NaN until estimated for the current psi (kept in checkpoints)
+        #: log Z, its standard error and the estimate's effective sample size; NaN until estimated for the current
+        #: psi (kept in checkpoints, so a restored epoch keeps its own estimate)
         self.register_buffer("log_z", torch.tensor(math.nan, dtype=torch.float64))
         self.register_buffer("log_z_stderr", torch.tensor(math.nan, dtype=torch.float64))
+        self.register_buffer("log_z_ess", torch.tensor(math.nan, dtype=torch.float64))
         self._optimiser: torch.optim.Optimizer | None = None
         self._posteriors: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = deque()
         self._posterior_rows, self._capacity = 0, 250_000
@@ -308,8 +314,8 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
             ]
         finally:
             self._freeze()
-        self.log_z.fill_(math.nan)
-        self.log_z_stderr.fill_(math.nan)
+        for buffer in (self.log_z, self.log_z_stderr, self.log_z_ess):
+            buffer.fill_(math.nan)
         held_out = min(m, 10_000)
         metrics = classifier_metrics(self.ratio, self._ancestral(loc, scale, held_out, weights),
                                      torch.randn(held_out, self.latent_dim, device=loc.device))
@@ -320,33 +326,43 @@ class ImplicitOptimalPrior(_FrozenUnlessFitting, Prior):
         return metrics
 
     # -------------------------------------------------------------------------------------------- normaliser
-    @torch.no_grad()
-    def estimate_log_normaliser(self, n_samples: int | None = None, seed: int = 0) -> tuple[float, float]:
-        """Monte Carlo log Z = log E_{N(0,I)}[exp T_psi(z)] with a seeded generator, and its delta-method standard
-        error; a stable logsumexp in float64."""
-        n = int(n_samples or self.normaliser_samples)
-        generator = torch.Generator().manual_seed(seed)
+    def estimate_log_normaliser(self, n_samples: int | None = None, seed: int = 0) -> LogNormaliser:
+        """Importance-sampled log Z for the current psi (see :mod:`vaekit.normaliser`): the proposal is the last
+        classifier phase's posteriors (with their task weights) in a defensive mixture with N(0, I); before any
+        classifier phase (e.g. a model loaded without a stored estimate) it falls back to N(0, I) alone, which the
+        returned ``proposal`` and a small ``ess`` make visible."""
+        loc, scale, weights = self._snapshot if self._snapshot is not None else (None, None, None)
         was_training = self.ratio.training
         self.ratio.eval()
-        t = torch.cat([
-            self.ratio(torch.randn(min(50_000, n - i), self.latent_dim, generator=generator).to(self.log_z.device)
-                       ).double()
-            for i in range(0, n, 50_000)
-        ])
-        self.ratio.train(was_training)
-        log_z = float(torch.logsumexp(t, 0) - math.log(n))
-        w = torch.exp(t - t.max())
-        stderr = float(w.std() / (w.mean() * math.sqrt(n)))
-        return log_z, stderr
+        try:
+            return estimate_log_normaliser(self.ratio, self.latent_dim, loc, scale, weights,
+                                           n_samples=int(n_samples or self.normaliser_samples), seed=seed,
+                                           device=self.log_z.device)
+        finally:
+            self.ratio.train(was_training)
 
     def log_normaliser(self) -> float:
         """log Z for the current psi; estimated on first use after each classifier phase, then cached in the
-        ``log_z`` buffer (so checkpoints keep it)."""
+        ``log_z`` buffers (so checkpoints, and the epoch that early stopping restores, keep their own)."""
         if math.isnan(float(self.log_z)):
-            log_z, stderr = self.estimate_log_normaliser()
-            self.log_z.fill_(log_z)
-            self.log_z_stderr.fill_(stderr)
+            estimate = self.estimate_log_normaliser()
+            self.log_z.fill_(estimate.log_z)
+            self.log_z_stderr.fill_(estimate.stderr)
+            self.log_z_ess.fill_(estimate.ess)
         return float(self.log_z)
+
+    def normaliser_metrics(self) -> dict[str, Any]:
+        log_z = self.log_normaliser()
+        estimate = LogNormaliser(log_z, float(self.log_z_stderr), float(self.log_z_ess), self.normaliser_samples,
+                                 "cached")
+        return {"log_normaliser": log_z, "log_normaliser_stderr": estimate.stderr,
+                "log_normaliser_ess": estimate.ess, "log_normaliser_reliable": estimate.reliable}
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:  # type: ignore[override]
+        # checkpoints written before the ESS was stored (vaekit <= 0.1.0 numerics 1) load with it unknown
+        state_dict.setdefault(prefix + "log_z_ess", torch.tensor(math.nan, dtype=torch.float64))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def config(self) -> dict[str, Any]:
         return {"ratio_epochs": self.ratio_epochs, "ratio_lr": self.ratio_lr, "ratio_hidden": list(self.ratio_hidden),

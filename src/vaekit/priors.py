@@ -70,6 +70,11 @@ class Prior(nn.Module):
         """log of the normalising constant of :meth:`log_prob` (0 for explicit priors)."""
         return 0.0
 
+    def normaliser_metrics(self) -> dict[str, Any]:
+        """``log_normaliser`` with its standard error, effective sample size and reliability flag, for priors
+        whose :meth:`log_prob` is unnormalised; empty for explicit priors."""
+        return {}
+
     def config(self) -> dict[str, Any]:
         return {}
 

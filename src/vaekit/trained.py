@@ -114,15 +114,15 @@ class TrainedModel:
                     "n_test": len(x_t)}
         raw = self.score_samples(x, s, n_samples, normalised=False, dtype=torch.float32, seed=None,
                                  progress=progress)
-        log_z = self.model.prior.log_normaliser()
         metrics: dict[str, Any] = {
             "test_log_likelihood": finite_or_none(raw.mean()),
             "importance_samples": n_samples,
             "n_test": len(raw),
         }
-        if log_z != 0.0:
-            metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - log_z)
-            metrics["log_normaliser"] = finite_or_none(log_z)
+        normaliser = self.model.prior.normaliser_metrics()
+        if normaliser:  # an unnormalised prior: the raw value (the thesis's "≈") and the normalised one
+            metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - normaliser["log_normaliser"])
+            metrics.update({k: finite_or_none(v) if isinstance(v, float) else v for k, v in normaliser.items()})
         return metrics
 
     # ------------------------------------------------------------------------------ the data's own units

@@ -38,7 +38,9 @@ class TrainConfig:
     epochs: int = 500
     batch_size: int = 100
     lr: float = 1e-3
-    patience: int | None = 50  #: epochs without validation improvement before stopping; None disables
+    #: epochs without improvement of the validation loss (normalised for unnormalised priors) before stopping;
+    #: None disables
+    patience: int | None = 50
     warmup_epochs: int = 0  #: linear KL warm-up from 0 to 1 over this many epochs (Bowman et al., 2016)
     n_samples: int = 1  #: L, reparameterisation samples per point
     seed: int = 0
@@ -177,11 +179,15 @@ class Trainer:
                     continue
                 model.eval()
                 record.update(model.prior.fit_auxiliary(train_x, train_s))
+                raw_loss = float(-elbo(model, val_x, val_s).mean()) if val_x is not None else record["train_loss"]
+                # Select on the *normalised* bound: an unnormalised prior (N(z) exp T(z)) would otherwise favour
+                # epochs with a large exp T mass. -ELBO_normalised = -ELBO_raw + log Z (0 for explicit priors).
+                log_z = model.prior.log_normaliser()
+                val_loss = raw_loss + log_z
                 if val_x is not None:
-                    val_loss = float(-elbo(model, val_x, val_s).mean())
                     record["val_loss"] = val_loss
-                else:
-                    val_loss = record["train_loss"]
+                if log_z != 0.0:
+                    record.update(val_loss_raw=raw_loss, log_normaliser=log_z)
                 record.update(epoch=epoch, kl_weight=kl_weight, seconds=time.perf_counter() - start)
                 record = {k: (v if math.isfinite(v) else None) for k, v in record.items()}  # never NaN in history
                 result.history.append(record)

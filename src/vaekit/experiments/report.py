@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -249,6 +250,11 @@ def report_from_db(
         )
         if last.get("finished"):
             lines.append(f"Wall time of that command: {last['finished'] - last['started']:.0f} s.")
+    versions = sorted({r["code_version"] for r in rows if r.get("code_version")})
+    commits = sorted({str(i["machine"].get("source_commit")) for i in invocations
+                      if i["budget"] == budget and i["machine"].get("source_commit")})
+    lines.append(f"Code of these runs: {', '.join(versions) or 'unknown'} (results are keyed on the numerics "
+                 f"version){'; source commits ' + ', '.join(commits) if commits else ''}.")
     run_time = sum(r["wall_seconds"] or 0.0 for r in rows)
     lines.append(
         f"Runs: {counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed"
@@ -262,15 +268,36 @@ def report_from_db(
     failed = [r for r in results if r["status"] == "failed"]
     for r in failed[:10]:
         lines.append(f"- failed: `{_short_config(r['config'])}`: {_last_line(r['error'])}")
+    lines.append("Raw per-run results (configuration, status, numerics version, every metric but the history): "
+                 "`runs.jsonl` beside this report.")
     text = "\n".join(lines) + "\n"
     path = write_text(out / "report.md", text)
     page = write_report_html(out, f"{target.name}: {target.description}", text, report.get("files", []))
+    raw = write_text(out / "runs.jsonl", "".join(raw_line(r) for r in rows))
     return {
         "markdown": text,
-        "files": [*report.get("files", []), str(path), str(page)],
+        "files": [*report.get("files", []), str(path), str(raw), str(page)],
         "budget": budget,
         "counts": counts,
     }
+
+
+def raw_line(row: dict[str, Any]) -> str:
+    """One JSON line of a stored run: what :func:`load_raw` reads back into report input."""
+    metrics = {k: v for k, v in (row["metrics"] or {}).items() if k != "history"}
+    return json.dumps({"key": row["key"], "status": row["status"], "code_version": row.get("code_version"),
+                       "config": row["config"], "metrics": metrics, "wall_seconds": row.get("wall_seconds")},
+                      sort_keys=True, allow_nan=False, default=float) + "\n"
+
+
+def load_raw(path: str | Path) -> list[dict[str, Any]]:
+    """Report input (as :func:`results_from_rows` gives it) from committed raw results: a ``runs.jsonl`` (one run
+    a line), or a ``results.json`` list of ``{config, status, metrics}`` (the chapter scripts' format)."""
+    path = Path(path)
+    text = path.read_text()
+    records = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
+    return [{"config": r["config"], "status": r["status"], "metrics": r["metrics"], "error": r.get("error"),
+             "key": r.get("key"), "wall_seconds": r.get("wall_seconds"), "host": None} for r in records]
 
 
 def _short_config(config: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import CODE_VERSION, source_commit
 
 STATUSES = ("pending", "running", "done", "diverged", "failed")
 FINAL = ("done", "diverged")
@@ -77,8 +77,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def config_key(config: dict[str, Any], code_version: str = __version__) -> str:
-    """Stable hash of a run: its configuration (axes, hyper-parameters, seed, budget) and code version."""
+def config_key(config: dict[str, Any], code_version: str = CODE_VERSION) -> str:
+    """Stable hash of a run: its configuration (axes, hyper-parameters, seed, budget) and the numerics version of
+    the code (:data:`vaekit._version.CODE_VERSION`; see there for when it changes)."""
     return hashlib.sha256(
         canonical_json({"config": config, "code_version": code_version}).encode()
     ).hexdigest()
@@ -150,7 +151,7 @@ class Store:
                 self.db.execute(
                     "INSERT OR IGNORE INTO runs (key, target, config, code_version, status, created) "
                     "VALUES (?, ?, ?, ?, 'pending', ?)",
-                    (key, str(config.get("target", "")), canonical_json(config), __version__, now),
+                    (key, str(config.get("target", "")), canonical_json(config), CODE_VERSION, now),
                 )
                 self.db.execute("INSERT OR IGNORE INTO requests (key, budget) VALUES (?, ?)", (key, budget))
         return keys
@@ -239,7 +240,8 @@ class Store:
             cur = self.db.execute(
                 "INSERT INTO invocations (target, budget, command, machine, code_version, started) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (target, budget, command, canonical_json(machine), __version__, time.time()),
+                (target, budget, command, canonical_json({**machine, "source_commit": source_commit()}), CODE_VERSION,
+                 time.time()),
             )
         return int(cur.lastrowid)
 
