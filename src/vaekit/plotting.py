@@ -126,9 +126,11 @@ def plot_scores(scores: np.ndarray, threshold: float, path: Path, contamination:
 def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, Any] | None = None) -> Any:
     """The data set a run was trained on (its test split), or ``data`` (read with ``data_options``) when given;
     None, with a warning, when the run's data cannot be found here."""
-    from .data import load_dataset
+    from .data import Dataset, load_dataset
     from .errors import DatasetNotFoundError
 
+    if isinstance(data, Dataset):
+        return data
     try:
         if data is None:
             from .columns import training_data
