@@ -162,8 +162,11 @@ def test_load_rejects_other_checkpoints(tmp_path, blobs):
     trained, _ = fit(_dataset(blobs), likelihood="gaussian", latent_dim=2, hidden=(8,), importance_samples=2,
                      train=TrainConfig(epochs=1, batch_size=50))
     trained.save(tmp_path)
+    detector = VAEDetector.load(tmp_path)  # a fit directory: one model format for every command (issue 18)
+    assert detector.trained_.model.config == trained.model.config and not hasattr(detector, "threshold_")
+    assert detector.calibrate(blobs).labels_.mean() == pytest.approx(0.1, abs=0.01)
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        VAEDetector.load(tmp_path)
+        VAEDetector.load(tmp_path / "elsewhere")
     with pytest.raises(CheckpointError, match="'vae' model, not a 'detector'"):
         VAEDetector.load(tmp_path / "model.pt")
 

@@ -7,6 +7,7 @@ Errors that vaekit raises on purpose print one line on stderr and exit with stat
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib
 import logging
 import io
@@ -14,31 +15,27 @@ import json
 import sqlite3
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ._version import __version__
-from .checkpoint import atomic_write_bytes
-from .data import DATASETS, dataset_status, load_dataset
-from .data.registry import load_arrays
+from .cli_helpers import file_options, fmt, show_defaults, torch_seeded, user_file_options
 from .errors import ConfigError, VaekitError
 from .interrupts import StopSignals
-from .likelihoods import LIKELIHOODS
-from .nets import ACTIVATIONS
-from .priors import PRIORS
-from .tasks import check_task_count, labelled_rows, representation_metrics, task_indices
-from .trained import TrainedModel, fit, training_data_rows
-from .training import DIVERGENCE_POLICIES, TrainConfig
+from .names import ACTIVATION_NAMES, DIVERGENCE_POLICIES, LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS
+from .runconfig import apply_config, save_run_config
+from .tracking import tracking_callbacks, tracking_options
 from .validation import (MAX_SEED, Database, DeviceName, FloatRange, IntList, IntRange, OutputDir, OutputFile,
                          RunFolder, SplitFractions, check_output_dir, check_run_folder, output_lock)
+
+# torch, scikit-learn and the models load inside the commands (lazily), so --help and --version stay fast
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 #: Modules that add sub-commands: each defines ``add_commands(subparsers)`` and registers its handlers with
 #: :func:`command`. Keeps each feature's CLI beside the feature.
-COMMAND_MODULES: tuple[str, ...] = ("vaekit.cli_detect", "vaekit.cli_reproduce")
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.cli_detect", "vaekit.cli_reproduce", "vaekit.cli_extra")
 
 
 def command(func: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
@@ -78,16 +75,24 @@ def _say(args: argparse.Namespace, text: str) -> None:
 # ------------------------------------------------------------------------------------------------- commands
 @command
 def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
+    from .data import dataset_status
+
     rows = dataset_status()
+    table = [("name", "state", "shape", "description")]
     for row in rows:
         state = "present" if row["present"] else ("bundled" if row["bundled_fallback"] else "missing")
-        shape = "x".join(map(str, row.get("shape", []))) or "-"
-        _say(args, f"{row['name']:<12} {state:<8} {shape:<10} {row['description']}")
+        table.append((row["name"], state, "x".join(map(str, row.get("shape", []))) or "-", row["description"]))
+    widths = [max(len(r[i]) for r in table) for i in range(3)]
+    for r in table:
+        _say(args, "  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths)) + "  " + r[3])
     return {"datasets": rows}
 
 
 @command
 def cmd_download(args: argparse.Namespace) -> dict[str, Any]:
+    from .data import DATASETS
+    from .data.registry import load_arrays
+
     if args.name not in DATASETS:
         raise ConfigError(f"unknown dataset {args.name!r}; known: {', '.join(sorted(DATASETS))}")
     arrays = load_arrays(DATASETS[args.name], download=True)
@@ -123,6 +128,8 @@ def _prior_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def _task_options(args: argparse.Namespace, dataset: Any) -> dict[str, Any]:
     """Task conditioning (CVAE), the VFAE's MMD weight and the beta-CVAE's task latent (chapter 5); the last two
     imply conditioning. ``--target-task`` marks the task whose test rows are scored."""
+    from .tasks import check_task_count, task_indices
+
     if args.target_task is not None:
         if dataset.s is None or args.target_task not in set(dataset.s.tolist()):
             raise ConfigError(f"--target-task {args.target_task} is not a task index of {dataset.name}")
@@ -172,9 +179,15 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 
 @command
 def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    from .data import load_dataset
+    from .trained import fit
+    from .training import TrainConfig
+
+    if args.data is None:
+        raise ConfigError("give --data (on the command line or as data = ... in the --config file)")
     if _memory_mapped(args):
         return _fit_memory_mapped(args, _train_config(args))
-    dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
+    dataset = load_dataset(args.data, **file_options(args))
     if args.likelihood is None:
         args.likelihood = "bernoulli" if dataset.binary else "student-t"
     if args.out is None:
@@ -192,23 +205,31 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
             split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
             out=args.out, train=train, activation=args.activation, dropout=args.dropout, gated=args.gated,
             likelihood_kwargs=_likelihood_kwargs(args), prior_kwargs=_prior_kwargs(args), encoder=args.encoder,
-            **task_options,
+            test_subsample=args.test_subsample, callbacks=tracking_callbacks(args), **task_options,
         )
     summary.pop("history")
     summary["out"] = str(args.out)
+    summary["config_file"] = str(save_run_config(args, Path(args.out)))
     status = f"diverged at epoch {summary['diverged_epoch']}" if summary["diverged"] else "ok"
     if summary.get("evaluation_skipped"):
         status += "; test evaluation skipped"
+    split = "/".join(f"{100 * f:g}" for f in summary["split"])
     _say(args, f"{summary['dataset']}: {args.likelihood} VAE, {summary['epochs_run']} epochs "
-               f"({summary['train_seconds']:.1f} s, {status}); test log-likelihood "
-               f"{summary['test_log_likelihood']} (K={args.importance_samples}); saved to {args.out}")
+               f"({summary['train_seconds']:.1f} s, {status}); split {split} train/val/test "
+               f"({summary['split_source']}; {summary['n_train']} training rows); test log-likelihood "
+               f"{fmt(summary['test_log_likelihood'])} (K={args.importance_samples}, {summary['n_test']} rows); "
+               f"saved to {args.out}")
     return summary
 
 
-def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
+def _evaluation_rows(trained: Any, data: str | None, args: argparse.Namespace) -> tuple[Any, Any, str, Any]:
     """The rows to evaluate, the labelled rows for the kNN accuracy, a description and the target task: the
     training data set's test split (labelled rows: its training split's, of the target task) by default, else
     every row of ``data`` (no kNN)."""
+    from .columns import align_columns, training_data
+    from .data import load_dataset
+    from .tasks import labelled_rows
+
     name = trained.info.get("dataset")
     target = getattr(args, "target_task", None)
     if target is None:
@@ -220,48 +241,76 @@ def _evaluation_rows(trained: TrainedModel, data: str | None, args: argparse.Nam
     if data is None or data == name:
         if name is None:
             raise ConfigError("this model does not record its data set; pass --data")
-        dataset = load_dataset(name)
+        dataset = training_data(trained.info)
         train, _, test = dataset.splits(trained.info.get("split"), seed=int(trained.info.get("seed", 0)))
         target = dataset.meta.get("target_task") if target is None else target
         return test, labelled_rows(train, target), f"{name} (test split)", target
-    dataset = load_dataset(data, label_column=getattr(args, "label_column", None),
-                           task_column=getattr(args, "task_column", None))
+    dataset = align_columns(trained, load_dataset(data, **file_options(args)))
     return dataset, None, str(data), dataset.meta.get("target_task") if target is None else target
 
 
 @command
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from .tasks import representation_metrics
+    from .trained import TrainedModel, subsample_rows
+
     trained = TrainedModel.load(args.model_dir)
     test, labelled, what, target = _evaluation_rows(trained, args.data, args)
-    metrics = representation_metrics(trained, test, labelled, target, n_samples=args.importance_samples,
-                                     k=args.knn_neighbours)
+    test = subsample_rows(test, args.test_subsample, args.seed)
+    with torch_seeded(args.seed):
+        metrics = representation_metrics(trained, test, labelled, target, n_samples=args.importance_samples,
+                                         k=args.knn_neighbours, seed=args.seed)
     metrics["data"] = what
+    metrics["seed"] = args.seed
+    if args.test_subsample is not None:
+        metrics["test_subsample"] = args.test_subsample
     if target is not None:
         metrics["target_task"] = int(target)
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("active_units", "knn_accuracy", "task_mutual_information")
                       if metrics.get(k) is not None)
-    _say(args, f"{what}: test log-likelihood {metrics['test_log_likelihood']} (K={args.importance_samples})"
+    _say(args, f"{what}: test log-likelihood {fmt(metrics['test_log_likelihood'])} (K={args.importance_samples}, "
+               f"{metrics.get('n_test')} rows)"
                + (f"; {shown}" if shown else ""))
     return metrics
 
 
 @command
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from .checkpoint import atomic_write_bytes
+    from .columns import align_columns
+    from .data import load_dataset
+    from .trained import TrainedModel, finite_or_none
+
     trained = TrainedModel.load(args.model_dir)
-    dataset = load_dataset(args.data, label_column=args.label_column, task_column=args.task_column)
-    scores = trained.score_samples(dataset.x, dataset.s, n_samples=args.importance_samples)
+    dataset = align_columns(trained, load_dataset(args.data, **file_options(args)))
+    scores = trained.score_samples(dataset.x, dataset.s, n_samples=args.importance_samples, seed=args.seed,
+                                   progress=None if args.progress else False)
+    ids = dataset.meta.get("ids")
+    id_name = dataset.meta.get("id_column") or "row"
     buffer = io.StringIO()
-    np.savetxt(buffer, np.c_[np.arange(len(scores)), scores], delimiter=",", fmt=["%d", "%.6f"],
-               header="row,log_likelihood", comments="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([id_name, "log_likelihood"])
+    for i, score in enumerate(scores):
+        writer.writerow([ids[i] if ids is not None else i, f"{score:.6f}"])
     if args.output:
         atomic_write_bytes(Path(args.output), lambda f: f.write(buffer.getvalue().encode()))
         _say(args, f"wrote {len(scores)} scores to {args.output}")
     elif not args.json:
         sys.stdout.write(buffer.getvalue())
     finite = np.isfinite(scores)
-    return {"n_rows": int(len(scores)), "output": args.output,
-            "mean_log_likelihood": float(scores[finite].mean()) if finite.any() else None,
-            "non_finite_scores": int((~finite).sum())}
+    result: dict[str, Any] = {
+        "n_rows": int(len(scores)), "output": args.output, "seed": args.seed,
+        "importance_samples": args.importance_samples,
+        "mean_log_likelihood": float(scores[finite].mean()) if finite.any() else None,
+        "non_finite_scores": int((~finite).sum()),
+    }
+    if not args.output:  # the scores go into the JSON object (with --output they are in that file)
+        result["scores"] = [finite_or_none(v) for v in scores]
+        if ids is not None:
+            result["ids"] = ids
+    return result
 
 
 # --------------------------------------------------------------------------------------------------- parser
@@ -271,9 +320,11 @@ def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
 
 
-def data_column_options(p: argparse.ArgumentParser) -> None:
+def data_column_options(p: argparse.ArgumentParser, task: bool = True) -> None:
     p.add_argument("--label-column", help="CSV column holding labels (e.g. anomaly flags), kept out of x")
-    p.add_argument("--task-column", help="CSV column holding the task index s, kept out of x")
+    if task:
+        p.add_argument("--task-column", help="CSV column holding the task index s, kept out of x")
+    user_file_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,14 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     common_options(p)
 
     p = sub.add_parser("download", help="fetch a data set's public source into the cache")
-    p.add_argument("name")
+    p.add_argument("name", help="a registered data set (see vaekit datasets)")
     common_options(p)
 
     p = sub.add_parser("fit", help="train a VAE, early-stop on validation data, evaluate on the test split")
-    p.add_argument("--data", required=True,
-                   help="a known data set name, a .npz/.csv file, a .npy file (read through a memory map), or a "
-                        "multi-task protocol: SOURCE->TARGET (e.g. usps->mnist, digits->mnist; tasks s = 0, 1) or "
-                        "A+B[+C] (e.g. freyfaces+olivetti)")
+    p.add_argument("--data",
+                   help="required (here or in --config): a known data set name, a .npz/.csv file, a .npy file "
+                        "(read through a memory map), or a multi-task protocol: SOURCE->TARGET (e.g. usps->mnist, "
+                        "digits->mnist; tasks s = 0, 1) or A+B[+C] (e.g. freyfaces+olivetti)")
     data_column_options(p)
     p.add_argument("--memory-map", action="store_true",
                    help="read a .npz's uncompressed array x through a memory map instead of loading it (data "
@@ -310,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="task index whose test rows are scored (protocols: 1)")
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default=None,
                    help="decoder p(x|z) (default: bernoulli for binary data sets, student-t otherwise)")
-    p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
+    p.add_argument("--prior", choices=sorted(PRIORS), default="standard",
+                   help="p(z): standard normal, vamp (VampPrior, Eq. 4.8), implicit (optimal prior, Eqs. 4.9-4.19) "
+                        "or avb")
     p.add_argument("--vamp-components", type=POSITIVE_INT, help="K pseudo-inputs of the VampPrior (default 500)")
     p.add_argument("--ratio-epochs", type=POSITIVE_INT,
                    help="J2: density-ratio classifier epochs per VAE epoch (implicit, avb; default 10)")
@@ -322,48 +375,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variance-floor", type=NON_NEGATIVE_FLOAT, default=0.0, help="added to decoded variances (gaussian, map)")
     p.add_argument("--bounded-mean", action="store_true",
                    help="decoded mean in [0, 1] through a sigmoid (grey images: freyfaces, histopathology)")
-    p.add_argument("--latent-dim", type=POSITIVE_INT, default=20)
+    p.add_argument("--latent-dim", type=POSITIVE_INT, default=20, help="dimension of the latent code z")
     p.add_argument("--hidden", type=_int_list, default=(500, 500), help="hidden sizes, e.g. 500,500")
-    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh")
-    p.add_argument("--dropout", type=FRACTION, default=0.0)
+    p.add_argument("--activation", choices=ACTIVATION_NAMES, default="tanh", help="hidden-layer activation")
+    p.add_argument("--dropout", type=FRACTION, default=0.0, help="dropout rate of the hidden layers")
     p.add_argument("--gated", action="store_true", help="gated (GLU) hidden layers")
-    p.add_argument("--epochs", type=POSITIVE_INT, default=500)
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=100)
-    p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3)
+    p.add_argument("--epochs", type=POSITIVE_INT, default=500, help="maximum training epochs")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=100, help="mini-batch size")
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="Adam learning rate")
     p.add_argument("--patience", type=NON_NEGATIVE_INT, default=50, help="early-stopping patience in epochs (0: none)")
     p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=0, help="epochs of linear KL warm-up")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the split, the initialisation and training")
     p.add_argument("--device", type=DeviceName(), default=None,
                    help="cpu (default), cuda, cuda:N, mps, or auto (CUDA when available); the saved model loads on CPU")
-    p.add_argument("--split", type=SplitFractions(), default=None, help="TRAIN,VAL,TEST fractions")
-    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100)
-    p.add_argument("--constant-columns", choices=("error", "drop"), default="error")
-    p.add_argument("--on-divergence", choices=DIVERGENCE_POLICIES, default="stop")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.add_argument("--split", type=SplitFractions(), default=None,
+                   help="TRAIN,VAL,TEST fractions (default: the data set's; 0.8,0.1,0.1 for your own files)")
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100,
+                   help="K, importance samples per test row for log p(x)")
+    p.add_argument("--test-subsample", type=POSITIVE_INT,
+                   help="evaluate a seeded random subset of this many test rows (default: all)")
+    p.add_argument("--constant-columns", choices=("error", "drop"), default="error",
+                   help="columns constant in the training split: refuse them, or drop them")
+    p.add_argument("--on-divergence", choices=DIVERGENCE_POLICIES, default="stop",
+                   help="on a non-finite loss: stop with the best model, or roll back and halve the learning rate")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
     p.add_argument("--out", type=RunFolder(),
-                   help="directory for model.pt and result.json (new, empty, or a previous run's, which is replaced)")
+                   help="directory for model.pt, result.json and run.toml (new, empty, or a previous run's, which is "
+                        "replaced; default runs/DATA-LIKELIHOOD-PRIOR-seedN)")
+    p.add_argument("--config", type=Path,
+                   help="a run.toml of options (names as here, with _ or -); options given here override it")
+    tracking_options(p)
     common_options(p)
 
     p = sub.add_parser("evaluate", help="test log-likelihood, active units, kNN accuracy and I(S;Z) of a saved model")
-    p.add_argument("model_dir", type=Path)
+    p.add_argument("model_dir", type=Path, help="a directory saved by vaekit fit --out or vaekit detect --save")
     p.add_argument("--data", help="data set or file (default: the training data set's test split)")
     data_column_options(p)
     p.add_argument("--target-task", type=NON_NEGATIVE_INT,
                    help="score this task's rows only (default: the model's or the protocol's target, else all)")
     p.add_argument("--knn-neighbours", type=POSITIVE_INT, default=3, help="k of the kNN accuracy (section 5.5.1: 3)")
-    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100)
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100,
+                   help="K, importance samples per row for log p(x)")
+    p.add_argument("--test-subsample", type=POSITIVE_INT,
+                   help="evaluate a seeded random subset of this many rows (default: all)")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the importance samples and --test-subsample")
     common_options(p)
 
     p = sub.add_parser("score", help="per-row log p(x) of a file under a saved model")
-    p.add_argument("model_dir", type=Path)
-    p.add_argument("--data", required=True)
+    p.add_argument("model_dir", type=Path, help="a directory saved by vaekit fit --out or vaekit detect --save")
+    p.add_argument("--data", required=True, help="a data set name or a .npz/.csv file to score")
     data_column_options(p)
-    p.add_argument("--output", type=OutputFile(), help="CSV file for the scores (default: stdout)")
-    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100)
+    p.add_argument("--output", type=OutputFile(),
+                   help="CSV file for the scores (default: stdout, or the JSON object with --json)")
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100,
+                   help="K, importance samples per row for log p(x)")
+    p.add_argument("--seed", type=SEED, default=0,
+                   help="seeds the importance samples: the same rows give the same scores")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     common_options(p)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub)
+    show_defaults(parser)
     return parser
 
 
@@ -377,15 +450,20 @@ def _one_line(err: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse: --help/--version (0) or a bad option (2, one line on stderr)
         return stop.code if isinstance(stop.code, int) else 2
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
                         stream=sys.stderr, force=True)
+    warnings.formatwarning = _one_line_warning
     signals = StopSignals(enabled=args.command in STOPPABLE)
     try:
         with signals:
+            if getattr(args, "config", None) is not None:
+                args = apply_config(parser, args, argv)
             result = COMMANDS[args.command](args)
     except VaekitError as err:
         if args.debug:
@@ -407,6 +485,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return signals.exit_status
     return 0
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *rest: Any, **kwargs: Any) -> str:
+    return f"vaekit: warning: {message}\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

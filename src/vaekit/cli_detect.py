@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import io
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
-from .checkpoint import atomic_write_bytes
 from .cli import FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED, _int_list, _say, command, common_options
-from .data import load_dataset
-from .detect import VAEDetector
-from .labels import anomaly_labels
-from .likelihoods import LIKELIHOODS
-from .priors import PRIORS
-from .trained import finite_or_none
+from .cli_helpers import file_options, fmt, user_file_options
+from .names import LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS
+from .tracking import tracking_callbacks, tracking_options
 from .validation import FloatRange, OutputDir, OutputFile, output_lock
 
 CONTAMINATION = FloatRange(0.0, 0.5, low_open=True)
@@ -32,28 +28,41 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "names such as normal/anomaly, no/yes, n/o (see --positive-label)")
     p.add_argument("--positive-label", help="the label value that marks an anomaly (needed for labels other than "
                    "0/1 and the usual names, e.g. --positive-label fraud)")
-    p.add_argument("--model", type=Path, help="score with a detector saved by --save instead of training")
+    user_file_options(p)
+    p.add_argument("--model", type=Path,
+                   help="score with a saved model instead of training: a detector (--save) or a vaekit fit --out "
+                        "directory (then the threshold is the --contamination quantile of these rows' scores)")
     p.add_argument("--save", type=OutputDir(), help="directory to save the trained detector in")
     p.add_argument("--output", type=OutputFile(), help="CSV file for the per-row scores (default: stdout unless --json)")
-    p.add_argument("--contamination", type=CONTAMINATION, default=0.1,
-                   help="expected fraction of anomalies; sets the flagging threshold (training only)")
-    p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t")
-    p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
-    p.add_argument("--latent-dim", type=POSITIVE_INT, default=2)
+    p.add_argument("--contamination", type=CONTAMINATION, default=None,
+                   help="expected fraction of anomalies; sets the flagging threshold (default 0.1; with --model: "
+                        "the saved detector's, and a new value re-thresholds it)")
+    p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t", help="decoder p(x|z)")
+    p.add_argument("--prior", choices=sorted(PRIORS), default="standard", help="prior p(z)")
+    p.add_argument("--latent-dim", type=POSITIVE_INT, default=2, help="dimension of the latent code z")
     p.add_argument("--hidden", type=_int_list, default=(128, 128), help="hidden sizes, e.g. 128,128")
-    p.add_argument("--epochs", type=POSITIVE_INT, default=100)
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=100)
-    p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3)
+    p.add_argument("--epochs", type=POSITIVE_INT, default=100, help="maximum training epochs")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=100, help="mini-batch size")
+    p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="Adam learning rate")
     p.add_argument("--patience", type=NON_NEGATIVE_INT, default=10, help="early-stopping patience in epochs (0: none)")
     p.add_argument("--validation-fraction", type=FRACTION, default=0.1, help="rows held out for early stopping")
-    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100)
-    p.add_argument("--constant-columns", choices=("error", "drop"), default="error")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100,
+                   help="K, importance samples per row for log p(x)")
+    p.add_argument("--constant-columns", choices=("error", "drop"), default="error",
+                   help="columns constant in the training rows: refuse them, or drop them")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the validation split, training and the scores")
+    p.add_argument("--device", default=None,
+                   help="cpu (default), cuda, cuda:N, mps, or auto (CUDA when available)")
+    tracking_options(p)
     common_options(p)
 
 
 def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
     """ROC-AUC and average precision; infinite scores keep their rank, undefined metrics are None."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from .trained import finite_or_none
+
     if len(np.unique(y)) < 2:
         return {"roc_auc": None, "average_precision": None}
     ranked = np.nan_to_num(scores, nan=-np.inf, posinf=np.finfo(float).max, neginf=np.finfo(float).min)
@@ -61,37 +70,52 @@ def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
             "average_precision": finite_or_none(average_precision_score(y, ranked))}
 
 
-def _train(args: argparse.Namespace, x: np.ndarray) -> VAEDetector:
-    return VAEDetector(
-        likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
-        contamination=args.contamination, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        patience=args.patience or None, validation_fraction=args.validation_fraction,
-        importance_samples=args.importance_samples, constant_columns=args.constant_columns,
-        random_state=args.seed,
-    ).fit(x)
-
-
 @command
 def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
-    dataset = load_dataset(args.data, label_column=args.label_column)
+    from .checkpoint import atomic_write_bytes
+    from .columns import align_columns, columns_info
+    from .data import load_dataset
+    from .detect import VAEDetector
+    from .labels import anomaly_labels
+    from .trained import finite_or_none
+
+    dataset = load_dataset(args.data, **file_options(args))
     y = anomaly_labels(dataset.y, dataset.meta.get("label_names"), args.positive_label)
+    threshold_from = "training rows"
     lock = output_lock(args.save, "--save") if args.save is not None else contextlib.nullcontext()
     with lock:
         if args.model is not None:
             detector = VAEDetector.load(args.model)
+            dataset = align_columns(detector.trained_, dataset)
+            if not hasattr(detector, "decision_scores_"):  # a model saved by vaekit fit: threshold from these rows
+                detector.set_params(contamination=0.1 if args.contamination is None else args.contamination)
+                detector.calibrate(dataset.x)
+                threshold_from = "scored rows"
+            elif args.contamination is not None:
+                detector.set_contamination(args.contamination)
             scores = detector.decision_function(dataset.x)
         else:
-            detector = _train(args, dataset.x)
+            detector = VAEDetector(
+                likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
+                contamination=0.1 if args.contamination is None else args.contamination, epochs=args.epochs,
+                batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
+                validation_fraction=args.validation_fraction, importance_samples=args.importance_samples,
+                constant_columns=args.constant_columns, random_state=args.seed, device=args.device,
+                callbacks=tracking_callbacks(args) or None,
+            ).fit(dataset.x)
+            detector.trained_.info.update(columns_info(dataset))
             scores = detector.decision_scores_
         if args.save is not None:
             detector.save(args.save)
     flagged = (scores > detector.threshold_).astype(int)
-    columns, names, formats = [np.arange(len(scores)), scores, flagged], ["row", "anomaly_score", "flagged"], \
-        ["%d", "%.6f", "%d"]
-    if y is not None:
-        columns, names, formats = columns + [y], names + ["label"], formats + ["%d"]
+    ids = dataset.meta.get("ids")
     buffer = io.StringIO()
-    np.savetxt(buffer, np.column_stack(columns), delimiter=",", fmt=formats, header=",".join(names), comments="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([dataset.meta.get("id_column") or "row", "anomaly_score", "flagged"]
+                    + (["label"] if y is not None else []))
+    for i in range(len(scores)):
+        writer.writerow([ids[i] if ids is not None else i, f"{scores[i]:.6f}", int(flagged[i])]
+                        + ([int(y[i])] if y is not None else []))
     if args.output:
         atomic_write_bytes(Path(args.output), lambda f: f.write(buffer.getvalue().encode()))
     elif not args.json:
@@ -100,6 +124,7 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "data": str(args.data), "n_rows": int(len(scores)), "n_flagged": int(flagged.sum()),
         "threshold": finite_or_none(detector.threshold_), "contamination": detector.contamination,
+        "threshold_from": threshold_from,
         "likelihood": detector.likelihood, "prior": detector.prior,
         "model": None if args.model is None else str(args.model),
         "saved": None if args.save is None else str(args.save),
@@ -109,7 +134,7 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
     }
     if y is not None:
         summary.update(_metrics(y, scores), n_labelled_anomalies=int(y.sum()))
-    quality = "" if y is None else f"; ROC-AUC {summary['roc_auc']}, AP {summary['average_precision']}"
+    quality = "" if y is None else f"; ROC-AUC {fmt(summary['roc_auc'], 3)}, AP {fmt(summary['average_precision'], 3)}"
     source = (f"saved detector {args.model}" if args.model
               else f"{detector.likelihood} VAE, {result.epochs_run} epochs")
     _say(args, f"{args.data}: {source}; {summary['n_flagged']}/{summary['n_rows']} rows flagged{quality}"

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shlex
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli import POSITIVE_INT, _say, command, common_options
 from .errors import ConfigError
-from .experiments.engine import BACKENDS, cpu_count, run_grid
-from .experiments.report import report_from_db
-from .experiments.store import Store
-from .experiments.targets import BUDGETS, TARGET_LOAD_ERRORS, Target, get_target, load_targets
+from .names import BACKENDS, BUDGETS, cpu_count
 from .validation import Database, OutputDir, check_database, check_output_dir
+
+if TYPE_CHECKING:  # pragma: no cover - the experiments (torch) load inside the commands
+    from .experiments.store import Store
+    from .experiments.targets import Target
 
 DEFAULT_DB = Path("results") / "vaekit.sqlite"
 
 
 def _targets(name: str) -> list[Target]:
+    from .experiments.targets import get_target, load_targets
+
     if name != "all":
         return [get_target(name)]
     chosen = [t for _, t in sorted(load_targets().items()) if t.include_in_all]
@@ -53,28 +57,30 @@ def _machine(args: argparse.Namespace) -> dict[str, Any]:
         "backend": args.backend,
         "workers": args.workers,
         "ray_address": args.ray_address,
+        "device": getattr(args, "device", None) or "cpu",
     }
 
 
 def _list(args: argparse.Namespace) -> dict[str, Any]:
-    rows = []
-    for name, target in sorted(load_targets().items()):
-        rows.append(
-            {
-                "name": name,
-                "description": target.description,
-                "budgets": target.budgets,
-                "in_all": target.include_in_all,
-            }
-        )
-        _say(args, f"{name:<12} {target.description}{'' if target.include_in_all else ' [not in all]'}")
-        for budget, settings in target.budgets.items():
-            _say(args, f"{'':<12}   --{budget}: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
-    if not rows:
+    from .experiments.targets import TARGET_LOAD_ERRORS, load_targets
+    from .experiments.listing import budget_rows, budget_table
+
+    targets = load_targets()
+    rows = budget_rows(targets, args.db)
+    if rows:
+        for name, target in sorted(targets.items()):
+            _say(args, f"{name}: {target.description}{'' if target.include_in_all else ' [not in all]'}")
+        _say(args, "")
+        _say(args, budget_table(rows))
+        _say(args, f"est. CPU time: runs x the mean time of that target's finished runs in {args.db} "
+                   "(unknown until some have run)")
+    else:
         _say(args, "no targets installed")
     for module, error in TARGET_LOAD_ERRORS.items():
         print(f"vaekit reproduce: warning: {module} failed to import: {error}", file=sys.stderr)
-    return {"targets": rows, "load_errors": dict(TARGET_LOAD_ERRORS)}
+    return {"targets": [{"name": r["target"], "description": r["description"], "budgets": targets[r["target"]].budgets,
+                         "in_all": r["in_all"]} for r in rows if r["budget"] == next(iter(targets[r["target"]].budgets))],
+            "budgets": rows, "load_errors": dict(TARGET_LOAD_ERRORS)}
 
 
 def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
@@ -101,6 +107,9 @@ def _report_folder(args: argparse.Namespace, target: Target) -> Path:
 
 def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
                    configs: list[dict[str, Any]]) -> dict[str, Any]:
+    from .experiments.engine import run_grid
+    from .experiments.report import report_from_db
+
     invocation = store.start_invocation(
         target.name, args.budget, _command_line(args, target.name), _machine(args)
     )
@@ -141,6 +150,8 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
 def open_store(path: Path) -> Store:
     """Open (or create) the results database; a database this call created is removed again if opening fails
     (e.g. a full disk), and SQLite's errors become one-line :class:`ConfigError`."""
+    from .experiments.store import Store
+
     existed = path.exists()
     try:
         return Store(path)
@@ -155,6 +166,8 @@ def open_store(path: Path) -> Store:
 
 @command
 def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
+    from .experiments.store import Store
+
     if args.list:
         return _list(args)
     if args.target is None:
@@ -162,6 +175,11 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
     args.datasets = [d for item in args.datasets or [] for d in item.split(",") if d] or None
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.device is not None:  # every run trains there: the workers inherit the variable
+        from .training import DEVICE_ENV, resolve_device
+
+        resolve_device(args.device)
+        os.environ[DEVICE_ENV] = args.device
     args.targets = _targets(args.target)
     grids = [_configs(args, target) for target in args.targets]
     for target in args.targets:
@@ -174,12 +192,19 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
 
 @command
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
+    from .experiments.report import report_from_db
+    from .experiments.store import Store
+    from .experiments.targets import get_target
+
     target = get_target(args.target)
+    nothing = f"nothing run yet for {args.target} in {args.db} — run `vaekit reproduce {args.target}`"
     if not args.db.is_file():
-        raise ConfigError(f"no results database at {args.db}; run vaekit reproduce {args.target} first")
+        raise ConfigError(nothing)
     check_database(args.db)
     check_output_dir(args.out or Path("results") / target.name, "report folder")
     with open_store(args.db) as store:
+        if not store.rows(target.name):
+            raise ConfigError(nothing)
         report = report_from_db(target, store, args.out or Path("results") / target.name, args.budget)
     _say(args, report["markdown"])
     return {"target": target.name, **report}
@@ -225,6 +250,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="keep runs that failed before instead of running them again",
     )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.add_argument("--device", default=None,
+                   help="train every run on cpu, cuda, cuda:N, mps or auto (default: cpu; local backend)")
     common_options(p)
 
     p = sub.add_parser("report", help="tables and figures of a target from the results database alone")

@@ -72,6 +72,10 @@ class VAEDetector(BaseEstimator):
         What to do with columns that are constant in the training rows (see :class:`vaekit.data.Preprocessor`).
     random_state : int, RandomState or None
         Seeds the validation split, the network's initialisation, training and the importance samples.
+    device : str or None
+        Where to train and score: "cpu" (default), "cuda", "cuda:N", "mps" or "auto" (CUDA when available).
+    callbacks : list or None
+        Per-epoch callbacks / :class:`vaekit.tracking.Tracker` objects (e.g. an MLflow logger).
 
     Attributes
     ----------
@@ -108,6 +112,8 @@ class VAEDetector(BaseEstimator):
         importance_samples: int = 100,
         constant_columns: str = "error",
         random_state: int | np.random.RandomState | None = None,
+        device: str | None = None,
+        callbacks: list[Any] | None = None,
     ) -> None:
         self.likelihood = likelihood
         self.prior = prior
@@ -125,6 +131,8 @@ class VAEDetector(BaseEstimator):
         self.importance_samples = importance_samples
         self.constant_columns = constant_columns
         self.random_state = random_state
+        self.device = device
+        self.callbacks = callbacks
 
     # -------------------------------------------------------------------------------------------- fitting
     def fit(self, X: Any, y: Any = None) -> VAEDetector:
@@ -137,7 +145,7 @@ class VAEDetector(BaseEstimator):
         train_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
         train = TrainConfig(
             epochs=self.epochs, batch_size=min(self.batch_size, len(train_rows)), lr=self.lr,
-            patience=self.patience, seed=seed,
+            patience=self.patience, seed=seed, device=self.device,
         )
         with torch.random.fork_rng(devices=[]):  # seeded training without touching the global random state
             self.trained_, self.train_result_ = train_vae(
@@ -146,10 +154,17 @@ class VAEDetector(BaseEstimator):
                 likelihood=self.likelihood, prior=self.prior, latent_dim=self.latent_dim, hidden=self.hidden,
                 constant_columns=self.constant_columns, train=train, activation=self.activation,
                 likelihood_kwargs=dict(self.likelihood_kwargs or {}), prior_kwargs=dict(self.prior_kwargs or {}),
+                callbacks=self.callbacks,
             )
         generator = torch.Generator().manual_seed(seed)
         self.importance_noise_ = torch.randn(self.importance_samples, self.latent_dim, generator=generator)
         self._set_training_scores(-self._log_likelihood(X))
+        if self.callbacks:
+            from .tracking import finish_trackers
+
+            finish_trackers(self.callbacks, {k: v for k, v in self.get_params().items() if k != "callbacks"},
+                            {"threshold": self.threshold_, "n_flagged": float(self.labels_.sum()),
+                             "epochs_run": float(self.train_result_.epochs_run)})
         return self
 
     def _set_training_scores(self, scores: np.ndarray) -> None:
@@ -189,9 +204,72 @@ class VAEDetector(BaseEstimator):
         """Anomaly score -log p(x) per row (higher = more anomalous, as in PyOD)."""
         return -self.score_samples(X)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """1 for rows whose anomaly score exceeds ``threshold_``, else 0."""
-        return (self.decision_function(X) > self.threshold_).astype(int)
+    def predict(self, X: Any, return_confidence: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """1 for rows whose anomaly score exceeds ``threshold_``, else 0; with ``return_confidence`` also
+        :meth:`predict_confidence` (PyOD's signature)."""
+        scores = self.decision_function(X)
+        labels = (scores > self.threshold_).astype(int)
+        if return_confidence:
+            return labels, self._confidence(scores, labels)
+        return labels
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` and return its 0/1 labels (``labels_``), as PyOD's ``fit_predict``."""
+        return self.fit(X, y).labels_
+
+    def predict_confidence(self, X: Any) -> np.ndarray:
+        """Confidence in each 0/1 prediction, in [0, 1] (ExCeeD, Perini et al. 2020, as PyOD computes it).
+
+        A row's outlier probability is the Bayesian estimate (1 + #training scores <= its score) / (2 + n); the
+        confidence is the probability, under a binomial model of n training rows, that the row would keep its
+        label, i.e. ``1 - binom.cdf(n - round_down(n * contamination), n, p)`` for outliers and one minus that
+        for inliers.
+        """
+        scores = self.decision_function(X)
+        return self._confidence(scores, (scores > self.threshold_).astype(int))
+
+    def _confidence(self, scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        from scipy.stats import binom
+
+        train = np.sort(self.decision_scores_)
+        n = len(train)
+        below = np.searchsorted(train, np.nan_to_num(scores, nan=np.inf), side="right")
+        posterior = (1 + below) / (2 + n)
+        confidence = 1 - binom.cdf(n - int(n * self.contamination), n, posterior)
+        return np.where(labels == 1, confidence, 1 - confidence)
+
+    def set_contamination(self, contamination: float) -> VAEDetector:
+        """Re-threshold a fitted detector at a new expected outlier fraction (no retraining)."""
+        check_is_fitted(self)
+        self.contamination = contamination
+        self._check_params()
+        self._set_training_scores(self.decision_scores_)
+        return self
+
+    def calibrate(self, X: Any) -> VAEDetector:
+        """Set ``decision_scores_``/``threshold_``/``labels_`` from the scores of ``X`` (no training): for a
+        detector built from a model saved by :func:`vaekit.fit` (see :meth:`from_trained`)."""
+        self._set_training_scores(-self._log_likelihood(self._validate(X, reset=False)))
+        return self
+
+    @classmethod
+    def from_trained(cls, trained: TrainedModel, contamination: float = 0.1, importance_samples: int = 100,
+                     random_state: int = 0) -> VAEDetector:
+        """A detector around a trained model (e.g. ``TrainedModel.load(dir)`` of ``vaekit fit --out dir``).
+
+        Its threshold needs scores: call :meth:`calibrate` with the rows the contamination refers to.
+        """
+        config = trained.model.config
+        detector = cls(likelihood=config.likelihood, prior=config.prior, latent_dim=config.latent_dim,
+                       hidden=tuple(config.hidden), activation=config.activation, contamination=contamination,
+                       importance_samples=importance_samples, random_state=random_state)
+        detector._check_params()
+        detector.trained_ = trained
+        detector.n_features_in_ = int(trained.preprocessor.n_features_in_)
+        generator = torch.Generator().manual_seed(random_state)
+        detector.importance_noise_ = torch.randn(importance_samples, config.latent_dim, generator=generator)
+        detector.train_result_ = TrainResult(epochs_run=int(trained.info.get("epochs_run", 0)))
+        return detector
 
     def predict_proba(self, X: Any, method: str = "linear") -> np.ndarray:
         """Outlier probability as PyOD's ``[P(inlier), P(outlier)]`` columns, calibrated on ``decision_scores_``.
@@ -218,6 +296,8 @@ class VAEDetector(BaseEstimator):
         """Write ``detector.pt`` (hyper-parameters, network, standardisation, threshold) atomically."""
         check_is_fitted(self)
         params = self.get_params()
+        params.pop("callbacks", None)
+        params["device"] = None  # the saved detector loads on the CPU
         if not isinstance(params["random_state"], (numbers.Integral, type(None))):
             params["random_state"] = None
         params["hidden"] = [int(h) for h in params["hidden"]]
@@ -236,10 +316,13 @@ class VAEDetector(BaseEstimator):
     def load(cls, path: str | Path) -> VAEDetector:
         """Read a detector written by :meth:`save` (a directory or the ``detector.pt`` file); no code runs."""
         path = Path(path)
+        if path.is_dir() and not (path / CHECKPOINT_NAME).is_file() and (path / "model.pt").is_file():
+            return cls.from_trained(TrainedModel.load(path))  # saved by vaekit fit: threshold via calibrate()
         path = path / CHECKPOINT_NAME if path.is_dir() else path
         record = load_checkpoint(path, KIND)
         try:
             params, fitted = dict(record["params"]), record["fitted"]
+            params.pop("callbacks", None)
             params["hidden"] = tuple(params["hidden"])
             detector = cls(**params)
             detector.trained_ = TrainedModel.from_record(record, path)

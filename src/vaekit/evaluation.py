@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+from tqdm.auto import tqdm
 from torch.distributions import Independent, Normal
 
 from .errors import ConfigError
 from .model import VAE
+
+log = logging.getLogger(__name__)
+#: decoder evaluations (rows x importance samples) above which the expected cost is logged before starting
+ANNOUNCE_EVALUATIONS = 1_000_000
 
 
 @contextmanager
@@ -56,6 +63,7 @@ def log_likelihood(
     max_rows: int = 20_000,
     noise: torch.Tensor | None = None,
     block_rows: int | None = None,
+    progress: bool | None = False,
 ) -> torch.Tensor:
     """Per-point importance-sampled estimate of log p(x[|s]) with ``n_samples`` samples from q(z|x[, s]).
 
@@ -71,6 +79,9 @@ def log_likelihood(
     ``noise`` (``[K, D]`` standard-normal draws, overriding ``n_samples``) replaces the random draws for a Gaussian
     encoder: z_k = mu(x) + sigma(x) * noise_k for every row (common random numbers). Each row's estimate is then a
     deterministic function of that row alone, whatever the batch, the row order or the global random state.
+
+    ``progress`` shows a progress bar over the rows (``None``: only on a terminal); large evaluations log their
+    cost (rows x K decoder evaluations) before they start and a time estimate after the first batch.
     """
     if noise is not None:
         if noise.ndim != 2 or noise.shape[1] != model.config.latent_dim:
@@ -88,7 +99,14 @@ def log_likelihood(
     noise = None if noise is None else noise.to(device)
     block_rows = block_rows or decode_rows(model)
     unsplit = model.task_latent is not None or device.type != "cpu"
-    with evaluating(model):
+    announce = x.shape[0] * n_samples >= ANNOUNCE_EVALUATIONS
+    if announce:
+        log.info("importance sampling: %s rows x K=%d = %s decoder evaluations", f"{x.shape[0]:,}", n_samples,
+                 f"{x.shape[0] * n_samples:,}")
+    bar = tqdm(total=x.shape[0], unit="row", desc=f"log p(x), K={n_samples}", leave=False,
+               disable=None if progress is None else not progress)
+    start = time.perf_counter()
+    with evaluating(model), bar:
         for rows in _batches(x.shape[0], batch_size):
             xb = x[rows].to(device)
             sb = None if s is None else s[rows].to(device)
@@ -106,6 +124,10 @@ def log_likelihood(
                     log_w = model.log_importance_weights(xb, sb, q, zb)
                     total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
             out[rows] = (total - math.log(n_samples)).cpu()
+            bar.update(rows.stop - rows.start)
+            if announce and rows.start == 0 and rows.stop < x.shape[0]:
+                expected = (time.perf_counter() - start) * x.shape[0] / rows.stop
+                log.info("importance sampling: about %.0f s expected (from the first %d rows)", expected, rows.stop)
     return out
 
 

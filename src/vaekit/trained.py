@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -13,20 +14,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.distributions import Independent, Normal
 
+from . import generate
 from .checkpoint import checkpoint_record, load_checkpoint, replace_directory, save_checkpoint
+from .columns import columns_info
 from .data import Dataset, Preprocessor, load_dataset, load_file, to_tensor
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
+from .interrupts import deferred_interrupts
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig
-from .interrupts import deferred_interrupts
+from .tracking import final_metrics, finish_trackers
 from .training import Trainer, TrainConfig, TrainResult
 from .validation import check_run_folder
 
 CHECKPOINT_NAME = "model.pt"
 RESULT_NAME = "result.json"
+DETECTOR_CHECKPOINT_NAME = "detector.pt"  #: written by VAEDetector.save; loads here too
 log = logging.getLogger(__name__)
 
 
@@ -64,34 +70,55 @@ class TrainedModel:
         n_samples: int = 100,
         normalised: bool = True,
         noise: torch.Tensor | None = None,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype = torch.float64,
+        seed: int | None = 0,
+        progress: bool | None = False,
     ) -> np.ndarray:
         """Per-row importance-sampled log p(x) in the model's (standardised) data space.
 
-        ``noise`` fixes the importance samples (see :func:`~vaekit.evaluation.log_likelihood`); ``dtype=float64``
-        evaluates a double-precision copy of the model, so scores do not depend on the batch a row is in.
+        Deterministic by default: the K importance samples are common random numbers drawn from ``seed`` (or the
+        given ``noise``, see :func:`~vaekit.evaluation.log_likelihood`), and a double-precision copy of the model
+        evaluates them, so a row's score depends neither on the batch it is in nor on the global random state
+        (as :class:`~vaekit.detect.VAEDetector`). ``seed=None`` draws fresh samples from the global generator.
         """
         x_t, s_t = self.prepare(x, s)
         model = self.model if dtype == torch.float32 else copy.deepcopy(self.model).to(dtype)
         x_t = x_t.to(dtype)
-        noise = None if noise is None else noise.to(dtype)
-        ll = log_likelihood(model, x_t, s_t, n_samples=n_samples, noise=noise).double()
+        with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
+            if seed is not None:
+                torch.manual_seed(seed)  # the beta-CVAE's zeta and non-Gaussian encoders draw from here
+                if noise is None and self._gaussian_encoder():
+                    generator = torch.Generator().manual_seed(seed)
+                    noise = torch.randn(n_samples, self.model.config.latent_dim, generator=generator)
+            noise = None if noise is None else noise.to(dtype)
+            ll = log_likelihood(model, x_t, s_t, n_samples=n_samples, noise=noise, progress=progress).double()
         if normalised:
             ll = ll - self.model.prior.log_normaliser()
         return ll.numpy()
 
-    def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100) -> dict[str, Any]:
+    def _gaussian_encoder(self) -> bool:
+        """Whether q(z|x) is a diagonal Gaussian over ``latent_dim`` (fixed importance noise applies)."""
+        if not self.model.encoder_has_density or self.model.task_latent is not None:
+            return False
+        probe = self.model.encode(torch.zeros(1, self.model.config.x_dim),
+                                  torch.zeros(1, dtype=torch.long) if self.model.config.n_tasks else None)
+        return isinstance(probe, Independent) and isinstance(probe.base_dist, Normal)
+
+    def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100,
+                 progress: bool | None = False) -> dict[str, Any]:
         """Mean test log-likelihood (raw and, for implicit priors, normalised) with non-finite values as None.
 
         Models with an implicit encoder (AVB) have no importance-sampled log-likelihood: ``test_log_likelihood`` is
-        None and ``test_elbo_estimate`` holds the discriminator-based ELBO estimate instead.
+        None and ``test_elbo_estimate`` holds the discriminator-based ELBO estimate instead. The importance samples
+        come from the global random state (seed it for a repeatable value).
         """
         if not self.model.encoder_has_density:
             x_t, s_t = self.prepare(x, s)
             estimate = finite_or_none(float(elbo(self.model, x_t, s_t).mean()))
             return {"test_log_likelihood": None, "test_elbo_estimate": estimate, "importance_samples": 0,
                     "n_test": len(x_t)}
-        raw = self.score_samples(x, s, n_samples, normalised=False)
+        raw = self.score_samples(x, s, n_samples, normalised=False, dtype=torch.float32, seed=None,
+                                 progress=progress)
         metrics: dict[str, Any] = {
             "test_log_likelihood": finite_or_none(raw.mean()),
             "importance_samples": n_samples,
@@ -102,6 +129,19 @@ class TrainedModel:
             metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - normaliser["log_normaliser"])
             metrics.update({k: finite_or_none(v) if isinstance(v, float) else v for k, v in normaliser.items()})
         return metrics
+
+    # ------------------------------------------------------------------------------ the data's own units
+    def transform(self, x: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+        """Posterior means E[z|x] per row, ``[N, latent_dim]`` (scikit-learn's ``transform``)."""
+        return generate.posterior_means(self, x, s)
+
+    def reconstruct(self, x: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+        """Decoder means at the posterior means, in the data's own units (standardisation undone)."""
+        return generate.reconstruct(self, x, s)
+
+    def sample(self, n: int, s: np.ndarray | int | None = None, seed: int = 0, mean: bool = False) -> np.ndarray:
+        """``n`` rows drawn from p(x|z) p(z) (``mean=True``: decoder means), in the data's own units."""
+        return generate.sample(self, n, s, seed=seed, mean=mean)
 
     # ------------------------------------------------------------------------------------------- save/load
     def to_record(self) -> dict[str, Any]:
@@ -142,8 +182,20 @@ class TrainedModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> TrainedModel:
+        """A model saved by :func:`fit` (``model.pt``) or by ``VAEDetector.save`` (``detector.pt``): a directory
+        or the file itself."""
         directory = Path(directory)
         path = directory / CHECKPOINT_NAME if directory.is_dir() else directory
+        detector = directory / DETECTOR_CHECKPOINT_NAME
+        if directory.is_dir() and not path.is_file():
+            if not detector.is_file():
+                raise CheckpointError(
+                    f"no checkpoint in {directory}: expected {CHECKPOINT_NAME} (vaekit fit --out DIR) or "
+                    f"{DETECTOR_CHECKPOINT_NAME} (vaekit detect --save DIR)"
+                )
+            return cls.from_record(load_checkpoint(detector, "detector"), detector)
+        if path.name == DETECTOR_CHECKPOINT_NAME:
+            return cls.from_record(load_checkpoint(path, "detector"), path)
         return cls.from_record(load_checkpoint(path, "vae"), path)
 
 
@@ -243,6 +295,9 @@ def train_vae(
     torch.manual_seed(train.seed)
     model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, n_tasks=n_tasks, **model_options)
     trained = TrainedModel(model, preprocessor)
+    trained.info["constant_values"] = {
+        str(c): float(train_set.x[0, c]) for c in preprocessor.constant_columns_
+    }  # put back by TrainedModel.sample/reconstruct
     transform = train_set.meta.get("batch_transform")
     train_x, train_s = trained.prepare(train_set.x, train_set.s, transform)
     val_x, val_s = (None, None) if val_set is None else trained.prepare(val_set.x, val_set.s)
@@ -263,6 +318,7 @@ def fit(
     constant_columns: str = "error",
     out: str | Path | None = None,
     train: TrainConfig | None = None,
+    test_subsample: int | None = None,
     **model_options: Any,
 ) -> tuple[TrainedModel, dict[str, Any]]:
     """Train a VAE on ``data`` (a registered name, a ``.npz``/``.csv`` path, or a :class:`Dataset`).
@@ -271,6 +327,8 @@ def fit(
     stopping on the validation ELBO, and evaluates the importance-sampled log-likelihood on the test split.
     Returns the trained model and a JSON-ready summary; with ``out`` both are saved there. ``likelihood=None``
     picks Bernoulli for binary data sets (MNIST, OneHot, the digit protocols) and Student-t otherwise.
+    ``test_subsample`` evaluates a seeded random subset of that many test rows (reported as ``test_subsample``).
+    ``callbacks`` (in ``model_options``) receive per-epoch records, see :mod:`vaekit.tracking`.
     """
     train = train or TrainConfig()
     if isinstance(importance_samples, bool) or not isinstance(importance_samples, int) or importance_samples < 1:
@@ -303,8 +361,14 @@ def fit(
     if target is not None and test_set.s is not None:
         test_set = test_set.subset(np.flatnonzero(test_set.s == target))
         summary["n_test"] = len(test_set)
-    trained.info = {"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed,
-                    **_file_identity(dataset)}
+    summary["split"] = list(split or dataset.split)
+    summary["split_source"] = "given" if split else dataset.meta.get("split_source", "data set default")
+    test_set = subsample_rows(test_set, test_subsample, train.seed)
+    if test_subsample is not None:
+        summary.update(test_subsample=int(test_subsample), n_test=len(test_set))
+    trained.info.update({"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed,
+                         **_file_identity(dataset)})
+    trained.info.update(columns_info(dataset))
     if target is not None:
         trained.info["target_task"] = int(target)
     saved = False
@@ -320,7 +384,8 @@ def fit(
                 raise KeyboardInterrupt
             if result.interrupted:
                 log.warning("saved to %s; evaluating on the test split (Ctrl-C again skips this)", out)
-        summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples))
+        summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples,
+                                        progress=train.progress))
     except KeyboardInterrupt:
         if out is None:
             raise
@@ -331,10 +396,25 @@ def fit(
                     out, out)
         summary["history"] = result.history
         return trained, summary
+    artifacts = []
     if out is not None:
         save_run(trained, {**summary, "evaluated": True}, result.history, out)
+        artifacts = [Path(out) / CHECKPOINT_NAME, Path(out) / RESULT_NAME]
+    finish_trackers(model_options.get("callbacks"), {k: summary[k] for k in ("dataset", "model", "train", "split")},
+                    final_metrics(summary), artifacts)
     summary["history"] = result.history
     return trained, summary
+
+
+def subsample_rows(data: Dataset, n: int | None, seed: int) -> Dataset:
+    """A seeded random subset of ``n`` rows in their original order (all rows when ``n`` is None or larger)."""
+    if n is None:
+        return data
+    if n < 1:
+        raise ConfigError(f"--test-subsample must be >= 1, got {n}")
+    if n >= len(data):
+        return data
+    return data.subset(np.sort(np.random.default_rng(seed).choice(len(data), n, replace=False)))
 
 
 def save_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[str, Any]], out: str | Path) -> None:

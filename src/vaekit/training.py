@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,10 @@ from .model import VAE
 from .nets import adam
 
 DIVERGENCE_POLICIES = ("stop", "rollback")
+#: default training device when a TrainConfig names none (``vaekit reproduce --device`` sets it for its workers)
+DEVICE_ENV = "VAEKIT_DEVICE"
+#: caps every run's epochs when set (see :func:`max_epochs`)
+MAX_EPOCHS_ENV = "VAEKIT_MAX_EPOCHS"
 log = logging.getLogger(__name__)
 
 
@@ -107,6 +112,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def max_epochs(epochs: int) -> int:
+    """``epochs``, capped by the environment variable ``VAEKIT_MAX_EPOCHS`` when it is set (smoke runs and the
+    README doc-test run every example verbatim at a tiny budget this way)."""
+    cap = os.environ.get(MAX_EPOCHS_ENV, "").strip()
+    if not cap:
+        return epochs
+    if not cap.isdigit() or int(cap) < 1:
+        raise ConfigError(f"{MAX_EPOCHS_ENV} must be a positive integer, got {cap!r}")
+    return min(epochs, int(cap))
+
+
 def _finite_or_none(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
@@ -139,8 +155,9 @@ class Trainer:
         cfg = self.config
         if train_x.shape[0] < 1:
             raise ConfigError("the training split is empty")
-        if cfg.device is not None:
-            model.to(resolve_device(cfg.device))
+        device_name = cfg.device or os.environ.get(DEVICE_ENV) or None  # vaekit reproduce --device sets it
+        if device_name is not None:
+            model.to(resolve_device(device_name))
         device = next(model.parameters()).device
         train_x, val_x, train_s, val_s = (None if t is None else t.to(device) for t in (train_x, val_x, train_s, val_s))
         # on the data's device, so that shuffling and batch transforms (dynamic binarisation) stay there
@@ -157,9 +174,10 @@ class Trainer:
         epochs_since_best = 0
         n = train_x.shape[0]
         log.info("training on %d rows for up to %d epochs; Ctrl-C stops and keeps the best model so far",
-                 n, cfg.epochs)
+                 n, max_epochs(cfg.epochs))
         start = time.perf_counter()
-        bar = tqdm(range(1, cfg.epochs + 1), disable=not cfg.progress, unit="epoch", leave=False)
+        epochs = max_epochs(cfg.epochs)
+        bar = tqdm(range(1, epochs + 1), disable=not cfg.progress, unit="epoch", leave=False)
         try:
             for epoch in bar:
                 kl_weight = min(1.0, epoch / cfg.warmup_epochs) if cfg.warmup_epochs else 1.0
@@ -229,6 +247,7 @@ class Trainer:
         model.train()
         order = torch.randperm(x.shape[0], generator=generator, device=x.device)
         total = torch.zeros((), device=x.device)
+        elbo_terms = torch.zeros(2, device=x.device)  # reconstruction, KL (the ELBO's terms, for plots)
         extremes: dict[str, torch.Tensor] = {}
         for start in range(0, x.shape[0], self.config.batch_size):
             idx = order[start : start + self.config.batch_size]
@@ -243,13 +262,15 @@ class Trainer:
                 return None
             optimiser.step()
             total += terms.loss.detach() * idx.numel()
+            elbo_terms += torch.stack([terms.reconstruction.detach().mean(), terms.kl.detach().mean()]) * idx.numel()
             for key, value in terms.diagnostics.items():
                 reduce = torch.minimum if key.startswith("min_") else torch.maximum if key.startswith("max_") else None
                 if reduce is None:
                     extremes[key] = extremes.get(key, 0) + value * idx.numel()
                 else:
                     extremes[key] = reduce(extremes[key], value) if key in extremes else value
-        record = {"train_loss": float(total) / x.shape[0]}
+        record = {"train_loss": float(total) / x.shape[0], "reconstruction": float(elbo_terms[0]) / x.shape[0],
+                  "kl": float(elbo_terms[1]) / x.shape[0]}
         for key, value in extremes.items():
             scale = 1 if key.startswith(("min_", "max_")) else x.shape[0]
             record[key] = float(value) / scale

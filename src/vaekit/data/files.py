@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..columns import extra_columns, warn_label_like
 from ..errors import DataError, DatasetNotFoundError
 from .dataset import Dataset
+
+#: default train/validation/test fractions of a user's file: most rows train (the thesis sets keep their splits)
+USER_SPLIT = (0.8, 0.1, 0.1)
 
 
 def load_file(
@@ -17,29 +23,34 @@ def load_file(
     label_column: str | None = None,
     task_column: str | None = None,
     binary: bool | None = None,
+    ignore_columns: Sequence[str] = (),
+    id_column: str | None = None,
 ) -> Dataset:
     """Load a user ``.npz`` or ``.csv`` file as a :class:`Dataset`.
 
     ``.npz``: array ``x`` (rows = points, extra axes flattened), optional ``y`` (labels, e.g. anomaly flags) and
     ``s`` (task index). ``.csv``: a header row is optional; ``label_column`` / ``task_column`` name columns to set
     aside as ``y`` / ``s`` (task names may be strings); every other column must be numeric.
-    ``binary=None`` infers whether all values are 0/1.
+    ``binary=None`` infers whether all values are 0/1. ``ignore_columns`` are skipped (e.g. timestamps);
+    ``id_column`` is kept out of ``x`` and its values go to ``meta["ids"]`` (carried into score outputs).
+    User files split 80/10/10 by default (:data:`USER_SPLIT`; the thesis data sets keep theirs).
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise DatasetNotFoundError(f"no such data file: {path}")
-    meta: dict[str, object] = {"path": str(path), "label_column": label_column, "task_column": task_column}
+    meta: dict[str, Any] = {"path": str(path), "split_source": "user-file default", "label_column": label_column,
+                            "task_column": task_column}
     if path.suffix.lower() == ".npz":
         x, y, s = _read_npz(path)
     elif path.suffix.lower() == ".csv":
-        x, y, s, label_names = _read_csv(path, label_column, task_column)
+        x, y, s, label_names = _read_csv(path, label_column, task_column, meta, tuple(ignore_columns), id_column)
         if label_names is not None:
             meta["label_names"] = label_names
     else:
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .npz or .csv")
     if binary is None:
         binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(np.asarray(x).dtype, np.number) else False
-    return Dataset(path.stem, x, y, s, binary=binary, meta=meta)
+    return Dataset(path.stem, x, y, s, split=USER_SPLIT, binary=binary, meta=meta)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -68,7 +79,8 @@ def _is_number(text: str) -> bool:
 
 
 def _read_csv(
-    path: Path, label_column: str | None, task_column: str | None
+    path: Path, label_column: str | None, task_column: str | None, meta: dict[str, Any] | None = None,
+    ignore_columns: tuple[str, ...] = (), id_column: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str] | None]:
     try:  # utf-8-sig: a byte-order mark is dropped, not read as part of the first value
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -99,15 +111,19 @@ def _read_csv(
         if name not in header:
             raise DataError(f"{path}: no column named {name!r} for the {role}; the columns are {header}")
         special[role] = table[:, header.index(name)]
-    features = [i for i, h in enumerate(header) if h not in (label_column, task_column)]
+    meta = {} if meta is None else meta
+    set_aside = extra_columns(path, header, table, has_header, ignore_columns, id_column, meta)
+    features = [i for i, h in enumerate(header) if h not in (label_column, task_column, *set_aside)]
     for i in features:
         bad = [v for v in table[:, i] if not _is_number(v)]
         if bad:
             raise DataError(
                 f"{path}: column {header[i]!r} is not numeric (e.g. {bad[0]!r}); remove it, encode it as numbers, "
-                "or name it with --label-column/--task-column"
+                "or name it with --label-column/--task-column, or skip it with --ignore-columns/--id-column"
             )
     x = table[:, features].astype(np.float64)
+    meta["columns"] = [header[i] for i in features] if has_header else None
+    warn_label_like(path, meta["columns"], x)
     y, label_names = _codes(special["label"])
     s, _ = _codes(special["task"])
     return x, y, s, label_names

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import atomic_write_bytes
+from ..htmlreport import write_report_html
+from .listing import settings_text
 from .stats import format_cell, mean_std, paired_best
 from .store import Store
 from .targets import Target
@@ -239,7 +241,8 @@ def report_from_db(
     lines = [f"## {target.name}: {target.description}", "", report["markdown"], ""]
     if last is not None:
         machine = last["machine"]
-        lines.append(f"Command: `{last['command']}` (budget {budget}: {target.budgets.get(budget, {})}).")
+        lines.append(f"Command: `{last['command']}` (budget {budget}: "
+                     f"{settings_text(target.budgets.get(budget, {}))}).")
         lines.append(
             f"Machine: {machine.get('cpus')} CPU cores ({machine.get('platform')}), backend "
             f"{machine.get('backend')} with {machine.get('workers')} workers; vaekit {last['code_version']}, "
@@ -269,10 +272,11 @@ def report_from_db(
                  "`runs.jsonl` beside this report.")
     text = "\n".join(lines) + "\n"
     path = write_text(out / "report.md", text)
+    page = write_report_html(out, f"{target.name}: {target.description}", text, report.get("files", []))
     raw = write_text(out / "runs.jsonl", "".join(raw_line(r) for r in rows))
     return {
         "markdown": text,
-        "files": [*report.get("files", []), str(path), str(raw)],
+        "files": [*report.get("files", []), str(path), str(raw), str(page)],
         "budget": budget,
         "counts": counts,
     }

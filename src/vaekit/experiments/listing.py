@@ -1,0 +1,83 @@
+"""Budgets as tables people read: ``vaekit reproduce --list`` and the provenance line of ``report.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .targets import Target
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """``{"epochs": {"smtp": 30}, "seeds": 5}`` -> ``epochs smtp 30; seeds 5`` (no Python dict syntax)."""
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {value(x)}" for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return "/".join(value(x) for x in v)
+        if v is None:
+            return "none"
+        return str(v)
+
+    return "; ".join(f"{k.replace('_', ' ')} {value(v)}" for k, v in settings.items())
+
+
+def run_count(target: Target, budget: str) -> int | None:
+    """How many runs the target's grid has at ``budget`` (None when the grid cannot be listed here)."""
+    try:
+        return len(target.runs(budget))
+    except Exception:  # noqa: BLE001 - e.g. a data set the grid needs is absent: the table says "?"
+        return None
+
+
+def measured_seconds(db: Path | None) -> dict[tuple[str, str], tuple[float, int]]:
+    """Mean wall seconds per finished run and the number of runs, per (target, budget), from a results DB."""
+    if db is None or not Path(db).is_file():
+        return {}
+    from .store import Store
+
+    per: dict[tuple[str, str], list[float]] = {}
+    with Store(db) as store:
+        for budget in ("quick", "full"):
+            for row in store.rows(budget=budget):
+                if row["status"] in ("done", "diverged") and row["wall_seconds"]:
+                    per.setdefault((row["target"], budget), []).append(float(row["wall_seconds"]))
+    return {k: (sum(v) / len(v), len(v)) for k, v in per.items()}
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def budget_rows(targets: dict[str, Target], db: Path | None = None) -> list[dict[str, Any]]:
+    """One row per target and budget: runs, estimated CPU time (runs x the mean measured run time in ``db``,
+    when that database has finished runs of the target) and the settings."""
+    measured = measured_seconds(db)
+    rows = []
+    for name, target in sorted(targets.items()):
+        for budget, settings in target.budgets.items():
+            runs = run_count(target, budget)
+            mean = measured.get((name, budget))
+            cpu = None if mean is None or runs is None else mean[0] * runs
+            rows.append({"target": name, "budget": budget, "runs": runs, "cpu_seconds_estimate": cpu,
+                         "measured_runs": 0 if mean is None else mean[1], "settings": settings,
+                         "description": target.description, "in_all": target.include_in_all})
+    return rows
+
+
+def budget_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of :func:`budget_rows` as an aligned text table."""
+    header = ("target", "budget", "runs", "est. CPU time", "settings")
+    cells = [header]
+    for r in rows:
+        cpu = "unknown" if r["cpu_seconds_estimate"] is None else duration(r["cpu_seconds_estimate"])
+        cells.append((r["target"], r["budget"], "?" if r["runs"] is None else str(r["runs"]), cpu,
+                      settings_text(r["settings"])))
+    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+    lines = ["  ".join(f"{c[i]:<{widths[i]}}" for i in range(4)) + "  " + c[4] for c in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  --------")
+    return "\n".join(lines)

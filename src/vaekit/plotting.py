@@ -1,0 +1,216 @@
+"""``vaekit plot RUN_DIR``: the figures of one run as PNG files and one self-contained HTML page.
+
+For a model saved by ``vaekit fit --out`` (or :func:`vaekit.fit`): training curves (losses, the ELBO's
+reconstruction and KL terms, the KL weight), the latent space of the test split (2-d as is; wider codes through
+PCA or t-SNE) coloured by label or task, and for image data sets test images, their reconstructions and samples.
+For a detector saved by ``vaekit detect --save``: the training curves and the histogram of anomaly scores with the
+threshold. The HTML page embeds every figure (base64) and the run's numbers, so it opens with no server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import atomic_write_bytes
+from .errors import ConfigError
+from .htmlreport import html_page, image_tag, table_html
+
+log = logging.getLogger(__name__)
+EMBEDDINGS = ("auto", "pca", "tsne")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    _pyplot().close(fig)
+    data = buffer.getvalue()
+    atomic_write_bytes(path, lambda f: f.write(data))
+    return path
+
+
+def plot_history(history: list[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Losses, the ELBO's terms and the KL weight against the epoch."""
+    plt = _pyplot()
+    records = [r for r in history if "epoch" in r and "event" not in r]
+    panels = [("loss (negative ELBO)", ("train_loss", "val_loss")), ("ELBO terms", ("reconstruction", "kl")),
+              ("KL weight", ("kl_weight",))]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, (name, keys) in zip(axes, panels):
+        for key in keys:
+            points = [(r["epoch"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
+            if points:
+                ax.plot(*zip(*points), marker="." if len(points) < 30 else None, label=key)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        if ax.lines:
+            ax.legend()
+    for event in (r for r in history if "event" in r):
+        for ax in axes:
+            ax.axvline(event["epoch"], color="red", lw=0.8, ls=":")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def embed_2d(z: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
+    """2-d coordinates of latent codes: as is for 2-d, PCA (``auto``/``pca``) or t-SNE beyond."""
+    if z.shape[1] == 1:
+        return np.c_[z, np.zeros(len(z))], "z (1-d)"
+    if z.shape[1] == 2:
+        return z, "z"
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        log.info("t-SNE of %d latent codes (%d-d)", len(z), z.shape[1])
+        return TSNE(2, random_state=seed, init="pca", perplexity=min(30.0, len(z) - 1.0)).fit_transform(z), "t-SNE"
+    from sklearn.decomposition import PCA
+
+    return PCA(2, random_state=seed).fit_transform(z), "PCA"
+
+
+def plot_latent(z: np.ndarray, colour: np.ndarray | None, path: Path, method: str, what: str) -> Path:
+    plt = _pyplot()
+    xy, how = embed_2d(z, method)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    points = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=6, cmap="tab10" if colour is not None else None)
+    if colour is not None:
+        fig.colorbar(points, ax=ax, label=what)
+    ax.set_title(f"latent space ({how}), {len(z)} test rows")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_images(rows: list[tuple[str, np.ndarray]], shape: tuple[int, int], path: Path) -> Path:
+    plt = _pyplot()
+    n = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.3), squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(images):
+                ax.imshow(np.asarray(images[c]).reshape(shape), cmap="gray")
+        axes[r][0].set_title(name, fontsize=8, loc="left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_scores(scores: np.ndarray, threshold: float, path: Path, contamination: float) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    finite = scores[np.isfinite(scores)]
+    ax.hist(finite, bins=min(60, max(10, len(finite) // 20)), color="grey")
+    ax.axvline(threshold, color="red", label=f"threshold ({100 * contamination:g} % flagged)")
+    ax.set_xlabel("anomaly score -log p(x)")
+    ax.set_ylabel("training rows")
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, Any] | None = None) -> Any:
+    """The data set a run was trained on (its test split), or ``data`` (read with ``data_options``) when given;
+    None, with a warning, when the run's data cannot be found here."""
+    from .data import Dataset, load_dataset
+    from .errors import DatasetNotFoundError
+
+    if isinstance(data, Dataset):
+        return data
+    try:
+        if data is None:
+            from .columns import training_data
+
+            if info.get("data_path") is None and info.get("dataset") is None:
+                return None
+            dataset = training_data(info)
+        else:
+            dataset = load_dataset(data, **dict(data_options or {}))
+    except DatasetNotFoundError as err:
+        log.warning("no latent-space plot: the run's data are not available here (%s); pass --data", err)
+        return None
+    if data is None and info.get("split"):
+        _, _, dataset = dataset.splits(info["split"], seed=int(info.get("seed", 0)))
+    return dataset
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = None,
+             embedding: str = "auto", max_points: int = 2000,
+             data_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the run's figures (PNG) and ``index.html`` into ``out`` (default: ``RUN_DIR/plots``).
+
+    ``data`` (with ``data_options`` for a CSV: label_column, ignore_columns, ...) replaces the run's own test
+    split in the latent-space plot."""
+    from .trained import TrainedModel
+
+    if embedding not in EMBEDDINGS:
+        raise ConfigError(f"embedding must be one of {EMBEDDINGS}, got {embedding!r}")
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / "plots"
+    summary: dict[str, Any] = {}
+    detector = None
+    if (run_dir / "detector.pt").is_file() and not (run_dir / "model.pt").is_file():
+        from .detect import VAEDetector
+
+        detector = VAEDetector.load(run_dir)
+        trained = detector.trained_
+        history = detector.train_result_.history
+        summary = {"kind": "anomaly detector", "threshold": detector.threshold_,
+                   "contamination": detector.contamination, "training rows": len(detector.decision_scores_),
+                   **{k: v for k, v in detector.train_result_.to_dict().items() if k != "history"}}
+    else:
+        trained = TrainedModel.load(run_dir)
+        result_file = run_dir / "result.json"
+        result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+        history = result.pop("history", [])
+        summary = {"kind": "VAE", **{k: v for k, v in result.items() if not isinstance(v, (dict, list))}}
+    config = trained.model.config.to_dict()
+    files: list[Path] = []
+    if history:
+        files.append(plot_history(history, out / "curves.png", f"{run_dir.name}: training"))
+    if detector is not None:
+        files.append(plot_scores(detector.decision_scores_, detector.threshold_, out / "scores.png",
+                                 detector.contamination))
+    dataset = _run_data(trained.info, data, data_options)
+    if dataset is not None and isinstance(data, str):
+        from .columns import align_columns
+
+        dataset = align_columns(trained, dataset)
+    if dataset is not None and trained.model.encoder_has_density:
+        rows = np.arange(len(dataset))
+        if len(rows) > max_points:
+            rows = np.sort(np.random.default_rng(0).choice(len(rows), max_points, replace=False))
+        subset = dataset.subset(rows)
+        z = trained.transform(subset.x, subset.s)
+        colour, what = (subset.y, "label") if subset.y is not None else (subset.s, "task")
+        files.append(plot_latent(z, colour, out / "latent.png", embedding, what))
+        shape = dataset.meta.get("image_shape")
+        if shape is not None and trained.model.task_latent is None:
+            n = min(8, len(subset))
+            files.append(plot_images([("test images", subset.x[:n]),
+                                      ("reconstructions", trained.reconstruct(subset.x[:n], subset.s[:n]
+                                                                              if subset.s is not None else None)),
+                                      ("samples", trained.sample(n, 0 if trained.model.config.n_tasks else None,
+                                                                 mean=True))],
+                                     tuple(shape), out / "images.png"))
+    sections = [("Run", table_html([(k, v) for k, v in summary.items()])),
+                ("Model", table_html([(k, v) for k, v in config.items()]))]
+    sections += [(f.stem, image_tag(f)) for f in files]
+    page = html_page(f"vaekit run {run_dir.name}", sections)
+    html = out / "index.html"
+    atomic_write_bytes(html, lambda f: f.write(page.encode()))
+    return {"run": str(run_dir), "files": [str(f) for f in files], "html": str(html)}

@@ -1,0 +1,142 @@
+"""``vaekit sweep grid.toml``: a user-defined grid (data x model options x seeds) run by the grid engine.
+
+The grid file names fixed options and the options to vary; every combination runs once per seed, resumably, in
+the results database of ``vaekit reproduce`` (same engine, workers, Ray backend), and the report is the same: mean
+± std over seeds, bold where a paired t-test cannot tell a column from the best::
+
+    name = "my-sweep"          # names the report and the grid's rows in the database
+    seeds = 3                  # or a list: [0, 1, 2]
+    [options]                  # the same for every run
+    epochs = 50
+    hidden = [64, 64]
+    [grid]                     # every combination of these lists
+    data = ["cancer", "my_rows.csv"]
+    likelihood = ["gaussian", "student-t"]
+    latent_dim = [2, 10]
+
+Option names are those of :func:`vaekit.fit` / ``vaekit fit`` (``-`` or ``_``); relative file paths are read
+relative to the grid file.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+from .experiments.targets import Target, register_target
+
+NAME = "sweep"
+#: options a grid may set: fit's model and training options, and the CSV column options
+MODEL_OPTIONS = ("likelihood", "prior", "latent_dim", "hidden", "activation", "dropout", "gated")
+TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "patience", "warmup")
+DATA_OPTIONS = ("label_column", "task_column", "ignore_columns", "id_column")
+OTHER_OPTIONS = ("data", "split", "importance_samples", "test_subsample", "constant_columns")
+OPTIONS = (*MODEL_OPTIONS, *TRAIN_OPTIONS, *DATA_OPTIONS, *OTHER_OPTIONS)
+METRIC = "test_log_likelihood"
+
+
+def _key(raw: str, where: str) -> str:
+    key = raw.replace("-", "_")
+    if key not in OPTIONS:
+        raise ConfigError(f"{where}: unknown option {raw!r}; a grid may set {', '.join(OPTIONS)}")
+    return key
+
+
+def _resolve_data(value: Any, base: Path) -> Any:
+    if isinstance(value, str) and Path(value).suffix.lower() in (".csv", ".npz") and not Path(value).is_absolute():
+        candidate = base / value
+        return str(candidate.resolve()) if candidate.exists() else value
+    return value
+
+
+def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """The grid's name, its run configurations and its settings (for the report)."""
+    from .runconfig import read_toml
+
+    path = Path(path)
+    spec = read_toml(path)
+    where = str(path)
+    unknown = set(spec) - {"name", "seeds", "options", "grid", "metric"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown entries {sorted(unknown)}; use name, seeds, [options], [grid]")
+    name = str(spec.get("name") or path.stem)
+    seeds = spec.get("seeds", 3)
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ConfigError(f"{where}: seeds must be a positive count or a list of seeds >= 0, got {spec.get('seeds')}")
+    fixed = {_key(k, where): v for k, v in dict(spec.get("options", {})).items()}
+    grid = {_key(k, where): v for k, v in dict(spec.get("grid", {})).items()}
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: [grid] {key} must be a non-empty list of values, got {values!r}")
+    if "data" not in fixed and "data" not in grid:
+        raise ConfigError(f"{where}: name the data (data = ... in [options] or a list in [grid])")
+    from .likelihoods import LIKELIHOODS
+    from .priors import PRIORS
+
+    for key, known in (("likelihood", LIKELIHOODS), ("prior", PRIORS)):
+        for value in grid.get(key, [fixed[key]] if key in fixed else []):
+            if value not in known:
+                raise ConfigError(f"{where}: {key} {value!r} is not one of {sorted(known)}")
+    varied = list(grid)
+    configs = []
+    for combination in itertools.product(*grid.values()):
+        options = {**fixed, **dict(zip(varied, combination))}
+        options["data"] = _resolve_data(options["data"], path.parent)
+        label = ", ".join(f"{k}={_short(options[k])}" for k in varied if k != "data") or "run"
+        for seed in seeds:
+            configs.append({"target": NAME, "sweep": name, "seed": seed, "variant": label, **options})
+    settings = {"seeds": len(seeds), "runs": len(configs), **{f"grid {k}": v for k, v in grid.items()},
+                **fixed}
+    return name, configs, settings
+
+
+def _short(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+@register_target
+class SweepTarget(Target):
+    """Runs one configuration of a user's grid with :func:`vaekit.fit`; reports like the thesis targets."""
+
+    name = NAME
+    description = "a user-defined grid from vaekit sweep GRID.toml"
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {}
+    include_in_all = False
+
+    def runs(self, budget: str = "quick", seeds: int | None = None,
+             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        raise ConfigError("a sweep's runs come from its grid file: vaekit sweep GRID.toml")
+
+    def execute(self, config: dict[str, Any]) -> dict[str, Any]:
+        from .data import load_dataset
+        from .trained import fit
+        from .training import TrainConfig
+
+        data = load_dataset(config["data"], **{k: config[k] for k in DATA_OPTIONS if k in config})
+        train = TrainConfig(seed=int(config["seed"]), **{
+            ("warmup_epochs" if k == "warmup" else k): config[k] for k in TRAIN_OPTIONS if k in config})
+        _, summary = fit(
+            data, split=config.get("split"), importance_samples=config.get("importance_samples", 100),
+            test_subsample=config.get("test_subsample"), constant_columns=config.get("constant_columns", "error"),
+            train=train, **{k: (tuple(config[k]) if k == "hidden" else config[k]) for k in MODEL_OPTIONS if k in config},
+        )
+        keep = (METRIC, "test_log_likelihood_normalised", "best_val_loss", "best_epoch", "epochs_run", "diverged",
+                "train_seconds", "n_train", "n_test", "history")
+        return {k: summary[k] for k in keep if k in summary}
+
+    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+        from .experiments.report import plot_curves, write_table
+
+        variants = list(dict.fromkeys(r["config"]["variant"] for r in results))
+        name = results[0]["config"]["sweep"] if results else "sweep"
+        table = write_table(results, out, name, metric=METRIC, row=lambda c: Path(str(c["data"])).name,
+                            column="variant", columns=variants, row_header="Data")
+        curves = plot_curves(results, Path(out) / f"{name}-curves.png", key="val_loss",
+                             group=lambda c: f"{Path(str(c['data'])).name} / {c['variant']}",
+                             title=f"{name}: validation loss", ylabel="validation negative ELBO")
+        markdown = "Test log-likelihood (nats, higher is better):\n\n" + table["markdown"]
+        return {"markdown": markdown, "files": [*table["files"], curves]}

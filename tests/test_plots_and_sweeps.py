@@ -1,0 +1,147 @@
+"""Issue 18: ``vaekit plot`` (PNG + self-contained HTML checked in a real headless browser), reproduce/sweep
+reports as HTML, ``vaekit sweep grid.toml``, budget tables, and messages people read."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import vaekit
+from vaekit import TrainConfig, VAEDetector
+from vaekit.cli import main
+from vaekit.experiments.store import Store
+from vaekit.htmlreport import markdown_to_html, write_report_html
+from vaekit.plotting import plot_run
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def browser():
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("no headless browser installed (apt-get install chromium); the HTML is checked only with one")
+
+
+def rendered_dom(path):
+    """The page's DOM after a real browser loaded it and ran its scripts."""
+    result = subprocess.run([browser(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                             "--dump-dom", path.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def assert_renders(path, n_images, n_tables):
+    dom = rendered_dom(path)
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    assert f'data-images="{n_images}"' in body and f'data-images-loaded="{n_images}"' in body, body
+    assert dom.count("<table") >= n_tables
+    assert "http" not in re.sub(r'src="data:[^"]*"', "", open(path).read()).replace("charset", "")  # no server
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """A tiny VAE on 4x4 'images' with labels, saved like vaekit fit --out."""
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 16)).astype(np.float32)
+    y = (x[:, :8].mean(1) > 0.5).astype(int)
+    data = vaekit.Dataset("img", x, y, meta={"image_shape": (4, 4)})
+    out = tmp_path_factory.mktemp("run")
+    vaekit.fit(data, likelihood="gaussian", latent_dim=3, hidden=(8,), importance_samples=5,
+               train=TrainConfig(epochs=3, batch_size=20, patience=None), out=out)
+    return out, data
+
+
+def test_plot_run_writes_every_figure_and_a_page_that_renders(image_run, tmp_path):
+    out, data = image_run
+    result = plot_run(out, tmp_path / "plots", data=data)
+    names = sorted(p.rsplit("/", 1)[1] for p in result["files"])
+    assert names == ["curves.png", "images.png", "latent.png"]
+    for f in result["files"]:
+        assert open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert_renders(tmp_path / "plots" / "index.html", n_images=3, n_tables=2)
+
+
+def test_plot_cli_for_a_detector_has_the_score_histogram(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3))
+    VAEDetector(epochs=2, hidden=(8,), random_state=0).fit(x).save(tmp_path / "det")
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",", header="a,b,c", comments="")
+    code, out, err = run(capsys, "plot", tmp_path / "det", "--data", tmp_path / "x.csv", "--json")
+    assert code == 0, err
+    files = {f.rsplit("/", 1)[1] for f in last_json(out)["files"]}
+    assert files == {"curves.png", "scores.png", "latent.png"}
+    assert (tmp_path / "det" / "plots" / "index.html").is_file()
+
+
+def test_report_html_turns_markdown_tables_into_html_tables(image_run, tmp_path):
+    markdown = "## t: a target\n\n| Data | A | B |\n|---|---|---|\n| x | **1.0 ± 0.1** | 2.0 ± 0.2 |\n\nRuns: 2 done."
+    html = markdown_to_html(markdown)
+    assert "<th>Data</th>" in html and "<td><b>1.0 ± 0.1</b></td>" in html and "|---" not in html
+    curves = image_run[0] / "plots-for-report.png"
+    plot_run(image_run[0], tmp_path / "p")
+    shutil.copy(tmp_path / "p" / "curves.png", curves)
+    page = write_report_html(tmp_path, "t", markdown, [str(curves), "missing.png", "table.csv"])
+    assert_renders(page, n_images=1, n_tables=1)
+
+
+def test_sweep_runs_a_grid_from_a_file_reports_and_resumes(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "rows.csv", rng.normal(size=(120, 3)), delimiter=",", header="a,b,c", comments="")
+    (tmp_path / "grid.toml").write_text(
+        'name = "mini"\nseeds = 2\n[options]\ndata = "rows.csv"\nepochs = 1\nhidden = [8]\nlatent-dim = 2\n'
+        'importance_samples = 4\nbatch_size = 50\n[grid]\nlikelihood = ["gaussian", "student-t"]\n')
+    argv = ("sweep", tmp_path / "grid.toml", "--db", tmp_path / "db.sqlite", "--out", tmp_path / "rep", "--json",
+            "--no-progress")
+    code, out, err = run(capsys, *argv)
+    result = last_json(out)
+    assert code == 0, err
+    assert result["counts"]["done"] == 4 and result["executed"] == 4
+    table = (tmp_path / "rep" / "mini.md").read_text()
+    assert "| rows.csv |" in table and "likelihood=gaussian" in table and "likelihood=student-t" in table
+    assert len(re.findall(r"-?\d+\.\d{3} ± \d+\.\d{3}", table)) == 2  # mean ± std over the 2 seeds
+    assert (tmp_path / "rep" / "report.html").is_file()
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and last_json(out)["executed"] == 0 and last_json(out)["already_finished"] == 4
+    (tmp_path / "bad.toml").write_text('[grid]\nlatent = [1]\n')
+    code, _, err = run(capsys, "sweep", tmp_path / "bad.toml", "--db", tmp_path / "db.sqlite")
+    assert code == 2 and "unknown option 'latent'" in err
+
+
+def test_reproduce_list_is_a_table_with_runs(capsys, tmp_path):
+    code, out, err = run(capsys, "reproduce", "--list", "--db", tmp_path / "none.sqlite", "--json")
+    assert code == 0
+    assert re.search(r"target\s+budget\s+runs\s+est\. CPU time\s+settings", err)
+    assert "{'" not in err and "':" not in err  # no Python dicts
+    toy = {r["budget"]: r for r in last_json(out)["budgets"] if r["target"] == "toy"}
+    assert toy["quick"]["runs"] == 8 and toy["full"]["runs"] == 20
+
+
+def test_report_without_runs_says_what_to_run(capsys, tmp_path):
+    for db in (tmp_path / "absent.sqlite", tmp_path / "empty.sqlite"):
+        if db.name == "empty.sqlite":
+            Store(db).close()
+        code, _, err = run(capsys, "report", "toy", "--db", db)
+        assert code == 2 and "nothing run yet" in err and "vaekit reproduce toy" in err, err
+
+
+def test_datasets_columns_stay_aligned(capsys):
+    code, out, _ = run(capsys, "datasets")
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert code == 0 and len(lines) > 5
+    starts = {re.search(r"\s(present|bundled|missing|state)\s", l).start() for l in lines}
+    assert len(starts) == 1, lines
+    shapes = {len(re.match(r"^(\S+\s+){2}", l).group(0)) for l in lines}
+    assert len(shapes) == 1

@@ -1,0 +1,388 @@
+"""The everyday path of issue 18: predictable scoring, one model format, a user's own CSV, readable output,
+PyOD parity, tracking and runs from a file. Each test names the friction point it guards."""
+
+import csv
+import json
+import logging
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import binom
+
+import vaekit
+from vaekit import TrainConfig, VAEDetector
+from vaekit.cli import build_parser, main
+from vaekit.columns import LabelLikeColumnWarning
+from vaekit.data import load_dataset
+from vaekit.errors import ConfigError, DataError
+from vaekit.tracking import MemoryTracker
+
+TINY = ["--latent-dim", "2", "--hidden", "8", "--epochs", "2", "--batch-size", "50", "--importance-samples", "5"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def table():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3)) * [1.0, 5.0, 0.2] + [10.0, -3.0, 0.0]
+    label = (rng.random(200) < 0.1).astype(int)
+    return x, label
+
+
+@pytest.fixture(scope="module")
+def user_csv(table, tmp_path_factory):
+    x, label = table
+    rows = [[f"id{i}", f"2024-01-{1 + i % 28:02d}", *x[i], label[i]] for i in range(len(x))]
+    return write_csv(tmp_path_factory.mktemp("csv") / "mine.csv", ["id", "when", "a", "b", "c", "label"], rows)
+
+
+@pytest.fixture(scope="module")
+def fitted_dir(user_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit")
+    code = main(["fit", "--data", str(user_csv), "--id-column", "id", "--ignore-columns", "when",
+                 "--label-column", "label", "--likelihood", "gaussian", *TINY, "--out", str(out), "--json"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(fitted_dir):
+    return vaekit.TrainedModel.load(fitted_dir)
+
+
+# ------------------------------------------------------------------------------------ scoring you can repeat
+def test_score_samples_is_deterministic_and_independent_of_the_batch(trained, table):
+    x = table[0][:40]
+    first, second = trained.score_samples(x, n_samples=20), trained.score_samples(x, n_samples=20)
+    np.testing.assert_array_equal(first, second)
+    alone = trained.score_samples(x[:1], n_samples=20)
+    np.testing.assert_allclose(alone, first[:1], rtol=0, atol=1e-9)
+    reordered = trained.score_samples(x[::-1], n_samples=20)[::-1]
+    np.testing.assert_allclose(reordered, first, rtol=0, atol=1e-9)
+    other_seed = trained.score_samples(x, n_samples=20, seed=1)
+    assert not np.allclose(other_seed, first)
+
+
+def test_cli_score_repeats_and_puts_the_scores_in_the_json(fitted_dir, user_csv, capsys):
+    argv = ("score", fitted_dir, "--data", user_csv, "--id-column", "id", "--ignore-columns", "when",
+            "--label-column", "label", "--importance-samples", "10", "--json")
+    code, out, _ = run(capsys, *argv)
+    first = last_json(out)
+    assert code == 0 and len(first["scores"]) == 200 and first["ids"][:2] == ["id0", "id1"]
+    second = last_json(run(capsys, *argv)[1])
+    assert second["scores"] == first["scores"]
+    third = last_json(run(capsys, *argv, "--seed", "3")[1])
+    assert third["seed"] == 3 and third["scores"] != first["scores"]
+
+
+def test_score_output_file_carries_the_id_column(fitted_dir, user_csv, capsys, tmp_path):
+    code, out, _ = run(capsys, "score", fitted_dir, "--data", user_csv, "--id-column", "id", "--ignore-columns",
+                       "when", "--label-column", "label", "--output", tmp_path / "s.csv", "--json")
+    result = last_json(out)
+    assert code == 0 and result["output"] == str(tmp_path / "s.csv") and "scores" not in result
+    rows = list(csv.reader(open(tmp_path / "s.csv")))
+    assert rows[0] == ["id", "log_likelihood"] and rows[1][0] == "id0" and len(rows) == 201
+
+
+def test_test_subsample_in_fit_and_evaluate(user_csv, fitted_dir, capsys, tmp_path):
+    code, out, _ = run(capsys, "fit", "--data", user_csv, "--ignore-columns", "id,when", "--label-column",
+                       "label", *TINY, "--test-subsample", "7", "--out", tmp_path / "r", "--json")
+    summary = last_json(out)
+    assert code == 0 and summary["test_subsample"] == 7 and summary["n_test"] == 7
+    code, out, _ = run(capsys, "evaluate", fitted_dir, "--data", user_csv, "--id-column", "id", "--ignore-columns",
+                       "when", "--label-column", "label", "--test-subsample", "11", "--importance-samples", "4",
+                       "--json")
+    metrics = last_json(out)
+    assert code == 0 and metrics["test_subsample"] == 11 and metrics["n_test"] == 11
+
+
+def test_evaluate_is_repeatable(fitted_dir, user_csv, capsys):
+    argv = ("evaluate", fitted_dir, "--data", user_csv, "--id-column", "id", "--ignore-columns", "when",
+            "--label-column", "label", "--importance-samples", "4", "--json")
+    assert last_json(run(capsys, *argv)[1])["test_log_likelihood"] == \
+        last_json(run(capsys, *argv)[1])["test_log_likelihood"]
+
+
+def test_long_importance_sampling_announces_its_cost(trained, table, caplog, monkeypatch):
+    monkeypatch.setattr("vaekit.evaluation.ANNOUNCE_EVALUATIONS", 100)
+    with caplog.at_level(logging.INFO, logger="vaekit.evaluation"):
+        trained.score_samples(np.repeat(table[0], 2, axis=0), n_samples=5)
+    text = caplog.text
+    assert "400 rows x K=5 = 2,000 decoder evaluations" in text and "s expected" in text
+
+
+# -------------------------------------------------------------------------------------- one model everywhere
+def test_a_fit_model_works_with_detect_model(fitted_dir, user_csv, capsys):
+    argv = ("detect", "--data", user_csv, "--id-column", "id", "--ignore-columns", "when", "--label-column",
+            "label", "--model", fitted_dir, "--json")
+    code, out, err = run(capsys, *argv)
+    result = last_json(out)
+    assert code == 0, err
+    assert result["threshold_from"] == "scored rows" and result["n_flagged"] == 20  # 10 % of 200 rows
+    code, out, _ = run(capsys, *argv, "--contamination", "0.2")
+    assert code == 0 and last_json(out)["n_flagged"] == 40
+
+
+def test_a_detector_works_with_score_evaluate_and_rethresholds(user_csv, capsys, tmp_path):
+    det = tmp_path / "det"
+    base = ("--data", user_csv, "--id-column", "id", "--ignore-columns", "when", "--label-column", "label")
+    code, out, err = run(capsys, "detect", *base, *TINY[:-2], "--save", det, "--json")
+    assert code == 0, err
+    assert last_json(out)["n_flagged"] == 20
+    code, out, _ = run(capsys, "detect", *base, "--model", det, "--contamination", "0.25", "--json")
+    assert code == 0 and last_json(out)["n_flagged"] == 50 and last_json(out)["contamination"] == 0.25
+    code, out, err = run(capsys, "score", det, *base, "--importance-samples", "5", "--json")
+    assert code == 0, err
+    assert len(last_json(out)["scores"]) == 200
+    code, out, err = run(capsys, "evaluate", det, *base, "--importance-samples", "5", "--json")
+    assert code == 0 and last_json(out)["n_test"] == 200
+
+
+def test_a_directory_without_a_model_names_both_commands(capsys, tmp_path):
+    code, _, err = run(capsys, "score", tmp_path, "--data", "cancer")
+    assert code == 2 and "vaekit fit --out" in err and "vaekit detect --save" in err
+
+
+# ----------------------------------------------------------------------------------------- your own data
+def test_score_matches_columns_by_name(fitted_dir, user_csv, table, capsys, tmp_path):
+    x, label = table
+    swapped = write_csv(tmp_path / "swapped.csv", ["id", "c", "a", "b", "when", "label"],
+                        [[f"id{i}", x[i, 2], x[i, 0], x[i, 1], "t", label[i]] for i in range(len(x))])
+    common = ("--id-column", "id", "--ignore-columns", "when", "--label-column", "label", "--importance-samples",
+              "5", "--json")
+    original = last_json(run(capsys, "score", fitted_dir, "--data", user_csv, *common)[1])["scores"]
+    code, out, _ = run(capsys, "score", fitted_dir, "--data", swapped, *common)
+    assert code == 0 and last_json(out)["scores"] == original
+    renamed = write_csv(tmp_path / "renamed.csv", ["id", "a", "b", "d", "when", "label"],
+                        [[f"id{i}", *x[i], "t", label[i]] for i in range(len(x))])
+    code, _, err = run(capsys, "score", fitted_dir, "--data", renamed, *common)
+    assert code == 2 and "missing ['c']" in err and "unexpected ['d']" in err
+
+
+def test_a_label_like_feature_column_warns(user_csv):
+    with pytest.warns(LabelLikeColumnWarning, match="--label-column label"):
+        load_dataset(str(user_csv), ignore_columns=["id", "when"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset(str(user_csv), ignore_columns=["id", "when"], label_column="label")
+
+
+def test_ignore_and_id_columns_skip_non_numeric_columns(user_csv):
+    with pytest.raises(DataError, match="not numeric"):
+        load_dataset(str(user_csv), label_column="label")
+    data = load_dataset(str(user_csv), id_column="id", ignore_columns=["when"], label_column="label")
+    assert data.x.shape == (200, 3) and data.meta["columns"] == ["a", "b", "c"] and data.meta["ids"][5] == "id5"
+    with pytest.raises(DataError, match="no column named 'nope'"):
+        load_dataset(str(user_csv), ignore_columns=["nope"])
+
+
+def test_user_files_train_on_most_rows_and_say_so(fitted_dir, capsys, user_csv, tmp_path):
+    summary = json.loads((fitted_dir / "result.json").read_text())
+    assert summary["split"] == [0.8, 0.1, 0.1] and summary["n_train"] == 160
+    assert summary["split_source"] == "user-file default"
+    assert load_dataset("cancer").split == (0.5, 0.1, 0.4)  # the thesis data sets keep theirs
+    _, out, _ = run(capsys, "fit", "--data", user_csv, "--ignore-columns", "id,when", "--label-column", "label",
+                    *TINY, "--out", tmp_path / "r")
+    assert "split 80/10/10 train/val/test (user-file default; 160 training rows)" in out
+
+
+def test_transform_reconstruct_and_sample_are_in_the_data_units(trained, table):
+    x = table[0]
+    z = trained.transform(x)
+    assert z.shape == (200, 2)
+    recon = trained.reconstruct(x)
+    assert recon.shape == x.shape
+    assert (abs(recon.mean(0) - x.mean(0)) < x.std(0)).all()  # in the data's units, not standardised
+    samples = trained.sample(500, seed=0)
+    assert samples.shape == (500, 3)
+    assert (abs(samples.mean(0) - x.mean(0)) < 1.5 * x.std(0)).all()
+    np.testing.assert_array_equal(samples, trained.sample(500, seed=0))
+    assert abs(np.log(samples.std(0) / x.std(0))).max() < np.log(5)  # the spread of each column comes back
+
+
+# ------------------------------------------------------------------------------------------- readable output
+def test_every_option_has_help_and_shows_its_default():
+    parser = build_parser()
+    missing, no_default = [], []
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        text = sub.format_help()
+        for action in sub._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            if not action.help:
+                missing.append(f"{name} {action.option_strings[0]}")
+            if action.default not in (None, False, [], ()) and action.nargs != 0 and isinstance(
+                    action.default, (int, float, str, tuple)):
+                flat = re.sub(r"\s+", " ", text)
+                if f"{action.option_strings[0]}" in flat and "default" not in (action.help or "") and \
+                        f"(default: " not in flat:
+                    no_default.append(f"{name} {action.option_strings[0]}")
+    assert not missing, f"options without help: {missing}"
+    assert not no_default
+    fit_help = re.sub(r"\s+", " ", parser._subparsers._group_actions[0].choices["fit"].format_help())
+    for shown in ("dimension of the latent code z (default: 20)", "maximum training epochs (default: 500)",
+                  "Adam learning rate (default: 0.001)", "(default: standard)"):
+        assert shown in fit_help
+
+
+def test_human_text_rounds_floats_json_keeps_them(user_csv, capsys, tmp_path):
+    code, out, err = run(capsys, "fit", "--data", user_csv, "--ignore-columns", "id,when", "--label-column",
+                         "label", *TINY, "--out", tmp_path / "r", "--json")
+    assert code == 0
+    line = next(l for l in err.splitlines() if "test log-likelihood" in l)
+    assert not re.search(r"\d\.\d{6,}", line), line
+    value = last_json(out)["test_log_likelihood"]
+    assert f"{value:.4g}" in line and len(repr(value)) > 8
+
+
+# --------------------------------------------------------------------------------------------- PyOD parity
+@pytest.fixture(scope="module")
+def detector(table):
+    return VAEDetector(latent_dim=2, hidden=(8,), epochs=2, importance_samples=10, random_state=0).fit(table[0])
+
+
+def test_pyod_fit_predict_and_confidence(detector, table):
+    x = table[0]
+    labels = VAEDetector(latent_dim=2, hidden=(8,), epochs=2, importance_samples=10, random_state=0).fit_predict(x)
+    np.testing.assert_array_equal(labels, detector.labels_)
+    predicted, confidence = detector.predict(x[:30], return_confidence=True)
+    np.testing.assert_array_equal(predicted, detector.predict(x[:30]))
+    np.testing.assert_allclose(confidence, detector.predict_confidence(x[:30]))
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    # PyOD's formula, written out for one row
+    n, score = len(detector.decision_scores_), detector.decision_function(x[:1])[0]
+    p = (1 + np.count_nonzero(detector.decision_scores_ <= score)) / (2 + n)
+    expected = 1 - binom.cdf(n - int(n * detector.contamination), n, p)
+    expected = expected if predicted[0] == 1 else 1 - expected
+    assert confidence[0] == pytest.approx(expected)
+
+
+def test_device_reaches_the_detector(table, capsys, user_csv):
+    if torch.cuda.is_available():
+        pytest.skip("this check needs a machine without CUDA")
+    with pytest.raises(ConfigError, match="CUDA"):
+        VAEDetector(epochs=1, device="cuda").fit(table[0])
+    assert VAEDetector(epochs=1, hidden=(8,), device="cpu", random_state=0).fit(table[0]).labels_.shape == (200,)
+    code, _, err = run(capsys, "detect", "--data", user_csv, "--ignore-columns", "id,when", "--label-column",
+                       "label", "--epochs", "1", "--device", "cuda")
+    assert code == 2 and "CUDA" in err
+
+
+# ------------------------------------------------------------------------------------------------ tracking
+def test_trackers_see_every_epoch_and_the_final_metrics(table, tmp_path):
+    tracker = MemoryTracker()
+    data = vaekit.Dataset("t", table[0])
+    _, summary = vaekit.fit(data, likelihood="gaussian", latent_dim=2, hidden=(8,), importance_samples=5,
+                            train=TrainConfig(epochs=3, patience=None), out=tmp_path / "r", callbacks=[tracker])
+    assert [e for e, _ in tracker.epochs] == [1, 2, 3]
+    assert tracker.epochs[-1][1]["train_loss"] == summary["history"][-1]["train_loss"]
+    assert tracker.metrics["test_log_likelihood"] == summary["test_log_likelihood"]
+    assert tracker.params["model"]["latent_dim"] == 2
+    assert {p.name for p in tracker.artifacts} == {"model.pt", "result.json"}
+    det_tracker = MemoryTracker()
+    VAEDetector(epochs=2, hidden=(8,), random_state=0, callbacks=[det_tracker]).fit(table[0])
+    assert len(det_tracker.epochs) == 2 and "threshold" in det_tracker.metrics
+
+
+def test_mlflow_logger_writes_a_local_file_store(table, tmp_path):
+    mlflow = pytest.importorskip("mlflow", reason="MLflow is optional: pip install 'vaekit[mlflow]'")
+    from vaekit.tracking import MLflowLogger
+
+    uri = (tmp_path / "mlruns").as_uri()
+    logger = MLflowLogger(uri, experiment="tests", run_name="tiny")
+    vaekit.fit(vaekit.Dataset("t", table[0]), likelihood="gaussian", latent_dim=2, hidden=(8,),
+               importance_samples=5, train=TrainConfig(epochs=2, patience=None), out=tmp_path / "r",
+               callbacks=[logger])
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    run_ = client.get_run(logger.run_id)
+    assert run_.info.status == "FINISHED" and run_.data.params["model.latent_dim"] == "2"
+    assert "test_log_likelihood" in run_.data.metrics
+    assert [m.step for m in client.get_metric_history(logger.run_id, "train_loss")] == [1, 2]
+    assert {a.path for a in client.list_artifacts(logger.run_id)} == {"model.pt", "result.json"}
+
+
+# ---------------------------------------------------------------------------------------- runs from a file
+def test_fit_config_file_runs_validates_and_repeats(user_csv, capsys, tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text(f'data = "{user_csv}"\nignore-columns = ["id", "when"]\nlabel_column = "label"\n'
+                      'likelihood = "gaussian"\nlatent_dim = 2\nhidden = [8]\nepochs = 2\nbatch_size = 50\n'
+                      "importance_samples = 5\n")
+    code, out, err = run(capsys, "fit", "--config", config, "--out", tmp_path / "a", "--json")
+    first = last_json(out)
+    assert code == 0, err
+    assert first["model"]["hidden"] == [8] and first["epochs_run"] == 2
+    saved = tmp_path / "a" / "run.toml"
+    assert 'likelihood = "gaussian"' in saved.read_text()
+    code, out, _ = run(capsys, "fit", "--config", saved, "--out", tmp_path / "b", "--json")
+    assert code == 0 and last_json(out)["test_log_likelihood"] == first["test_log_likelihood"]
+    code, out, _ = run(capsys, "fit", "--config", saved, "--epochs", "1", "--out", tmp_path / "c", "--json")
+    assert last_json(out)["epochs_run"] == 1  # the command line wins over the file
+    for bad, message in (("latent_dims = 2\n", "unknown option 'latent_dims'"),
+                         ('epochs = "many"\n', "--epochs"), ('likelihood = "cauchy"\n', "must be one of"),
+                         ("epochs = [\n", "not valid TOML")):
+        (tmp_path / "bad.toml").write_text(bad)
+        code, _, err = run(capsys, "fit", "--config", tmp_path / "bad.toml", "--data", user_csv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_reproduce_device_reaches_every_run(capsys, monkeypatch, tmp_path, table):
+    if torch.cuda.is_available():
+        pytest.skip("this check needs a machine without CUDA")
+    monkeypatch.setenv("VAEKIT_DEVICE", "")
+    code, _, err = run(capsys, "reproduce", "toy", "--device", "cuda", "--db", tmp_path / "db.sqlite")
+    assert code == 2 and "CUDA" in err and not (tmp_path / "db.sqlite").exists()
+    monkeypatch.setenv("VAEKIT_DEVICE", "cuda")  # what reproduce --device hands its workers
+    with pytest.raises(ConfigError, match="CUDA"):
+        vaekit.fit(vaekit.Dataset("t", table[0]), likelihood="gaussian", hidden=(8,),
+                   train=TrainConfig(epochs=1, patience=None))
+
+
+# ----------------------------------------------------------------------------------------------- start-up
+def test_help_and_version_do_not_import_torch_or_sklearn():
+    import subprocess
+    import sys
+
+    code = ("import sys, vaekit.cli, contextlib, io\n"
+            "for argv in (['--version'], ['--help'], ['fit', '--help'], ['detect', '--help'], ['reproduce', '--help']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "        vaekit.cli.main(argv)\n"
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'matplotlib') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_light_name_lists_match_the_registries():
+    from vaekit import names
+    from vaekit.experiments import engine, targets
+    from vaekit.likelihoods import LIKELIHOODS
+    from vaekit.priors import PRIORS
+    from vaekit.training import DIVERGENCE_POLICIES
+
+    assert set(names.LIKELIHOOD_NAMES) == set(LIKELIHOODS) and set(names.PRIOR_NAMES) == set(PRIORS)
+    from vaekit.nets import ACTIVATIONS
+
+    assert set(names.ACTIVATION_NAMES) == set(ACTIVATIONS)
+    assert names.DIVERGENCE_POLICIES == DIVERGENCE_POLICIES and names.BUDGETS == targets.BUDGETS
+    assert tuple(names.BACKENDS) == tuple(engine.BACKENDS) and names.cpu_count() == engine.cpu_count()
+    assert set(vaekit.__all__) <= set(dir(vaekit)) and vaekit.VAEDetector is VAEDetector
