@@ -16,7 +16,7 @@ from .cli import FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
 from .cli_helpers import file_options, fmt, user_file_options
 from .names import LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS
 from .tracking import tracking_callbacks, tracking_options
-from .validation import FloatRange, OutputDir, OutputFile, output_lock
+from .validation import DeviceName, FloatRange, OutputDir, OutputFile, output_lock
 
 CONTAMINATION = FloatRange(0.0, 0.5, low_open=True)
 
@@ -51,7 +51,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--constant-columns", choices=("error", "drop"), default="error",
                    help="columns constant in the training rows: refuse them, or drop them")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the validation split, training and the scores")
-    p.add_argument("--device", default=None,
+    p.add_argument("--device", type=DeviceName(), default=None,
                    help="cpu (default), cuda, cuda:N, mps, or auto (CUDA when available)")
     tracking_options(p)
     common_options(p)

@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .cli import _say, command, common_options
+from .cli import POSITIVE_INT, _say, command, common_options
 from .cli_helpers import user_file_options
+from .validation import Database, OutputDir
 
 
 @command
@@ -65,8 +66,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     user_file_options(p)
     p.add_argument("--embedding", choices=("auto", "pca", "tsne"), default="auto",
                    help="2-d view of latent codes wider than 2: PCA (auto) or t-SNE")
-    p.add_argument("--max-points", type=int, default=2000, help="rows shown in the latent-space plot")
-    p.add_argument("--out", type=Path, help="folder for the figures and index.html (default RUN_DIR/plots)")
+    p.add_argument("--max-points", type=POSITIVE_INT, default=2000, help="rows shown in the latent-space plot")
+    p.add_argument("--out", type=OutputDir(), help="folder for the figures and index.html (default RUN_DIR/plots)")
     common_options(p)
 
     from .cli_reproduce import DEFAULT_DB
@@ -75,9 +76,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Runs every configuration of GRID (see vaekit.sweep for the format) not yet "
                                    "finished in the results database (resumable), then writes its table.")
     p.add_argument("grid", type=Path, help="the grid file (TOML): name, seeds, [options], [grid]")
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="results database")
-    p.add_argument("--out", type=Path, help="report folder (default results/NAME)")
-    p.add_argument("--workers", type=int, default=1, help="runs in parallel")
+    p.add_argument("--db", type=Database(), default=DEFAULT_DB, help="results database")
+    p.add_argument("--out", type=OutputDir(), help="report folder (default results/NAME)")
+    p.add_argument("--workers", type=POSITIVE_INT, default=1, help="runs in parallel")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="local process pool, or Ray")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     common_options(p)

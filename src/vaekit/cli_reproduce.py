@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .cli import POSITIVE_INT, _say, command, common_options
 from .errors import ConfigError
 from .names import BACKENDS, BUDGETS, cpu_count
-from .validation import Database, OutputDir, check_database, check_output_dir
+from .validation import Database, DeviceName, OutputDir, check_database, check_output_dir
 
 if TYPE_CHECKING:  # pragma: no cover - the experiments (torch) load inside the commands
     from .experiments.store import Store
@@ -250,7 +250,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="keep runs that failed before instead of running them again",
     )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-    p.add_argument("--device", default=None,
+    p.add_argument("--device", type=DeviceName(), default=None,
                    help="train every run on cpu, cuda, cuda:N, mps or auto (default: cpu; local backend)")
     common_options(p)
 

@@ -19,7 +19,7 @@ from vaekit.data import Dataset
 from vaekit.training import Trainer
 from vaekit.validation import BAD_DATABASE, EXISTING_DIR, EXISTING_FILE, _Type
 
-#: a valid command line per sub-command (placeholders: {csv}, {model}, {tmp}); the invalid option is appended
+#: a valid command line per sub-command (placeholders: {csv}, {model}, {grid}, {tmp}); the invalid option is appended
 BASE = {
     "datasets": ["datasets"],
     "download": ["download", "smtp"],
@@ -31,10 +31,12 @@ BASE = {
                "--importance-samples", "2", "--output", "{tmp}/scores.csv"],
     "reproduce": ["reproduce", "toy", "--db", "{tmp}/db.sqlite", "--out", "{tmp}/report"],
     "report": ["report", "toy", "--db", "{tmp}/db.sqlite", "--out", "{tmp}/report"],
+    "plot": ["plot", "{model}", "--out", "{tmp}/plots"],
+    "sweep": ["sweep", "{grid}", "--db", "{tmp}/db.sqlite", "--out", "{tmp}/report"],
 }
 #: options whose value is free text or an input checked when it is read (a data set name, a column, a model)
 FREE_TEXT = {"--data", "--label-column", "--task-column", "--positive-label", "--model", "--ray-address",
-             "--datasets"}
+             "--datasets", "--ignore-columns", "--id-column", "--config", "--mlflow", "--mlflow-experiment"}
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -79,7 +81,7 @@ def test_every_option_is_covered():
 def test_base_command_lines_parse():
     parser = build_parser()
     for argv in BASE.values():
-        parser.parse_args([a.format(csv="d.csv", model="m", tmp=".") for a in argv])
+        parser.parse_args([a.format(csv="d.csv", model="m", grid="g.toml", tmp=".") for a in argv])
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,10 @@ def files(tmp_path_factory):
         con.execute("CREATE TABLE t (a)")
         con.executemany("INSERT INTO t VALUES (?)", [(b"x" * 1000,)] * 100)
     bad_db.write_bytes(bad_db.read_bytes()[:5000])
-    return {"csv": str(csv), "model": str(model), EXISTING_FILE: str(root / "file.txt"),
+    grid = root / "grid.toml"
+    grid.write_text(f'name = "mini"\nseeds = 1\n[options]\ndata = "{csv}"\nepochs = 1\nhidden = [4]\n'
+                    'latent-dim = 2\nimportance_samples = 2\nbatch_size = 10\n[grid]\nlikelihood = ["gaussian"]\n')
+    return {"csv": str(csv), "model": str(model), "grid": str(grid), EXISTING_FILE: str(root / "file.txt"),
             EXISTING_DIR: str(root / "folder"), BAD_DATABASE: str(bad_db)}
 
 
@@ -109,12 +114,13 @@ def test_invalid_option_value(command, option, value, files, tmp_path, monkeypat
         raise AssertionError(f"work started although {option}={value!r} is invalid")
 
     monkeypatch.setattr(Trainer, "fit", no_work)
-    monkeypatch.setattr("vaekit.cli_reproduce.run_grid", no_work)
+    monkeypatch.setattr("vaekit.experiments.engine.run_grid", no_work)
     monkeypatch.setattr("urllib.request.urlopen", no_work)
     monkeypatch.chdir(tmp_path)
     for placeholder in (EXISTING_FILE, EXISTING_DIR, BAD_DATABASE):
         value = value.replace(placeholder, files[placeholder])
-    argv = [a.format(csv=files["csv"], model=files["model"], tmp=tmp_path) for a in BASE[command]]
+    argv = [a.format(csv=files["csv"], model=files["model"], grid=files["grid"], tmp=tmp_path)
+            for a in BASE[command]]
     code = main(argv + [f"{option}={value}"])
     err = capsys.readouterr().err
     assert code == 2, (option, value, err)
