@@ -268,8 +268,8 @@ def report_from_db(
     failed = [r for r in results if r["status"] == "failed"]
     for r in failed[:10]:
         lines.append(f"- failed: `{_short_config(r['config'])}`: {_last_line(r['error'])}")
-    lines.append("Raw per-run results (configuration, status, numerics version, every metric but the history): "
-                 "`runs.jsonl` beside this report.")
+    lines.append("Raw per-run results (configuration, status, numerics version, every metric and the training "
+                 "history): `runs.jsonl` beside this report.")
     text = "\n".join(lines) + "\n"
     path = write_text(out / "report.md", text)
     page = write_report_html(out, f"{target.name}: {target.description}", text, report.get("files", []))
@@ -284,7 +284,9 @@ def report_from_db(
 
 def raw_line(row: dict[str, Any]) -> str:
     """One JSON line of a stored run: what :func:`load_raw` reads back into report input."""
-    metrics = {k: v for k, v in (row["metrics"] or {}).items() if k != "history"}
+    metrics = dict(row["metrics"] or {})
+    if row.get("history") is not None:
+        metrics["history"] = row["history"]
     return json.dumps({"key": row["key"], "status": row["status"], "code_version": row.get("code_version"),
                        "config": row["config"], "metrics": metrics, "wall_seconds": row.get("wall_seconds")},
                       sort_keys=True, allow_nan=False, default=float) + "\n"
