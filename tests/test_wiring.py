@@ -170,3 +170,39 @@ def test_chapter5_run_subtracts_log_z(data_dir) -> None:
     assert metrics["log_normaliser"] is not None and metrics["log_normaliser"] != 0.0
     assert metrics["test_log_likelihood_normalised"] == pytest.approx(
         metrics["test_log_likelihood"] - metrics["log_normaliser"], abs=1e-9)
+
+
+def test_likelihood_head_options_change_the_density_as_documented() -> None:
+    """Mutations caught (mutmut survivors of likelihoods.py): the Gaussian's variance floor ignored or subtracted,
+    ``bounded_mean`` ignored, the Student-t nu head not starting at ``nu_init``, the ``min_log_variance``
+    diagnostic mis-scaled."""
+    h = torch.randn(5, 4)
+    plain = make_likelihood("gaussian", 4, 3)
+    floored = make_likelihood("gaussian", 4, 3, variance_floor=0.25)
+    floored.load_state_dict(plain.state_dict())
+    var = plain(h).base_dist.scale.pow(2)
+    torch.testing.assert_close(floored(h).base_dist.scale.pow(2), var + 0.25)
+    raw = LOG_SCALE_BOUND * torch.tanh(plain.log_variance(h) / LOG_SCALE_BOUND)
+    torch.testing.assert_close(var, raw.exp())
+    diagnostics = plain.diagnostics(plain(h))
+    torch.testing.assert_close(diagnostics["min_log_variance"], raw.min().detach())
+    for name in ("gaussian", "student-t"):
+        bounded = make_likelihood(name, 4, 3, bounded_mean=True)
+        mean = bounded(h).base_dist.loc
+        torch.testing.assert_close(mean, torch.sigmoid(bounded.mean(h)))
+    t_head = make_likelihood("student-t", 4, 3, nu_init=7.0, nu_min=0.5)
+    nu_at_zero = t_head(torch.zeros(1, 4)).base_dist.df
+    torch.testing.assert_close(nu_at_zero, torch.full_like(nu_at_zero, 7.0))
+    default_nu = make_likelihood("student-t", 4, 3)(torch.zeros(1, 4)).base_dist.df
+    torch.testing.assert_close(default_nu, torch.full_like(default_nu, 10.0))  # the documented default nu_init
+
+
+def test_bernoulli_support_check_accepts_binary_and_refuses_the_rest() -> None:
+    """Mutations caught: the 0/1 support test of the Bernoulli likelihood widened or narrowed."""
+    from vaekit.errors import DataError
+
+    head = make_likelihood("bernoulli", 4, 3)
+    head.check_data(torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]))
+    for bad in (0.5, 2.0, -1.0):
+        with pytest.raises(DataError, match="binary"):
+            head.check_data(torch.tensor([[0.0, 1.0, bad]]))
