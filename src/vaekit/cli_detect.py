@@ -32,17 +32,35 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="expected fraction of anomalies; sets the flagging threshold (training only)")
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t")
     p.add_argument("--prior", choices=sorted(PRIORS), default="standard")
-    p.add_argument("--latent-dim", type=int, default=2)
-    p.add_argument("--hidden", type=_int_list, default=(128, 128), help="hidden sizes, e.g. 128,128")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=100)
+    auto = " (default auto: chosen from the data's shape, see docs/anomaly.md)"
+    p.add_argument("--latent-dim", type=_auto_or(int), default="auto", help="latent size" + auto)
+    p.add_argument("--hidden", type=_auto_or(_int_list), default="auto", help="hidden sizes, e.g. 128,128" + auto)
+    p.add_argument("--epochs", type=_auto_or(int), default="auto", help="maximum epochs" + auto)
+    p.add_argument("--batch-size", type=_auto_or(int), default="auto", help="mini-batch size" + auto)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (0: none)")
+    p.add_argument("--patience", type=_auto_or(int), default="auto",
+                   help="early-stopping patience in epochs (0: none)" + auto)
     p.add_argument("--validation-fraction", type=float, default=0.1, help="rows held out for early stopping")
     p.add_argument("--importance-samples", type=int, default=100)
-    p.add_argument("--constant-columns", choices=("error", "drop"), default="error")
+    p.add_argument("--constant-columns", choices=("error", "drop"), default="drop",
+                   help="drop columns constant in the training rows (default), or stop with an error")
+    p.add_argument("--training-noise", type=_auto_or(float), default="auto",
+                   help="std of the dequantisation noise on standardised training batches" + auto)
+    p.add_argument("--max-train-rows", type=_auto_or(int), default="auto",
+                   help="train on a seeded subsample of at most this many rows" + auto)
+    p.add_argument("--trim-fraction", type=float, default=0.0,
+                   help="contamination-robust refit: drop this fraction of highest-scoring training rows and "
+                        "continue training (default 0: off)")
     p.add_argument("--seed", type=int, default=0)
     common_options(p)
+
+
+def _auto_or(parse: Any) -> Any:
+    """An argparse type accepting ``auto`` or whatever ``parse`` accepts."""
+    def convert(text: str) -> Any:
+        return "auto" if text == "auto" else parse(text)
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def _binary_labels(y: np.ndarray | None) -> np.ndarray | None:
@@ -79,7 +97,8 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
             contamination=args.contamination, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             patience=args.patience or None, validation_fraction=args.validation_fraction,
             importance_samples=args.importance_samples, constant_columns=args.constant_columns,
-            random_state=args.seed,
+            training_noise=args.training_noise, max_train_rows=args.max_train_rows,
+            trim_fraction=args.trim_fraction, random_state=args.seed,
         ).fit(dataset.x)
         scores = detector.decision_scores_
     flagged = (scores > detector.threshold_).astype(int)
@@ -105,6 +124,7 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
         "output": args.output, "non_finite_scores": int((~np.isfinite(scores)).sum()),
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "diverged": result.diverged,
         "train_seconds": result.train_seconds,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in getattr(detector, "config_", {}).items()},
     }
     if y is not None:
         summary.update(_metrics(y, scores), n_labelled_anomalies=int(y.sum()))
