@@ -130,8 +130,9 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
         for d in sets:
             row = {m: table[(d, m)] for m in present if (d, m) in table}
             best = max(np.mean(v) for v in row.values()) if row else None
+            n_seeds = max(len(v) for v in row.values()) if row else 0
             shape = next((f"{r['metrics']['n_rows']} × {r['metrics']['n_features']}" for r in done
-                          if r["config"]["dataset"] == d), "")
+                          if r["config"]["dataset"] == d), "") + f" ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
             lines.append(f"| {d.removeprefix('adbench:')} | {shape} | " + " | ".join(
                 ("–" if m not in row else (f"**{_fmt(row[m])}**" if np.mean(row[m]) == best else _fmt(row[m])))
                 for m in present) + " |")
