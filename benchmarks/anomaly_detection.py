@@ -51,7 +51,8 @@ def make_detector(method: str, seed: int, args: argparse.Namespace) -> Any:
         return VAEDetector(
             likelihood="student-t" if "Student-t" in method else "gaussian", latent_dim=args.latent_dim,
             hidden=tuple(args.hidden), epochs=args.epochs, patience=args.patience,
-            importance_samples=args.importance_samples, random_state=seed,
+            importance_samples=args.importance_samples, training_noise=0.0, constant_columns="error",
+            random_state=seed,  # the settings of the committed results (before the shape-rule defaults)
         )
     if method == "PyOD VAE":
         from pyod.models.vae import VAE

@@ -44,7 +44,7 @@ def test_params_round_trip_and_clone():
     det = VAEDetector(likelihood="gaussian", hidden=(4, 4), contamination=0.2)
     assert det.get_params()["likelihood"] == "gaussian"
     assert clone(det).set_params(latent_dim=3).get_params()["latent_dim"] == 3
-    assert det.get_params()["latent_dim"] == 2
+    assert det.get_params()["latent_dim"] == "auto"  # chosen from the data shape at fit (vaekit.detect_auto)
 
 
 def test_planted_outliers_ranked_on_top(planted, fitted):
@@ -130,8 +130,8 @@ def test_bad_input_gives_clear_errors(planted, fitted):
         VAEDetector(**SMALL, contamination=0.7).fit(x)
     with pytest.raises(ConfigError, match="unknown likelihood"):
         VAEDetector(**SMALL, likelihood="laplace").fit(x)
-    with pytest.raises(DataError, match="constant"):
-        VAEDetector(**SMALL).fit(np.c_[x, np.ones(len(x))])
+    with pytest.raises(DataError, match="constant"):  # the default drops constant columns; "error" refuses them
+        VAEDetector(**SMALL, constant_columns="error").fit(np.c_[x, np.ones(len(x))])
 
 
 def test_bernoulli_likelihood_and_other_priors_by_name():

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .cli import FRACTION, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED, _int_list, _say, command, common_options
+from .cli import (FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED, _int_list, _say,
+                  command, common_options)
 from .cli_helpers import file_options, fmt, user_file_options
 from .names import LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS
 from .tracking import tracking_callbacks, tracking_options
-from .validation import DeviceName, FloatRange, OutputDir, OutputFile, output_lock
+from .validation import AutoOr, DeviceName, FloatRange, OutputDir, OutputFile, output_lock
 
 CONTAMINATION = FloatRange(0.0, 0.5, low_open=True)
 
@@ -39,17 +40,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "the saved detector's, and a new value re-thresholds it)")
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t", help="decoder p(x|z)")
     p.add_argument("--prior", choices=sorted(PRIORS), default="standard", help="prior p(z)")
-    p.add_argument("--latent-dim", type=POSITIVE_INT, default=2, help="dimension of the latent code z")
-    p.add_argument("--hidden", type=_int_list, default=(128, 128), help="hidden sizes, e.g. 128,128")
-    p.add_argument("--epochs", type=POSITIVE_INT, default=100, help="maximum training epochs")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=100, help="mini-batch size")
+    auto = " (default auto: chosen from the data's shape, see docs/anomaly.md)"
+    p.add_argument("--latent-dim", type=AutoOr(POSITIVE_INT), default="auto", help="latent size" + auto)
+    p.add_argument("--hidden", type=AutoOr(_int_list), default="auto", help="hidden sizes, e.g. 128,128" + auto)
+    p.add_argument("--epochs", type=AutoOr(POSITIVE_INT), default="auto", help="maximum epochs" + auto)
+    p.add_argument("--batch-size", type=AutoOr(POSITIVE_INT), default="auto", help="mini-batch size" + auto)
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="Adam learning rate")
-    p.add_argument("--patience", type=NON_NEGATIVE_INT, default=10, help="early-stopping patience in epochs (0: none)")
+    p.add_argument("--patience", type=AutoOr(NON_NEGATIVE_INT), default="auto",
+                   help="early-stopping patience in epochs (0: none)" + auto)
     p.add_argument("--validation-fraction", type=FRACTION, default=0.1, help="rows held out for early stopping")
     p.add_argument("--importance-samples", type=POSITIVE_INT, default=100,
                    help="K, importance samples per row for log p(x)")
-    p.add_argument("--constant-columns", choices=("error", "drop"), default="error",
-                   help="columns constant in the training rows: refuse them, or drop them")
+    p.add_argument("--constant-columns", choices=("error", "drop"), default="drop",
+                   help="drop columns constant in the training rows (default), or stop with an error")
+    p.add_argument("--training-noise", type=AutoOr(NON_NEGATIVE_FLOAT), default="auto",
+                   help="std of the dequantisation noise on standardised training batches" + auto)
+    p.add_argument("--max-train-rows", type=AutoOr(POSITIVE_INT), default="auto",
+                   help="train on a seeded subsample of at most this many rows" + auto)
+    p.add_argument("--trim-fraction", type=FRACTION, default=0.0,
+                   help="contamination-robust refit: drop this fraction of highest-scoring training rows and "
+                        "continue training (default 0: off)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the validation split, training and the scores")
     p.add_argument("--device", type=DeviceName(), default=None,
                    help="cpu (default), cuda, cuda:N, mps, or auto (CUDA when available)")
@@ -98,9 +108,12 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
             detector = VAEDetector(
                 likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
                 contamination=0.1 if args.contamination is None else args.contamination, epochs=args.epochs,
-                batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
+                batch_size=args.batch_size, lr=args.lr,
+                patience=args.patience if args.patience == "auto" else (args.patience or None),
                 validation_fraction=args.validation_fraction, importance_samples=args.importance_samples,
-                constant_columns=args.constant_columns, random_state=args.seed, device=args.device,
+                constant_columns=args.constant_columns, training_noise=args.training_noise,
+                max_train_rows=args.max_train_rows, trim_fraction=args.trim_fraction, random_state=args.seed,
+                device=args.device,
                 callbacks=tracking_callbacks(args) or None,
             ).fit(dataset.x)
             detector.trained_.info.update(columns_info(dataset))
@@ -131,6 +144,7 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
         "output": args.output, "non_finite_scores": int((~np.isfinite(scores)).sum()),
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "diverged": result.diverged,
         "train_seconds": result.train_seconds,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in getattr(detector, "config_", {}).items()},
     }
     if y is not None:
         summary.update(_metrics(y, scores), n_labelled_anomalies=int(y.sum()))

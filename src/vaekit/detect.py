@@ -35,14 +35,19 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset
+from .detect_auto import auto_config
 from .errors import CheckpointError, ConfigError, DataError
+from .likelihoods import LIKELIHOODS
 from .trained import TrainedModel, train_vae
-from .training import TrainConfig, TrainResult
+from .training import TrainConfig, Trainer, TrainResult
 
 CHECKPOINT_NAME = "detector.pt"
 KIND = "detector"
 #: Rows needed to fit: at least two training rows (a spread to standardise) and one validation row.
 MIN_SAMPLES = 3
+AUTO = "auto"
+#: importance samples used to rank the training rows for ``trim_fraction`` (a ranking, not a reported score)
+TRIM_IMPORTANCE_SAMPLES = 10
 
 
 class VAEDetector(BaseEstimator):
@@ -52,9 +57,11 @@ class VAEDetector(BaseEstimator):
     ----------
     likelihood, prior : str
         Names from :data:`vaekit.likelihoods.LIKELIHOODS` and :data:`vaekit.priors.PRIORS`.
-    latent_dim : int
-        Dimension of z (the thesis uses 2 on SMTP, 20 on wider data).
-    hidden : tuple of int
+    latent_dim : int or "auto"
+        Dimension of z. ``"auto"`` (and likewise for ``hidden``, ``epochs``, ``batch_size``, ``patience``,
+        ``training_noise`` and ``max_train_rows``) applies the shape rule of :mod:`vaekit.detect_auto`; the
+        resolved values are in ``config_`` after ``fit``.
+    hidden : tuple of int or "auto"
         Hidden layer sizes of the encoder (the decoder mirrors them).
     activation : str
         Hidden activation.
@@ -66,6 +73,15 @@ class VAEDetector(BaseEstimator):
         improvement of the validation ELBO, ``None`` to disable). ``batch_size`` is capped at the training rows.
     validation_fraction : float in [0, 1)
         Fraction of the rows held out for early stopping (0: stop on the training loss).
+    training_noise : float or "auto"
+        Standard deviation of Gaussian noise added to each standardised training mini-batch (dequantisation of
+        duplicated rows and discrete columns; 0 = none). Only for likelihoods that standardise (not Bernoulli).
+    max_train_rows : int, None or "auto"
+        Train on a seeded random subsample of at most this many rows (all rows are still scored); None = all.
+    trim_fraction : float in [0, 0.5)
+        Contamination-robust refit: after training, drop this fraction of the training rows with the highest
+        anomaly score (the likely anomalies) and continue training on the rest for half the epoch budget.
+        0 disables it.
     importance_samples : int
         K, importance samples per row for log p(x).
     constant_columns : {"error", "drop"}
@@ -81,6 +97,8 @@ class VAEDetector(BaseEstimator):
     ----------
     decision_scores_ : ndarray of shape (n_samples,)
         -log p(x) of the rows passed to ``fit`` (higher = more anomalous).
+    config_ : dict
+        The resolved architecture and budget (``"auto"`` settings replaced by the shape rule's values).
     threshold_ : float
         The ``100 * (1 - contamination)`` percentile of ``decision_scores_``.
     labels_ : ndarray of shape (n_samples,)
@@ -98,19 +116,22 @@ class VAEDetector(BaseEstimator):
         self,
         likelihood: str = "student-t",
         prior: str = "standard",
-        latent_dim: int = 2,
-        hidden: tuple[int, ...] = (128, 128),
+        latent_dim: int | str = AUTO,
+        hidden: tuple[int, ...] | str = AUTO,
         activation: str = "tanh",
         likelihood_kwargs: dict[str, Any] | None = None,
         prior_kwargs: dict[str, Any] | None = None,
         contamination: float = 0.1,
-        epochs: int = 100,
-        batch_size: int = 100,
+        epochs: int | str = AUTO,
+        batch_size: int | str = AUTO,
         lr: float = 1e-3,
-        patience: int | None = 10,
+        patience: int | str | None = AUTO,
         validation_fraction: float = 0.1,
         importance_samples: int = 100,
-        constant_columns: str = "error",
+        constant_columns: str = "drop",
+        training_noise: float | str = AUTO,
+        max_train_rows: int | str | None = AUTO,
+        trim_fraction: float = 0.0,
         random_state: int | np.random.RandomState | None = None,
         device: str | None = None,
         callbacks: list[Any] | None = None,
@@ -130,6 +151,9 @@ class VAEDetector(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.importance_samples = importance_samples
         self.constant_columns = constant_columns
+        self.training_noise = training_noise
+        self.max_train_rows = max_train_rows
+        self.trim_fraction = trim_fraction
         self.random_state = random_state
         self.device = device
         self.callbacks = callbacks
@@ -140,24 +164,35 @@ class VAEDetector(BaseEstimator):
         X = self._validate(X, reset=True)
         self._check_params()
         seed = _seed(self.random_state)
-        n_val = math.ceil(self.validation_fraction * len(X)) if self.validation_fraction > 0 else 0
-        order = np.random.default_rng(seed).permutation(len(X))
+        self.config_ = config = self._resolve(*X.shape)
+        rng = np.random.default_rng(seed)
+        used = np.arange(len(X))
+        if config["max_train_rows"] is not None and len(X) > config["max_train_rows"]:
+            used = np.sort(rng.choice(len(X), config["max_train_rows"], replace=False))
+        n_val = math.ceil(self.validation_fraction * len(used)) if self.validation_fraction > 0 else 0
+        order = rng.permutation(used)
         train_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
         train = TrainConfig(
-            epochs=self.epochs, batch_size=min(self.batch_size, len(train_rows)), lr=self.lr,
-            patience=self.patience, seed=seed, device=self.device,
+            epochs=config["epochs"], batch_size=min(config["batch_size"], len(train_rows)), lr=self.lr,
+            patience=config["patience"], seed=seed, device=self.device,
         )
+        meta = {}
+        likelihood = LIKELIHOODS.get(self.likelihood)  # an unknown name is reported by train_vae
+        if config["training_noise"] > 0 and likelihood is not None and likelihood.standardise:
+            meta["batch_transform"] = _GaussianNoise(float(config["training_noise"]))
         with torch.random.fork_rng(devices=[]):  # seeded training without touching the global random state
             self.trained_, self.train_result_ = train_vae(
-                Dataset("train", X[train_rows]),
+                Dataset("train", X[train_rows], meta=meta),
                 Dataset("validation", X[val_rows]) if n_val else None,
-                likelihood=self.likelihood, prior=self.prior, latent_dim=self.latent_dim, hidden=self.hidden,
-                constant_columns=self.constant_columns, train=train, activation=self.activation,
-                likelihood_kwargs=dict(self.likelihood_kwargs or {}), prior_kwargs=dict(self.prior_kwargs or {}),
-                callbacks=self.callbacks,
+                likelihood=self.likelihood, prior=self.prior, latent_dim=config["latent_dim"],
+                hidden=config["hidden"], constant_columns=self.constant_columns, train=train,
+                activation=self.activation, likelihood_kwargs=dict(self.likelihood_kwargs or {}),
+                prior_kwargs=dict(self.prior_kwargs or {}), callbacks=self.callbacks,
             )
+            if self.trim_fraction > 0:
+                self._trimmed_refit(X[train_rows], X[val_rows] if n_val else None, train, meta)
         generator = torch.Generator().manual_seed(seed)
-        self.importance_noise_ = torch.randn(self.importance_samples, self.latent_dim, generator=generator)
+        self.importance_noise_ = torch.randn(self.importance_samples, config["latent_dim"], generator=generator)
         self._set_training_scores(-self._log_likelihood(X))
         if self.callbacks:
             from .tracking import finish_trackers
@@ -166,6 +201,36 @@ class VAEDetector(BaseEstimator):
                             {"threshold": self.threshold_, "n_flagged": float(self.labels_.sum()),
                              "epochs_run": float(self.train_result_.epochs_run)})
         return self
+
+    def _resolve(self, n_rows: int, n_features: int) -> dict[str, Any]:
+        """The fit's settings: explicit parameters as given, ``"auto"`` ones from :func:`auto_config`."""
+        rule = auto_config(n_rows, n_features, self.validation_fraction).to_dict()
+        rule["max_train_rows"] = rule.pop("train_rows") if n_rows > rule["train_rows"] else None
+        given = {"latent_dim": self.latent_dim, "hidden": self.hidden, "epochs": self.epochs,
+                 "batch_size": self.batch_size, "patience": self.patience, "training_noise": self.training_noise,
+                 "max_train_rows": self.max_train_rows}
+        config = {k: rule[k] if _is_auto(v) else v for k, v in given.items()}
+        if _is_auto(self.patience):  # a tenth of the epochs actually allowed (given or chosen), at least 5
+            config["patience"] = max(5, int(config["epochs"]) // 10)
+        config["hidden"] = tuple(int(h) for h in config["hidden"])
+        return config
+
+    def _trimmed_refit(self, train_x: np.ndarray, val_x: np.ndarray | None, train: TrainConfig,
+                       meta: dict[str, Any]) -> None:
+        """Drop the ``trim_fraction`` highest-scoring training rows and continue training on the rest."""
+        scores = -self.trained_.score_samples(train_x, n_samples=TRIM_IMPORTANCE_SAMPLES)
+        n_keep = max(2, int(round(len(scores) * (1 - self.trim_fraction))))
+        keep = np.argsort(np.nan_to_num(scores, nan=np.inf))[:n_keep]
+        second = TrainConfig(epochs=max(1, train.epochs // 2), batch_size=min(train.batch_size, len(keep)),
+                             lr=train.lr, patience=train.patience, seed=train.seed + 1)
+        model = self.trained_.model
+        x_t, _ = self.trained_.prepare(train_x[np.sort(keep)])
+        v_t = None if val_x is None else self.trained_.prepare(val_x)[0]
+        first = self.train_result_
+        result = Trainer(second, batch_transform=meta.get("batch_transform")).fit(model, x_t, v_t)
+        result.epochs_run += first.epochs_run
+        result.train_seconds += first.train_seconds
+        self.train_result_ = result
 
     def _set_training_scores(self, scores: np.ndarray) -> None:
         self.decision_scores_ = scores
@@ -179,8 +244,14 @@ class VAEDetector(BaseEstimator):
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if not isinstance(self.importance_samples, numbers.Integral) or self.importance_samples < 1:
             raise ConfigError(f"importance_samples must be a positive integer, got {self.importance_samples!r}")
-        if not isinstance(self.latent_dim, numbers.Integral) or self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be a positive integer, got {self.latent_dim!r}")
+        if not _is_auto(self.latent_dim) and (not isinstance(self.latent_dim, numbers.Integral)
+                                              or self.latent_dim < 1):
+            raise ConfigError(f"latent_dim must be a positive integer or 'auto', got {self.latent_dim!r}")
+        if not 0 <= self.trim_fraction < 0.5:
+            raise ConfigError(f"trim_fraction must be in [0, 0.5), got {self.trim_fraction}")
+        if not _is_auto(self.training_noise) and not (isinstance(self.training_noise, numbers.Real)
+                                                      and self.training_noise >= 0):
+            raise ConfigError(f"training_noise must be a number >= 0 or 'auto', got {self.training_noise!r}")
 
     def _validate(self, X: Any, reset: bool) -> np.ndarray:
         """scikit-learn's input validation (shape, NaN/inf, dtype, sparse, feature count) as :class:`DataError`."""
@@ -300,7 +371,8 @@ class VAEDetector(BaseEstimator):
         params["device"] = None  # the saved detector loads on the CPU
         if not isinstance(params["random_state"], (numbers.Integral, type(None))):
             params["random_state"] = None
-        params["hidden"] = [int(h) for h in params["hidden"]]
+        if not _is_auto(params["hidden"]):
+            params["hidden"] = [int(h) for h in params["hidden"]]
         fitted = {
             "decision_scores": torch.as_tensor(self.decision_scores_, dtype=torch.float64),
             "threshold": self.threshold_,
@@ -308,6 +380,7 @@ class VAEDetector(BaseEstimator):
             "n_features_in": int(self.n_features_in_),
             "feature_names_in": [str(f) for f in getattr(self, "feature_names_in_", [])] or None,
             "train_result": self.train_result_.to_dict(),
+            "config": {**self.config_, "hidden": list(self.config_["hidden"])},
         }
         return save_checkpoint(Path(directory) / CHECKPOINT_NAME, KIND,
                                {**self.trained_.to_record(), "params": params, "fitted": fitted})
@@ -323,8 +396,10 @@ class VAEDetector(BaseEstimator):
         try:
             params, fitted = dict(record["params"]), record["fitted"]
             params.pop("callbacks", None)
-            params["hidden"] = tuple(params["hidden"])
+            if not _is_auto(params["hidden"]):
+                params["hidden"] = tuple(params["hidden"])
             detector = cls(**params)
+            detector.config_ = {**fitted["config"], "hidden": tuple(fitted["config"]["hidden"])}
             detector.trained_ = TrainedModel.from_record(record, path)
             detector.importance_noise_ = fitted["importance_noise"]
             detector.n_features_in_ = fitted["n_features_in"]
@@ -352,3 +427,17 @@ def _seed(random_state: int | np.random.RandomState | None) -> int:
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == AUTO
+
+
+class _GaussianNoise:
+    """Batch transform adding N(0, sigma^2) noise to standardised training rows (dequantisation)."""
+
+    def __init__(self, sigma: float) -> None:
+        self.sigma = sigma
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return x + self.sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)

@@ -112,6 +112,22 @@ class FloatRange(_Type):
         return examples
 
 
+class AutoOr(_Type):
+    """``auto`` (chosen from the data, e.g. the detector's shape rule) or a value of the wrapped type."""
+
+    def __init__(self, inner: _Type) -> None:
+        self.inner = inner
+
+    def __call__(self, text: str) -> object:
+        return "auto" if str(text).strip() == "auto" else self.inner(text)
+
+    def invalid_examples(self) -> list[str]:
+        return [e for e in self.inner.invalid_examples() if e != "auto"]
+
+    def __repr__(self) -> str:
+        return f"auto or {self.inner!r}"
+
+
 class IntList(_Type):
     """Comma-separated positive integers (layer sizes)."""
 

@@ -1,5 +1,6 @@
 """Data: the registry of named data sets, user files, splits and preprocessing."""
 
+from . import adbench  # noqa: F401  (registers the 47 ADBench Classical sets as adbench:NAME)
 from . import images  # noqa: F401  (registers the image data sets of chapter 4)
 from . import transfer  # noqa: F401  (registers the multi-task data sets and protocols of chapter 5)
 from .dataset import Dataset, Preprocessor, split_indices, to_tensor, validate_matrix

@@ -118,7 +118,7 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
                             "checksum; the source may have changed — fetch it by hand and check it")
         path = sources.save_npz_atomic(sources.cache_dir() / spec.filename, **arrays)
     if path is None:
-        raise sources.missing_file_error(spec.name, spec.filename, spec.download is not None)
+        raise sources.missing_file_error(spec.name, spec.filename, spec.download is not None, spec.source)
     if verify and spec.sha256 and path.parent == sources.data_dir() and sources.sha256_of(path) != spec.sha256:
         raise DataError(
             f"{path} does not match the published checksum of {spec.filename}; replace the file "

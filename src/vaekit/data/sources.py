@@ -46,12 +46,13 @@ def find_file(filename: str) -> Path | None:
     return None
 
 
-def missing_file_error(name: str, filename: str, downloadable: bool) -> DatasetNotFoundError:
+def missing_file_error(name: str, filename: str, downloadable: bool, source: str = "") -> DatasetNotFoundError:
     where = f"$VAEKIT_DATA ({data_dir()})" if data_dir() else "$VAEKIT_DATA (not set)"
     how = f"run `vaekit download {name}`, or " if downloadable else ""
+    origin = f" (public source: {source})" if source else ""
     return DatasetNotFoundError(
         f"dataset {name!r} needs the file {filename!r}, which is in neither {where} nor the cache "
-        f"({cache_dir()}): {how}put {filename} in a folder and set VAEKIT_DATA to it"
+        f"({cache_dir()}): {how}put {filename} in a folder and set VAEKIT_DATA to it{origin}"
     )
 
 

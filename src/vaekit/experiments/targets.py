@@ -57,7 +57,7 @@ TARGETS: dict[str, Target] = {}
 #: (comma-separated module names) adds more, e.g. a user's own targets.
 TARGET_MODULES: tuple[str, ...] = (
     "vaekit.experiments.chapter3", "vaekit.experiments.chapter4", "vaekit.experiments.chapter5",
-    "vaekit.experiments.toy",
+    "vaekit.experiments.toy", "vaekit.experiments.adbench",
 )
 
 

@@ -1,0 +1,203 @@
+"""The ADBench report: per-set ROC-AUC / AP (mean ± std over seeds), times, average ranks, Friedman test and a
+critical-difference diagram (Nemenyi post-hoc test from ``scikit-posthocs``), written as markdown + CSV + PNG."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import friedmanchisquare, rankdata
+
+from ..data.adbench import ADBENCH_SETS
+from .stats import mean_std
+
+METRICS = {"roc_auc": "ROC-AUC", "average_precision": "average precision"}
+RAW_COLUMNS = ("dataset", "detector", "seed", "roc_auc", "average_precision", "fit_seconds", "score_seconds",
+               "cpu_seconds", "n_rows", "n_features", "n_train", "n_test", "test_anomalies", "epochs_run",
+               "vae_config")
+
+
+def cells(results: list[dict[str, Any]], metric: str) -> dict[tuple[str, str], list[float]]:
+    """``{(set, detector): [value per seed]}`` over finished runs."""
+    table: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in results:
+        if r.get("status") in ("done", "diverged") and r.get("metrics") and r["metrics"].get(metric) is not None:
+            table[(r["config"]["dataset"], r["config"]["detector"])].append(float(r["metrics"][metric]))
+    return table
+
+
+def average_ranks(means: dict[str, dict[str, float]], detectors: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Ranks (1 = best, ties averaged) of each detector's mean score per set, over the sets every detector has."""
+    complete = [d for d, row in means.items() if all(m in row for m in detectors)]
+    if not complete:
+        return np.zeros((0, len(detectors))), []
+    scores = np.array([[means[d][m] for m in detectors] for d in complete])
+    return np.vstack([rankdata(-row) for row in scores]), complete
+
+
+def friedman(scores: np.ndarray) -> tuple[float, float]:
+    """Friedman chi-square and p over sets (rows) x detectors (columns); NaN when undefined."""
+    if scores.shape[0] < 2 or scores.shape[1] < 3:
+        return float("nan"), float("nan")
+    stat, p = friedmanchisquare(*scores.T)
+    return float(stat), float(p)
+
+
+def cd_diagram(scores: np.ndarray, detectors: list[str], path: Path, title: str) -> Path | None:
+    """Critical-difference diagram (Nemenyi post-hoc after Friedman, scikit-posthocs); None without it."""
+    try:
+        import pandas as pd
+        import scikit_posthocs as sp
+    except ImportError:
+        return None
+    from .chapter3 import reporting as rep
+
+    plt = rep.pyplot()
+    frame = pd.DataFrame(scores, columns=detectors)
+    significance = sp.posthoc_nemenyi_friedman(frame)
+    ranks = pd.Series(np.vstack([rankdata(-row) for row in scores]).mean(axis=0), index=detectors)
+    fig, ax = plt.subplots(figsize=(8, 3))
+    sp.critical_difference_diagram(ranks, significance, ax=ax)
+    ax.set_title(title, fontsize=9)
+    return rep.save_figure(fig, path)
+
+
+def _fmt(values: list[float], digits: int = 3) -> str:
+    m, s = mean_std(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
+
+
+def _order(sets: set[str]) -> list[str]:
+    known = [n for n in ADBENCH_SETS if n in sets]
+    return known + sorted(sets - set(known))
+
+
+def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors: list[str]) -> dict[str, Any]:
+    """Tables, raw per-seed CSV and figures of an ADBench target into ``out``."""
+    from .chapter3 import reporting as rep
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = [r for r in results if r.get("status") in ("done", "diverged") and r.get("metrics")]
+    present = [m for m in detectors if any(r["config"]["detector"] == m for r in done)]
+    sets = _order({r["config"]["dataset"] for r in done})
+    files: list[str] = []
+    raw = out / f"{name}-runs.csv"
+    with raw.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(RAW_COLUMNS)
+        for r in sorted(done, key=lambda r: (sets.index(r["config"]["dataset"]), r["config"]["detector"],
+                                             r["config"]["seed"])):
+            c, m = r["config"], r["metrics"]
+            writer.writerow([c["dataset"], c["detector"], c["seed"]]
+                            + [m.get(k) for k in RAW_COLUMNS[3:-1]] + [m.get("vae_config") or ""])
+    files.append(str(raw))
+    lines = [f"### {name}: {len(sets)} sets, {len(present)} detectors, "
+             f"{len({r['config']['seed'] for r in done})} seed(s)", ""]
+    rank_rows: dict[str, dict[str, float]] = {}
+    for metric, label in METRICS.items():
+        table = cells(done, metric)
+        means = {d: {m: float(np.mean(table[(d, m)])) for m in present if (d, m) in table} for d in sets}
+        ranks, complete = average_ranks(means, present)
+        if len(complete):
+            scores = np.array([[means[d][m] for m in present] for d in complete])
+            stat, p = friedman(scores)
+            rank_rows[label] = dict(zip(present, ranks.mean(axis=0)))
+            png = cd_diagram(scores, present, out / f"{name}-cd-{metric}.png",
+                             f"average rank by {label} over {len(complete)} sets (Nemenyi, 5 %)")
+            lines += [f"Friedman test over {len(complete)} sets ({label}): chi² = {stat:.1f}, p = {p:.2g}.", ""]
+            if png is not None:
+                files.append(str(png))
+                lines += [f"![critical-difference diagram, {label}]({png.name})", ""]
+            else:
+                lines += ["(critical-difference diagram skipped: pip install 'vaekit[bench]' for scikit-posthocs)",
+                          ""]
+    if rank_rows:
+        lines += ["**Average rank** (1 = best; per set, detectors ranked by their mean over seeds)", "",
+                  "| | " + " | ".join(present) + " |", "|---|" + "---|" * len(present)]
+        for label, row in rank_rows.items():
+            best = min(row.values())
+            lines.append(f"| {label} | " + " | ".join(
+                (f"**{row[m]:.2f}**" if row[m] == best else f"{row[m]:.2f}") for m in present) + " |")
+        lines.append("")
+    for metric, label in METRICS.items():
+        table = cells(done, metric)
+        lines += [f"**{label}** per set (test part, mean ± std over seeds; bold = best mean)", "",
+                  "| set | rows × cols | " + " | ".join(present) + " |", "|---|---|" + "---|" * len(present)]
+        for d in sets:
+            row = {m: table[(d, m)] for m in present if (d, m) in table}
+            best = max(np.mean(v) for v in row.values()) if row else None
+            n_seeds = max(len(v) for v in row.values()) if row else 0
+            shape = next((f"{r['metrics']['n_rows']} × {r['metrics']['n_features']}" for r in done
+                          if r["config"]["dataset"] == d), "") + f" ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
+            lines.append(f"| {d.removeprefix('adbench:')} | {shape} | " + " | ".join(
+                ("–" if m not in row else (f"**{_fmt(row[m])}**" if np.mean(row[m]) == best else _fmt(row[m])))
+                for m in present) + " |")
+        lines.append("")
+    fit, score = cells(done, "fit_seconds"), cells(done, "score_seconds")
+    total = {k: [a + b for a, b in zip(fit[k], score[k])] for k in fit}
+    lines += ["**Seconds per run** (fit on the training part + score the test part, mean over seeds)", "",
+              "| set | " + " | ".join(present) + " | vaekit / IForest | vaekit / PyOD VAE |",
+              "|---|" + "---|" * (len(present) + 2)]
+    ratios: dict[str, list[float]] = {"IForest": [], "PyOD VAE": []}
+    for d in sets:
+        cols = [f"{np.mean(total[(d, m)]):.2f}" if (d, m) in total else "–" for m in present]
+        extra = []
+        for ref in ratios:
+            if (d, "vaekit") in total and (d, ref) in total:
+                ratio = np.mean(total[(d, "vaekit")]) / max(np.mean(total[(d, ref)]), 1e-9)
+                ratios[ref].append(ratio)
+                extra.append(f"{ratio:.1f}×")
+            else:
+                extra.append("–")
+        lines.append(f"| {d.removeprefix('adbench:')} | " + " | ".join(cols + extra) + " |")
+    lines.append("")
+    for ref, values in ratios.items():
+        if values:
+            lines.append(f"vaekit's fit + score time relative to {ref}: median {np.median(values):.1f}×, "
+                         f"range {min(values):.1f}–{max(values):.1f}× over {len(values)} sets.")
+    seconds = {m: sum(sum(total[(d, m)]) for d in sets if (d, m) in total) for m in present}
+    cpu = cells(done, "cpu_seconds")
+    cpu_by = {m: sum(sum(cpu[(d, m)]) for d in sets if (d, m) in cpu) for m in present}
+    cpu_total = sum(cpu_by.values())
+    for ref in ("IForest", "PyOD VAE"):
+        paired = [(np.mean(cpu[(d, "vaekit")]), np.mean(cpu[(d, ref)])) for d in sets
+                  if (d, "vaekit") in cpu and (d, ref) in cpu]
+        if paired:
+            lines.append(f"The same by CPU (process) seconds, which a loaded machine distorts less: vaekit / {ref} "
+                         f"median {np.median([a / max(b, 1e-3) for a, b in paired]):.1f}× over {len(paired)} sets.")
+    lines += ["", "Total fit + score seconds per detector (wall): "
+              + ", ".join(f"{m} {s:.0f}" for m, s in seconds.items()),
+              "", "Total CPU (process) seconds per detector: " + ", ".join(f"{m} {s:.0f}" for m, s in cpu_by.items()),
+              "", f"All runs: {sum(seconds.values()):.0f} s of fit + score wall time, {cpu_total:.0f} s of CPU time.",
+              ""]
+    if rank_rows and "ROC-AUC" in rank_rows:
+        png = _rank_time_plot(rank_rows["ROC-AUC"], seconds, out / f"{name}-rank-time.png")
+        files.append(str(png))
+        lines += [f"![average rank against total time]({png.name})", ""]
+    failed = [r for r in results if r.get("status") == "failed"]
+    lines += [f"- failed: {r['config']['dataset']} {r['config']['detector']} seed {r['config']['seed']}: "
+              f"{(r.get('error') or '').strip().splitlines()[-1:] or ''}" for r in failed]
+    markdown = "\n".join(lines)
+    md = out / f"{name}.md"
+    md.write_text(markdown + "\n")
+    files.append(str(md))
+    return {"markdown": markdown, "files": files}
+
+
+def _rank_time_plot(ranks: dict[str, float], seconds: dict[str, float], path: Path) -> Path:
+    from .chapter3 import reporting as rep
+
+    plt = rep.pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for m, r in ranks.items():
+        ax.scatter(max(seconds.get(m, 0.0), 1e-2), r)
+        ax.annotate(m, (max(seconds.get(m, 0.0), 1e-2), r), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("total fit + score seconds over all runs (log)")
+    ax.set_ylabel("average ROC-AUC rank (1 = best)")
+    return rep.save_figure(fig, path)
