@@ -77,7 +77,7 @@ def test_cli_fit_reads_a_npy_file_through_a_memory_map(tmp_path, capsys):
                  "--importance-samples", "5", "--out", str(tmp_path / "run"), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["memory_mapped"] and summary["epochs_run"] == 2 and summary["n_train"] == 100
+    assert summary["memory_mapped"] and summary["epochs_run"] == 2 and summary["n_train"] == 160  # 80/10/10
     assert (tmp_path / "run" / "model.pt").exists()
     np.savez_compressed(tmp_path / "small.npz", x=binary_rows(200, 6))
     code = main(["fit", "--data", str(tmp_path / "small.npz"), "--memory-map", "--epochs", "1", "--json"])

@@ -170,6 +170,8 @@ def _fit_memory_mapped(args: argparse.Namespace, train: TrainConfig) -> dict[str
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
+    from .training import TrainConfig
+
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience or None,
         warmup_epochs=args.warmup, seed=args.seed, on_divergence=args.on_divergence,
@@ -229,6 +231,7 @@ def _evaluation_rows(trained: Any, data: str | None, args: argparse.Namespace) -
     from .columns import align_columns, training_data
     from .data import load_dataset
     from .tasks import labelled_rows
+    from .trained import training_data_rows
 
     name = trained.info.get("dataset")
     target = getattr(args, "target_task", None)

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .data import Preprocessor
 from .data.dataset import split_indices, validate_matrix
+from .data.files import USER_SPLIT
 from .data.mapped import RELEASE_BYTES, MappedRows, open_memory_map, scan_rows
 from .errors import ConfigError, DataError
 from .evaluation import log_likelihood
@@ -29,7 +30,7 @@ from .trained import TrainedModel, finite_or_none, save_run
 from .training import Trainer, TrainConfig
 
 #: train/validation/test fractions of a data file (as for an in-memory ``.npz``/``.csv`` file)
-DEFAULT_SPLIT = (0.5, 0.1, 0.4)
+DEFAULT_SPLIT = USER_SPLIT  # a user's file, as data.files.load_file splits it (80/10/10)
 
 
 def streaming_preprocessor(rows: MappedRows, standardise: bool, constant_columns: str,

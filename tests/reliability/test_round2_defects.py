@@ -330,7 +330,7 @@ def test_evaluate_a_model_trained_on_a_moved_user_file(tmp_path, numeric_csv, ca
     assert code == 0, err
     code, out_text, err = run(capsys, "evaluate", out, "--importance-samples", "2", "--json")
     assert code == 0, err
-    assert json.loads(out_text.strip().splitlines()[-1])["n_test"] == 16  # 0.4 of 40 rows
+    assert json.loads(out_text.strip().splitlines()[-1])["n_test"] == 4  # the user-file split 80/10/10 of 40 rows
     moved = tmp_path / "elsewhere.csv"
     numeric_csv.rename(moved)
     code, _, err = run(capsys, "evaluate", out, "--importance-samples", "2")
