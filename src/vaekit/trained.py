@@ -19,7 +19,7 @@ from torch.distributions import Independent, Normal
 from . import generate
 from .checkpoint import checkpoint_record, load_checkpoint, replace_directory, save_checkpoint
 from .columns import columns_info
-from .data import Dataset, Preprocessor, load_dataset, load_file, to_tensor
+from .data import Dataset, Preprocessor, load_dataset, to_tensor
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
@@ -263,7 +263,9 @@ def training_data_rows(trained: TrainedModel, data: str | None) -> tuple[Dataset
     if sha256_of(path) != info.get("data_sha256"):
         raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
                         "or pass --data FILE to evaluate every row of a file")
-    dataset = load_file(path, label_column=info.get("label_column"), task_column=info.get("task_column"))
+    from .columns import training_data
+
+    dataset = training_data(info)  # the file read with the same column options (id, ignored, label, task)
     train, _, test = dataset.splits(info.get("split"), seed=int(info.get("seed", 0)))
     return train, test, f"{path} (test split)"
 
