@@ -10,21 +10,12 @@ import numpy as np
 import pytest
 
 import vaekit
+from cli_run import last_json, run
 from vaekit import TrainConfig, VAEDetector
-from vaekit.cli import main
 from vaekit.experiments.store import Store
 from vaekit.htmlreport import markdown_to_html, write_report_html
 from vaekit.plotting import plot_run
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def browser():

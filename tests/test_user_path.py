@@ -13,6 +13,7 @@ import torch
 from scipy.stats import binom
 
 import vaekit
+from cli_run import last_json, run
 from vaekit import TrainConfig, VAEDetector
 from vaekit.cli import build_parser, main
 from vaekit.columns import LabelLikeColumnWarning
@@ -22,15 +23,6 @@ from vaekit.tracking import MemoryTracker
 
 TINY = ["--latent-dim", "2", "--hidden", "8", "--epochs", "2", "--batch-size", "50", "--importance-samples", "5"]
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def last_json(out):
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def write_csv(path, header, rows):
