@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_normaliser import aggregated_posterior, exact_log_ratio  # noqa: E402
 
-from vaekit.normaliser import estimate_log_normaliser  # noqa: E402
+from vaekit.priors.normaliser import estimate_log_normaliser  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = [(2, 300), (10, 1000), (40, 2000)]

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, Normal
 
-from vaekit.normaliser import MIN_ESS, estimate_log_normaliser
+from vaekit.priors.normaliser import MIN_ESS, estimate_log_normaliser
 from vaekit.priors import standard_normal
-from vaekit.vamp import DiagonalGaussianMixture
+from vaekit.priors.mixture import DiagonalGaussianMixture
 
 
 def aggregated_posterior(n: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,7 @@ from scipy.io import savemat
 from torch.distributions import Independent, Normal
 
 from vaekit import VAE, TrainConfig, TrainedModel, Trainer, fit, log_likelihood
-from vaekit.avb import AdversarialKL
+from vaekit.priors.avb import AdversarialKL
 from vaekit.cli import main
 from vaekit.data import Dataset, load_dataset, split_indices
 from vaekit.data.images import (
@@ -28,7 +28,7 @@ from vaekit.data.images import (
     parse_omniglot,
 )
 from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
-from vaekit.implicit import ImplicitOptimalPrior
+from vaekit.priors.implicit import ImplicitOptimalPrior
 from vaekit.likelihoods import LIKELIHOODS
 from vaekit.priors import PRIORS
 
@@ -73,7 +73,7 @@ def test_vamp_with_data_as_pseudo_inputs_is_the_empirical_aggregated_posterior()
 def test_matrix_product_mixture_density_equals_torch_mixture_with_gradients(offset):
     from torch.distributions import Categorical, MixtureSameFamily
 
-    from vaekit.vamp import DiagonalGaussianMixture
+    from vaekit.priors.mixture import DiagonalGaussianMixture
 
     g = torch.Generator().manual_seed(0)
     loc = (offset + torch.randn(30, 4, generator=g)).requires_grad_()
@@ -143,11 +143,9 @@ def test_vamp_pseudo_inputs_carry_round_robin_task_indices():
 
 # ------------------------------------------------------------------------------------------ implicit prior
 def _feed_posteriors(prior, loc, scale):
-    """Make the prior see the training posteriors of one epoch (what the VAE step does batch by batch)."""
-    prior.train()
+    """Make the prior see the training posteriors of one epoch (what the trainer does batch by batch)."""
     for i in range(0, len(loc), 100):
-        q = gaussian(loc[i:i + 100], scale[i:i + 100])
-        prior.kl(q, q.rsample((1,)))
+        prior.observe(gaussian(loc[i:i + 100], scale[i:i + 100]))
 
 
 def test_density_ratio_classifier_recovers_a_known_gaussian_log_ratio():
@@ -366,7 +364,7 @@ def test_implicit_prior_ancestral_modes_agree_on_fresh_posteriors():
     x = torch.randn(300, 3)
     model = VAE(3, 2, prior="implicit", hidden=(8,), prior_kwargs={"ratio_epochs": 0, "ancestral": "encode"})
     model.eval()
-    loc, _ = model.prior._posterior_parameters(x, None)
+    loc, _, _ = model.prior._posteriors_with_tasks(x, None)
     q = model.encode(x)
     torch.testing.assert_close(loc, q.base_dist.loc)
     with pytest.raises(ConfigError):

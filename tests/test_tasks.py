@@ -17,7 +17,8 @@ from vaekit.data import load_dataset
 from vaekit.data import transfer as tr
 from vaekit.errors import ConfigError, DataError, DatasetNotFoundError
 from vaekit.evaluation import log_likelihood
-from vaekit.implicit import DensityRatioNet, ImplicitOptimalPrior
+from vaekit.priors import ImplicitOptimalPrior
+from vaekit.priors.ratio import DensityRatioNet
 from vaekit.metrics import gaussian_mmd, task_mmd
 from vaekit.tasks import labelled_rows, pick_alpha, representation_metrics, select_mmd_alpha
 from vaekit.trained import train_vae
@@ -166,7 +167,7 @@ def test_equal_task_weights_through_the_classifier_phase():
     for weights in ("data", "equal"):
         model = VAE(6, 2, "bernoulli", hidden=(8,), n_tasks=2, prior="implicit",
                     prior_kwargs={"ratio_epochs": 1, "ratio_hidden": (8,), "task_weights": weights})
-        model.loss(x, s)  # the VAE step leaves each row's posterior with its task index ("reuse")
+        model.prior.observe(model.loss(x, s).posterior, s)  # the trainer's step: each row's posterior, its task
         model.prior.fit_auxiliary(x, s)
         loc, _, w = model.prior._snapshot
         assert torch.equal(loc, model.prior._posteriors[0][0]) and torch.equal(model.prior._posteriors[0][2], s)

@@ -53,6 +53,9 @@ class Likelihood(nn.Module):
     name: ClassVar[str]
     #: Whether data must be standardised before training (continuous likelihoods) or left as is.
     standardise: ClassVar[bool] = True
+    #: Whether the data this head models lie in [0, 1] (the role of ``support`` in ``torch.distributions``); a
+    #: head with a sigmoid-bounded mean sets it per instance. Priors built on the data (VampPrior) read it.
+    data_in_unit_interval: bool = False
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
@@ -83,6 +86,7 @@ class Bernoulli(Likelihood):
 
     name = "bernoulli"
     standardise = False
+    data_in_unit_interval = True
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features)
@@ -117,7 +121,7 @@ class Gaussian(Likelihood):
         if variance_floor < 0:
             raise ConfigError(f"variance_floor must be >= 0, got {variance_floor}")
         self.variance_floor = float(variance_floor)
-        self.bounded_mean = bool(bounded_mean)
+        self.bounded_mean = self.data_in_unit_interval = bool(bounded_mean)
         self.mean = nn.Linear(in_features, out_features)
         self.log_variance = nn.Linear(in_features, out_features)
         glorot_init(self)
@@ -183,7 +187,7 @@ class StudentT(Likelihood):
             raise ConfigError(f"need 0 < nu_min < nu_init, got nu_min={nu_min}, nu_init={nu_init}")
         self.nu_init = float(nu_init)
         self.nu_min = float(nu_min)
-        self.bounded_mean = bool(bounded_mean)
+        self.bounded_mean = self.data_in_unit_interval = bool(bounded_mean)
         self.mean = nn.Linear(in_features, out_features)
         self.log_precision = nn.Linear(in_features, out_features)
         self.raw_nu = nn.Linear(in_features, out_features)

@@ -12,7 +12,7 @@ model of chapter 5 is ``n_tasks > 0`` with ``prior="implicit"`` (Eqs. 5.31, 5.32
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError
 from .likelihoods import Likelihood, make_likelihood
 from .metrics import task_mmd
 from .nets import MLP
-from .priors import Prior, make_prior
+from .priors import Prior, make_prior, prior_class
 from .task_latent import TaskLatent
 
 
@@ -45,8 +45,8 @@ class ModelConfig:
     n_tasks: int = 0
     likelihood_kwargs: dict[str, Any] = field(default_factory=dict)
     prior_kwargs: dict[str, Any] = field(default_factory=dict)
-    #: "gaussian" (q(z|x) = N(mu, sigma^2)) or "implicit" (AVB, section 4.4); None picks "implicit" for the
-    #: avb prior and "gaussian" otherwise
+    #: "gaussian" (q(z|x) = N(mu, sigma^2)) or "implicit" (AVB, section 4.4); None picks the encoder the prior
+    #: declares (:attr:`vaekit.priors.Prior.encoder`: "implicit" for avb, "gaussian" otherwise)
     encoder: str | None = None
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     #: VFAE: weight alpha of the MMD between task posteriors subtracted from the objective (Eqs. 5.6, 5.7)
@@ -56,7 +56,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.encoder is None:
-            self.encoder = "implicit" if self.prior == "avb" else "gaussian"
+            self.encoder = prior_class(self.prior).encoder
         self.hidden = tuple(int(h) for h in self.hidden)
         if self.x_dim <= 0:
             raise ConfigError(f"x_dim must be positive, got {self.x_dim}")
@@ -105,21 +105,22 @@ class LossTerms:
     mmd: torch.Tensor | None = None  #: VFAE: the batch's MMD penalty before the weight alpha (Eqs. 5.6, 5.7)
     task_kl: torch.Tensor | None = None  #: beta-CVAE: per-point KL(q(zeta|x,s) || p(zeta|s)) (Eq. 5.34)
     task_log_q_s: torch.Tensor | None = None  #: beta-CVAE: per-point log q(s|zeta) of the auxiliary classifier
+    posterior: Distribution | None = None  #: q(z|x[, s]) of the batch (the trainer passes it to Prior.observe)
 
 
 class VAE(nn.Module):
     """Variational autoencoder = encoder + likelihood + prior (+ task conditioning).
 
-    Parameters mirror :class:`ModelConfig`. Example::
+    Built from a :class:`ModelConfig`, or from its fields as keywords (which build the config). Example::
 
-        model = VAE(x_dim=3, latent_dim=2, likelihood="student-t")
+        model = VAE(x_dim=3, latent_dim=2, likelihood="student-t")   # or VAE(ModelConfig(x_dim=3, ...))
         terms = model.loss(x)          # LossTerms with named parts
         terms.loss.backward()
     """
 
     def __init__(
         self,
-        x_dim: int,
+        x_dim: int | ModelConfig,
         latent_dim: int = 20,
         likelihood: str = "gaussian",
         prior: str = "standard",
@@ -136,31 +137,48 @@ class VAE(nn.Module):
         task_latent_dim: int = 0,
     ) -> None:
         super().__init__()
-        cfg = ModelConfig(
-            x_dim, latent_dim, likelihood, prior, tuple(hidden), activation, dropout, gated, n_tasks,
-            dict(likelihood_kwargs or {}), dict(prior_kwargs or {}), encoder, dict(encoder_kwargs or {}),
-            float(mmd_alpha), int(task_latent_dim),
-        )
+        if isinstance(x_dim, ModelConfig):
+            cfg = x_dim
+        else:
+            cfg = ModelConfig(
+                x_dim, latent_dim, likelihood, prior, tuple(hidden), activation, dropout, gated, n_tasks,
+                dict(likelihood_kwargs or {}), dict(prior_kwargs or {}), encoder, dict(encoder_kwargs or {}),
+                float(mmd_alpha), int(task_latent_dim),
+            )
         self.config = cfg
         self.encoder = make_encoder(
-            cfg.encoder, x_dim + n_tasks, latent_dim, hidden=cfg.hidden, activation=activation, dropout=dropout,
-            gated=gated, **cfg.encoder_kwargs,
+            cfg.encoder, cfg.x_dim + cfg.n_tasks, cfg.latent_dim, hidden=cfg.hidden, activation=cfg.activation,
+            dropout=cfg.dropout, gated=cfg.gated, **cfg.encoder_kwargs,
         )
         # the beta-CVAE's decoder is p(x|z, zeta) (Eq. 5.33); the CVAE's is p(x|z, s)
-        decoder_in = latent_dim + (cfg.task_latent_dim or n_tasks)
-        self.decoder_body = MLP(decoder_in, tuple(reversed(cfg.hidden)), activation, dropout, gated)
-        self.task_latent = (TaskLatent(x_dim, n_tasks, cfg.task_latent_dim, cfg.hidden, activation, dropout)
-                            if cfg.task_latent_dim else None)
+        decoder_in = cfg.latent_dim + (cfg.task_latent_dim or cfg.n_tasks)
+        self.decoder_body = MLP(decoder_in, tuple(reversed(cfg.hidden)), cfg.activation, cfg.dropout, cfg.gated)
+        self.task_latent = (TaskLatent(cfg.x_dim, cfg.n_tasks, cfg.task_latent_dim, cfg.hidden, cfg.activation,
+                                       cfg.dropout) if cfg.task_latent_dim else None)
         self.likelihood: Likelihood = make_likelihood(
-            likelihood, self.decoder_body.out_features, x_dim, **cfg.likelihood_kwargs
+            cfg.likelihood, self.decoder_body.out_features, cfg.x_dim, **cfg.likelihood_kwargs
         )
-        self.prior: Prior = make_prior(prior, latent_dim, **cfg.prior_kwargs)
-        if self.prior.needs_encoder_density and not self.encoder_has_density:
-            raise ConfigError(
-                f"the {prior!r} prior needs the encoder's density q(z|x), which the {cfg.encoder!r} encoder lacks; "
-                "use encoder='gaussian' or prior='avb'"
-            )
+        self._check_encoder_for_prior(cfg)
+        facts = {"x_dim": cfg.x_dim, "n_tasks": cfg.n_tasks,
+                 "data_in_unit_interval": self.likelihood.data_in_unit_interval}
+        self.prior: Prior = make_prior(cfg.prior, cfg.latent_dim, facts, **cfg.prior_kwargs)
         self.prior.bind(self)
+
+    def _check_encoder_for_prior(self, cfg: ModelConfig) -> None:
+        """The encoder must be the one the prior requires, and have a density when the prior needs one."""
+        wanted = prior_class(cfg.prior)
+        if wanted.encoder_required and cfg.encoder != wanted.encoder:
+            raise ConfigError(f"the {cfg.prior} prior works with the {wanted.encoder!r} encoder only, not "
+                              f"{cfg.encoder!r}: use encoder={wanted.encoder!r}")
+        if wanted.needs_encoder_density and not self.encoder_has_density:
+            raise ConfigError(
+                f"the {cfg.prior!r} prior needs the encoder's density q(z|x), which the {cfg.encoder!r} encoder "
+                "lacks; use encoder='gaussian' or prior='avb'"
+            )
+
+    def encoder_parameters(self) -> Iterator[nn.Parameter]:
+        """The encoder's parameters (what a prior may key a cache on, :class:`vaekit.priors.PriorHost`)."""
+        return self.encoder.parameters()
 
     @property
     def encoder_has_density(self) -> bool:
@@ -169,8 +187,7 @@ class VAE(nn.Module):
 
     @classmethod
     def from_config(cls, config: ModelConfig | dict[str, Any]) -> VAE:
-        cfg = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config)
-        return cls(**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__})
+        return cls(config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config))
 
     # ----------------------------------------------------------------------------------------- conditioning
     def _task_one_hot(self, s: torch.Tensor | None, n: int, like: torch.Tensor) -> torch.Tensor | None:
@@ -261,6 +278,7 @@ class VAE(nn.Module):
             mmd=mmd,
             task_kl=None if zeta_terms is None else zeta_terms.kl,
             task_log_q_s=None if zeta_terms is None else zeta_terms.log_q_s,
+            posterior=q,
         )
 
     def log_importance_weights(self, x: torch.Tensor, s: torch.Tensor | None, q: Distribution,

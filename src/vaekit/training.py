@@ -1,7 +1,8 @@
 """Training schedule: Adam on the negative ELBO, KL warm-up, early stopping, the prior's own phase, divergence.
 
-The phase schedule lives here, not in the model: after each VAE epoch the trainer calls the prior's
-:meth:`~vaekit.priors.Prior.fit_auxiliary` (the density-ratio classifier of the implicit prior, Algorithm 4.1).
+The phase schedule lives here, not in the model: the trainer passes each step's posteriors to the prior's
+:meth:`~vaekit.priors.Prior.observe` and, after each VAE epoch, calls its :meth:`~vaekit.priors.Prior.fit_auxiliary`
+(the density-ratio classifier of the implicit prior, Algorithm 4.1).
 """
 
 from __future__ import annotations
@@ -254,7 +255,9 @@ class Trainer:
             xb = x[idx]
             if self.batch_transform is not None:
                 xb = self.batch_transform(xb, generator)
-            terms = model.loss(xb, None if s is None else s[idx], kl_weight, self.config.n_samples)
+            sb = None if s is None else s[idx]
+            terms = model.loss(xb, sb, kl_weight, self.config.n_samples)
+            model.prior.observe(terms.posterior, sb)  # the aggregated posterior's components (implicit prior)
             optimiser.zero_grad(set_to_none=True)
             terms.loss.backward()
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
