@@ -378,3 +378,24 @@ def test_the_light_name_lists_match_the_registries():
     assert names.DIVERGENCE_POLICIES == DIVERGENCE_POLICIES and names.BUDGETS == targets.BUDGETS
     assert tuple(names.BACKENDS) == tuple(engine.BACKENDS) and names.cpu_count() == engine.cpu_count()
     assert set(vaekit.__all__) <= set(dir(vaekit)) and vaekit.VAEDetector is VAEDetector
+
+
+def test_fit_takes_the_model_options_at_once_or_as_keywords_not_both():
+    """One configuration path: fit(data, model=ModelConfig or dict, train=TrainConfig) builds the same model as the
+    keywords, and mixing both is refused."""
+    import vaekit
+    from vaekit import ModelConfig, TrainConfig
+    from vaekit.errors import ConfigError
+
+    train = TrainConfig(epochs=2, seed=0, patience=None)
+    options = {"likelihood": "gaussian", "latent_dim": 3, "hidden": [16], "prior": "vamp",
+               "prior_kwargs": {"n_components": 7}}
+    _, by_keywords = vaekit.fit("cancer", train=train, importance_samples=2, **options)
+    _, by_dict = vaekit.fit("cancer", model=options, train=train, importance_samples=2)
+    _, by_config = vaekit.fit("cancer", model=ModelConfig(x_dim=1, **options), train=train, importance_samples=2)
+    assert by_dict["model"] == by_keywords["model"] == by_config["model"]
+    assert by_dict["test_log_likelihood"] == by_keywords["test_log_likelihood"] == by_config["test_log_likelihood"]
+    with pytest.raises(ConfigError, match="not both"):
+        vaekit.fit("cancer", model=options, latent_dim=5, train=train)
+    with pytest.raises(ConfigError, match="unknown model options"):
+        vaekit.fit("cancer", model={"latent_dims": 5}, train=train)

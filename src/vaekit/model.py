@@ -21,10 +21,10 @@ from torch import nn
 from torch.distributions import Distribution
 from torch.nn import functional as F
 
+from .conditioning import ConditionDraw, DecoderCondition, TaskMMD, TaskOneHot
 from .encoders import make_encoder
 from .errors import ConfigError, DataError
 from .likelihoods import Likelihood, make_likelihood
-from .metrics import task_mmd
 from .nets import MLP
 from .priors import Prior, make_prior, prior_class
 from .task_latent import TaskLatent
@@ -93,7 +93,10 @@ class ModelConfig:
 
 @dataclass
 class LossTerms:
-    """Named terms of one training step; per-point tensors have shape ``[B]``."""
+    """Named terms of one training step; per-point tensors have shape ``[B]``. ``extras`` holds the terms that
+    only some models have, by name: ``"mmd"`` (VFAE penalty before its weight alpha, Eqs. 5.6, 5.7), ``"task_kl"``
+    (beta-CVAE: per-point KL(q(zeta|x,s) || p(zeta|s)), Eq. 5.34) and ``"task_log_q_s"`` (beta-CVAE: per-point
+    log q(s|zeta) of the auxiliary classifier)."""
 
     loss: torch.Tensor  #: scalar minimised by the optimiser (warm-up weight and parameter priors included)
     elbo: torch.Tensor  #: per-point ELBO estimate (KL weight 1, no parameter prior)
@@ -102,10 +105,20 @@ class LossTerms:
     parameter_prior: torch.Tensor | None  #: per-point log-prior of the decoded parameters (MAP VAE)
     z: torch.Tensor  #: the samples used, ``[L, B, D]``
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
-    mmd: torch.Tensor | None = None  #: VFAE: the batch's MMD penalty before the weight alpha (Eqs. 5.6, 5.7)
-    task_kl: torch.Tensor | None = None  #: beta-CVAE: per-point KL(q(zeta|x,s) || p(zeta|s)) (Eq. 5.34)
-    task_log_q_s: torch.Tensor | None = None  #: beta-CVAE: per-point log q(s|zeta) of the auxiliary classifier
     posterior: Distribution | None = None  #: q(z|x[, s]) of the batch (the trainer passes it to Prior.observe)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def mmd(self) -> torch.Tensor | None:
+        return self.extras.get("mmd")
+
+    @property
+    def task_kl(self) -> torch.Tensor | None:
+        return self.extras.get("task_kl")
+
+    @property
+    def task_log_q_s(self) -> torch.Tensor | None:
+        return self.extras.get("task_log_q_s")
 
 
 class VAE(nn.Module):
@@ -155,6 +168,9 @@ class VAE(nn.Module):
         self.decoder_body = MLP(decoder_in, tuple(reversed(cfg.hidden)), cfg.activation, cfg.dropout, cfg.gated)
         self.task_latent = (TaskLatent(cfg.x_dim, cfg.n_tasks, cfg.task_latent_dim, cfg.hidden, cfg.activation,
                                        cfg.dropout) if cfg.task_latent_dim else None)
+        self._task_one_hot_condition = TaskOneHot(cfg.n_tasks) if cfg.n_tasks and not cfg.task_latent_dim else None
+        #: penalties on the latent samples added to the loss (the VFAE's MMD)
+        self.penalties = [TaskMMD(cfg.mmd_alpha, cfg.n_tasks)] if cfg.mmd_alpha > 0 else []
         self.likelihood: Likelihood = make_likelihood(
             cfg.likelihood, self.decoder_body.out_features, cfg.x_dim, **cfg.likelihood_kwargs
         )
@@ -212,17 +228,36 @@ class VAE(nn.Module):
         onehot = self._task_one_hot(s, x.shape[0], x)
         return self.encoder(x if onehot is None else torch.cat([x, onehot], -1))
 
+    @property
+    def condition(self) -> DecoderCondition | None:
+        """What the decoder sees beside z: the task one-hot (CVAE), zeta (beta-CVAE) or nothing (VAE)."""
+        return self.task_latent if self.task_latent is not None else self._task_one_hot_condition
+
+    def _decode_with(self, z: torch.Tensor, inputs: torch.Tensor | None) -> Distribution:
+        """p(x|z, c) for a condition's ``inputs`` (broadcast over z's leading sample dimensions)."""
+        if inputs is not None:
+            z = torch.cat([z, inputs.expand(*z.shape[:-1], inputs.shape[-1])], -1)
+        return self.likelihood(self.decoder_body(z))
+
+    def _condition_draw(self, x: torch.Tensor, s: torch.Tensor | None, draw: str, k: int) -> ConditionDraw | None:
+        """The condition's draw for rows ``x`` (``draw``: "for_training" or "for_importance", ``k`` samples)."""
+        condition = self.condition
+        if condition is None:
+            return None
+        onehot = self._task_one_hot(s, x.shape[0], x)
+        assert onehot is not None and s is not None
+        if draw == "for_training":
+            return condition.for_training(x, onehot, torch.as_tensor(s).long().reshape(-1), k)
+        return condition.for_importance(x, onehot, k)
+
     def decode(self, z: torch.Tensor, s: torch.Tensor | None = None, zeta: torch.Tensor | None = None) -> Distribution:
         """p(x|z[, s]) for ``z`` of shape ``[..., B, D]`` (the task one-hot broadcasts over leading dims);
         p(x|z, zeta) for the beta-CVAE, with ``zeta`` shaped like ``z``."""
         if self.task_latent is not None:
             if zeta is None:
                 raise ConfigError("the beta-CVAE decoder p(x|z, zeta) needs the task-specific latent zeta")
-            return self.likelihood(self.decoder_body(torch.cat([z, zeta], -1)))
-        onehot = self._task_one_hot(s, z.shape[-2], z)
-        if onehot is not None:
-            z = torch.cat([z, onehot.expand(*z.shape[:-1], onehot.shape[-1])], -1)
-        return self.likelihood(self.decoder_body(z))
+            return self._decode_with(z, zeta)
+        return self._decode_with(z, self._task_one_hot(s, z.shape[-2], z))
 
     # ------------------------------------------------------------------------------------------ objective
     def loss(
@@ -231,68 +266,50 @@ class VAE(nn.Module):
         """Negative ELBO (Eq. 3.4 with L = ``n_samples``), prior terms from :meth:`Prior.kl`.
 
         ``kl_weight`` < 1 implements linear KL warm-up; the MAP likelihood's parameter prior (Eq. 3.10) enters
-        the loss but not the reported ELBO. The VFAE's ``mmd_alpha * mmd`` (Eqs. 5.6, 5.7) and the beta-CVAE's
-        auxiliary classifier term -log q(s|zeta) (Eq. 5.34) enter the loss; the ELBO of the beta-CVAE subtracts
-        both KL terms (beta1 = beta2 = 1).
+        the loss but not the reported ELBO. Each penalty's ``weight * value`` (the VFAE's MMD, Eqs. 5.6, 5.7) and
+        the beta-CVAE's auxiliary classifier term -log q(s|zeta) (Eq. 5.34) enter the loss; the ELBO of the
+        beta-CVAE subtracts both KL terms (beta1 = beta2 = 1).
         """
         q = self.encode(x, s)
         z = q.rsample((n_samples,))
-        zeta_terms = None
-        if self.task_latent is not None:
-            onehot = self._task_one_hot(s, x.shape[0], x)
-            assert onehot is not None and s is not None
-            zeta_terms = self.task_latent(x, onehot, torch.as_tensor(s).long().reshape(-1), n_samples)
-        p = self.decode(z, s, None if zeta_terms is None else zeta_terms.zeta)
-        log_px = p.log_prob(x)  # [L, B]
-        reconstruction = log_px.mean(0)
+        draw = self._condition_draw(x, s, "for_training", n_samples)
+        p = self._decode_with(z, None if draw is None else draw.inputs)
+        reconstruction = p.log_prob(x).mean(0)  # log p(x|z) is [L, B]
         kl = self.prior.kl(q, z, s)
         parameter_prior = self.likelihood.log_parameter_prior(p)
         if parameter_prior is not None:
             parameter_prior = parameter_prior.mean(0)
-        total_kl = kl if zeta_terms is None else kl + zeta_terms.kl
+        total_kl = kl if draw is None or draw.kl is None else kl + draw.kl
         objective = reconstruction - kl_weight * total_kl
         if parameter_prior is not None:
             objective = objective + parameter_prior
-        if zeta_terms is not None:
-            objective = objective + zeta_terms.log_q_s
+        if draw is not None and draw.log_q_s is not None:
+            objective = objective + draw.log_q_s
         loss = -objective.mean()
         diagnostics = self.likelihood.diagnostics(p)
-        mmd = None
-        if self.config.mmd_alpha > 0:
-            assert s is not None
-            s_long = torch.as_tensor(s).long().reshape(-1)
-            mmd = task_mmd(z.reshape(-1, z.shape[-1]), s_long.repeat(n_samples), self.config.n_tasks)
-            loss = loss + self.config.mmd_alpha * mmd
-            diagnostics["mmd"] = mmd.detach()
-        if zeta_terms is not None:
-            diagnostics["task_kl"] = zeta_terms.kl.detach().mean()
-            diagnostics["task_log_q_s"] = zeta_terms.log_q_s.detach().mean()
-        return LossTerms(
-            loss=loss,
-            elbo=reconstruction - total_kl,
-            reconstruction=reconstruction,
-            kl=kl,
-            parameter_prior=parameter_prior,
-            z=z,
-            diagnostics=diagnostics,
-            mmd=mmd,
-            task_kl=None if zeta_terms is None else zeta_terms.kl,
-            task_log_q_s=None if zeta_terms is None else zeta_terms.log_q_s,
-            posterior=q,
-        )
+        extras: dict[str, torch.Tensor] = {}
+        for penalty in self.penalties:
+            value = extras[penalty.name] = penalty(z, s)
+            loss = loss + penalty.weight * value
+            diagnostics[penalty.name] = value.detach()
+        if draw is not None and draw.kl is not None:
+            extras["task_kl"] = draw.kl
+            diagnostics["task_kl"] = draw.kl.detach().mean()
+        if draw is not None and draw.log_q_s is not None:
+            extras["task_log_q_s"] = draw.log_q_s
+            diagnostics["task_log_q_s"] = draw.log_q_s.detach().mean()
+        return LossTerms(loss=loss, elbo=reconstruction - total_kl, reconstruction=reconstruction, kl=kl,
+                         parameter_prior=parameter_prior, z=z, diagnostics=diagnostics, posterior=q, extras=extras)
 
     def log_importance_weights(self, x: torch.Tensor, s: torch.Tensor | None, q: Distribution,
                                z: torch.Tensor) -> torch.Tensor:
         """log p(x|z, s) + log p(z) - log q(z|x, s) for samples ``z`` ``[K, B, D]`` of ``q`` (Eq. 5.37; the implicit
         prior's log p(z) includes T(z)). The beta-CVAE draws zeta ~ q(zeta|x, s) beside each z and adds
         log p(zeta|s) - log q(zeta|x, s)."""
-        zeta, extra = None, 0.0
-        if self.task_latent is not None:
-            onehot = self._task_one_hot(s, x.shape[0], x)
-            q_zeta = self.task_latent.encoder(torch.cat([x, onehot], -1))
-            zeta = q_zeta.sample((z.shape[0],))
-            extra = self.task_latent.task_prior(onehot).log_prob(zeta) - q_zeta.log_prob(zeta)
-        return self.decode(z, s, zeta).log_prob(x) + self.prior.log_prob(z) - q.log_prob(z) + extra
+        draw = self._condition_draw(x, s, "for_importance", z.shape[0])
+        p = self._decode_with(z, None if draw is None else draw.inputs)
+        extra = 0.0 if draw is None else draw.log_weight
+        return p.log_prob(x) + self.prior.log_prob(z) - q.log_prob(z) + extra
 
     def forward(self, x: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """Per-point ELBO (single sample)."""
@@ -300,15 +317,16 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, s: torch.Tensor | None = None) -> torch.Tensor:
-        """Draw ``n`` points from p(x|z) p(z) (explicit priors; implicit priors sample ancestrally); the beta-CVAE
-        also draws zeta ~ p(zeta|s)."""
+        """Draw ``n`` points from p(x|z) p(z) (explicit priors; implicit priors sample ancestrally), with the
+        condition drawn from its own prior (the task one-hot of ``s``; zeta ~ p(zeta|s) for the beta-CVAE)."""
         z = self.prior.sample(n).to(next(self.parameters()).device)
-        zeta = None
-        if self.task_latent is not None:
+        condition = self.condition
+        inputs = None
+        if condition is not None:
             onehot = self._task_one_hot(s, n, z)
             assert onehot is not None
-            zeta = self.task_latent.task_prior(onehot).sample()
-        return self.decode(z, s, zeta).sample()
+            inputs = condition.for_sampling(onehot)
+        return self._decode_with(z, inputs).sample()
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`DataError` unless ``x`` is a finite ``[N, x_dim]`` matrix in the likelihood's support."""

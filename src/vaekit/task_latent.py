@@ -20,6 +20,7 @@ from torch import nn
 from torch.distributions import Independent, kl_divergence
 from torch.nn import functional as F
 
+from .conditioning import ConditionDraw
 from .encoders import GaussianEncoder
 from .nets import MLP, glorot_init
 
@@ -36,12 +37,14 @@ class TaskLatentTerms:
 
 
 class TaskLatent(nn.Module):
-    """q(zeta|x, s), p_lambda(zeta|s) and q_varphi(s|zeta) of the beta-CVAE."""
+    """q(zeta|x, s), p_lambda(zeta|s) and q_varphi(s|zeta) of the beta-CVAE: the decoder's condition zeta
+    (:class:`vaekit.conditioning.DecoderCondition`)."""
 
     def __init__(self, x_dim: int, n_tasks: int, dim: int, hidden: Sequence[int], activation: str = "tanh",
                  dropout: float = 0.0) -> None:
         super().__init__()
         self.n_tasks, self.dim = n_tasks, dim
+        self.width = dim
         self.encoder = GaussianEncoder(x_dim + n_tasks, dim, hidden, activation, dropout)
         self.prior = GaussianEncoder(n_tasks, dim, hidden, activation, dropout)
         body = MLP(dim, hidden, activation, dropout)
@@ -60,3 +63,19 @@ class TaskLatent(nn.Module):
         logits = self.classifier(zeta)  # [L, B, K]
         log_q_s = -F.cross_entropy(logits.reshape(-1, self.n_tasks), s.repeat(n_samples), reduction="none")
         return TaskLatentTerms(zeta, kl_divergence(q, p), log_q_s.reshape(n_samples, -1).mean(0), q, p)
+
+    # ------------------------------------------------------------------------------------ as a decoder condition
+    def for_training(self, x: torch.Tensor, onehot: torch.Tensor, s: torch.Tensor, n_samples: int) -> ConditionDraw:
+        """zeta ~ q(zeta|x, s) (reparameterised) with KL(q(zeta|x,s) || p(zeta|s)) and log q(s|zeta) (Eq. 5.34)."""
+        terms = self(x, onehot, s, n_samples)
+        return ConditionDraw(terms.zeta, kl=terms.kl, log_q_s=terms.log_q_s)
+
+    def for_importance(self, x: torch.Tensor, onehot: torch.Tensor, k: int) -> ConditionDraw:
+        """k draws zeta ~ q(zeta|x, s) per row with log p(zeta|s) - log q(zeta|x, s)."""
+        q_zeta = self.encoder(torch.cat([x, onehot], -1))
+        zeta = q_zeta.sample((k,))
+        return ConditionDraw(zeta, log_weight=self.task_prior(onehot).log_prob(zeta) - q_zeta.log_prob(zeta))
+
+    def for_sampling(self, onehot: torch.Tensor) -> torch.Tensor:
+        """zeta ~ p(zeta|s)."""
+        return self.task_prior(onehot).sample()

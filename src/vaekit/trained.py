@@ -7,7 +7,7 @@ import copy
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,9 +321,14 @@ def fit(
     out: str | Path | None = None,
     train: TrainConfig | None = None,
     test_subsample: int | None = None,
+    model: ModelConfig | Mapping[str, Any] | None = None,
     **model_options: Any,
 ) -> tuple[TrainedModel, dict[str, Any]]:
     """Train a VAE on ``data`` (a registered name, a ``.npz``/``.csv`` path, or a :class:`Dataset`).
+
+    The model's options come either as keywords (``likelihood=``, ``prior=``, ``latent_dim=``, any
+    :class:`~vaekit.model.ModelConfig` field) or at once as ``model=`` (a ``ModelConfig`` or its dict, e.g. from a
+    saved ``result.json``; its ``x_dim`` is ignored: the data decide the width), the training options as ``train=``.
 
     Splits the data (seeded by ``train.seed``), fits the preprocessing on the training split, trains with early
     stopping on the validation ELBO, and evaluates the importance-sampled log-likelihood on the test split.
@@ -335,6 +340,18 @@ def fit(
     train = train or TrainConfig()
     if isinstance(importance_samples, bool) or not isinstance(importance_samples, int) or importance_samples < 1:
         raise ConfigError(f"importance_samples must be a whole number >= 1, got {importance_samples!r}")
+    if model is not None:
+        explicit = [k for k in model_options if k != "callbacks"]
+        if likelihood is not None or prior != "standard" or latent_dim != 20 or tuple(hidden) != (500, 500) or explicit:
+            raise ConfigError("give the model's options either as model=... or as keywords, not both")
+        spec = model.to_dict() if isinstance(model, ModelConfig) else dict(model)
+        unknown = set(spec) - set(ModelConfig.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown model options {sorted(unknown)}; see vaekit.ModelConfig")
+        spec.pop("x_dim", None)
+        likelihood, prior = spec.pop("likelihood", None), spec.pop("prior", "standard")
+        latent_dim, hidden = spec.pop("latent_dim", 20), spec.pop("hidden", (500, 500))
+        model_options.update(spec)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     if likelihood is None:
         likelihood = "bernoulli" if dataset.binary else "student-t"
