@@ -6,7 +6,7 @@ standardisation and put back the constant columns dropped at training, so output
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -16,7 +16,20 @@ from .errors import ConfigError, DataError
 from .evaluation import evaluating, model_device
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .trained import TrainedModel
+    from .data import Preprocessor
+    from .model import VAE
+
+
+class TrainedModel(Protocol):
+    """What these helpers use of a :class:`vaekit.trained.TrainedModel` (which passes itself in), so this module
+    does not import the one that imports it."""
+
+    model: VAE
+    preprocessor: Preprocessor
+    info: dict[str, Any]
+
+    def prepare(self, x: np.ndarray, s: np.ndarray | None = None,
+                transform: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
 
 def _tasks(trained: TrainedModel, s: np.ndarray | int | None, n: int) -> torch.Tensor | None:

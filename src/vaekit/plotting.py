@@ -133,7 +133,7 @@ def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, An
         return data
     try:
         if data is None:
-            from .columns import training_data
+            from .data import training_data
 
             if info.get("data_path") is None and info.get("dataset") is None:
                 return None

@@ -18,8 +18,7 @@ from torch.distributions import Independent, Normal
 
 from . import generate
 from .checkpoint import checkpoint_record, load_checkpoint, replace_directory, save_checkpoint
-from .columns import columns_info
-from .data import Dataset, Preprocessor, load_dataset, to_tensor
+from .data import Dataset, Preprocessor, columns_info, load_dataset, to_tensor, training_data
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
@@ -34,6 +33,11 @@ CHECKPOINT_NAME = "model.pt"
 RESULT_NAME = "result.json"
 DETECTOR_CHECKPOINT_NAME = "detector.pt"  #: written by VAEDetector.save; loads here too
 log = logging.getLogger(__name__)
+
+
+def default_likelihood(binary: bool) -> str:
+    """The likelihood when none is chosen: Bernoulli for binary (0/1) data, Student-t otherwise."""
+    return "bernoulli" if binary else "student-t"
 
 
 def finite_or_none(value: float) -> float | None:
@@ -263,8 +267,6 @@ def training_data_rows(trained: TrainedModel, data: str | None) -> tuple[Dataset
     if sha256_of(path) != info.get("data_sha256"):
         raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
                         "or pass --data FILE to evaluate every row of a file")
-    from .columns import training_data
-
     dataset = training_data(info)  # the file read with the same column options (id, ignored, label, task)
     train, _, test = dataset.splits(info.get("split"), seed=int(info.get("seed", 0)))
     return train, test, f"{path} (test split)"
@@ -354,7 +356,7 @@ def fit(
         model_options.update(spec)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     if likelihood is None:
-        likelihood = "bernoulli" if dataset.binary else "student-t"
+        likelihood = default_likelihood(dataset.binary)
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
     train_set, val_set, test_set = dataset.splits(split, seed=train.seed)

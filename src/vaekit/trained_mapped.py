@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError
 from .evaluation import log_likelihood
 from .likelihoods import LIKELIHOODS
 from .model import VAE
-from .trained import TrainedModel, finite_or_none, save_run
+from .trained import TrainedModel, default_likelihood, finite_or_none, save_run
 from .training import Trainer, TrainConfig
 
 #: train/validation/test fractions of a data file (as for an in-memory ``.npz``/``.csv`` file)
@@ -100,7 +100,7 @@ def fit_memory_mapped(
     raw_train = MappedRows(array, train_idx, release_bytes=release_bytes)
     scan = scan_rows(raw_train, f"{path.name} (training split)")
     if likelihood is None:
-        likelihood = "bernoulli" if scan["binary"] else "student-t"
+        likelihood = default_likelihood(scan["binary"])
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
     if likelihood == "bernoulli" and not scan["binary"]:

@@ -5,6 +5,7 @@ from . import images  # noqa: F401  (registers the image data sets of chapter 4)
 from . import transfer  # noqa: F401  (registers the multi-task data sets and protocols of chapter 5)
 from .dataset import Dataset, Preprocessor, split_indices, to_tensor, validate_matrix
 from .files import load_file
+from .recorded import columns_info, training_data
 from .registry import DATASETS, DatasetSpec, dataset_status, load_arrays, load_dataset, register
 from .sources import cache_dir, data_dir
 
@@ -14,6 +15,7 @@ __all__ = [
     "DatasetSpec",
     "Preprocessor",
     "cache_dir",
+    "columns_info",
     "data_dir",
     "dataset_status",
     "load_arrays",
@@ -22,5 +24,6 @@ __all__ = [
     "register",
     "split_indices",
     "to_tensor",
+    "training_data",
     "validate_matrix",
 ]

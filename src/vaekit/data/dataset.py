@@ -5,14 +5,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from ..errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # pragma: no cover - torch and scikit-learn load on first use (vaekit datasets needs neither)
+    import torch
 
 
 @dataclass
@@ -150,6 +150,8 @@ def split_indices(n: int, fractions: Sequence[float], seed: int) -> tuple[np.nda
     sizes = [int(round(f * n)) for f in fractions]
     if min(sizes) < 1:
         raise ConfigError(f"a split of {n} rows into {fractions} leaves an empty part; use more data or other fractions")
+    from sklearn.model_selection import train_test_split
+
     index = np.arange(n)
     train, rest = train_test_split(index, train_size=sizes[0], random_state=seed, shuffle=True)
     val, test = train_test_split(rest, train_size=sizes[1], test_size=min(sizes[2], len(rest) - sizes[1]),
@@ -176,6 +178,8 @@ class Preprocessor:
         self.constant_columns = constant_columns
 
     def fit(self, x: np.ndarray) -> Preprocessor:
+        from sklearn.preprocessing import StandardScaler
+
         validate_matrix(x, "training data")
         constant = np.flatnonzero(np.ptp(x, axis=0) == 0)
         if len(constant) and self.standardise:
@@ -205,6 +209,8 @@ class Preprocessor:
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values only, so checkpoints load with ``weights_only=True``."""
+        import torch
+
         scaler = self.scaler_
         width = len(self.keep_)
         mean = scaler.mean_ if scaler.mean_ is not None else np.zeros(width)
@@ -220,6 +226,8 @@ class Preprocessor:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Preprocessor:
+        from sklearn.preprocessing import StandardScaler
+
         self = cls(bool(state["standardise"]), str(state["constant_columns"]))
         self.n_features_in_ = int(state["n_features_in"])
         self.keep_ = state["keep"].numpy()
@@ -234,6 +242,8 @@ class Preprocessor:
 
 def to_tensor(a: np.ndarray | None) -> torch.Tensor | None:
     """float32 tensor for data, int64 for task indices; None passes through."""
+    import torch
+
     if a is None:
         return None
     t = torch.from_numpy(np.ascontiguousarray(a))

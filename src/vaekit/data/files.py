@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..columns import extra_columns, warn_label_like
 from ..errors import DataError, DatasetNotFoundError
+from .columns import extra_columns, warn_label_like
 from .dataset import Dataset
 
 #: default train/validation/test fractions of a user's file: most rows train (the thesis sets keep their splits)

@@ -20,15 +20,17 @@ import io
 import pickle
 import struct
 import tarfile
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ..errors import DataError
 from . import sources
 from .dataset import Dataset
 from .registry import DatasetSpec, register
+
+if TYPE_CHECKING:  # pragma: no cover - torch loads where a tensor is made
+    import torch
 
 BINARISATION_SEED = 0
 ONEHOT_SPLIT = (1000, 100, 1000)
@@ -54,6 +56,8 @@ HISTOPATHOLOGY_URL = (
 # ------------------------------------------------------------------------------------------------- transforms
 def dynamic_binarise(xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Trainer batch transform: each pixel ~ Bernoulli(grey level), drawn afresh for every mini-batch."""
+    import torch
+
     return torch.bernoulli(xb, generator=generator)
 
 

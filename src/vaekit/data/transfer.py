@@ -34,8 +34,6 @@ from functools import partial
 from itertools import pairwise
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from ..errors import DataError, DatasetNotFoundError
 from . import sources
@@ -56,6 +54,9 @@ UMIST_URL = "https://cs.nyu.edu/~roweis/data/umist_cropped.mat"
 # ------------------------------------------------------------------------------------------------- transforms
 def resize(images: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of ``[N, H, W]`` grey images in [0, 1] (antialiased when shrinking), clipped to [0, 1]."""
+    import torch
+    from torch.nn import functional as F
+
     x = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
     if tuple(x.shape[-2:]) != tuple(shape):
         shrink = x.shape[-2] > shape[0] or x.shape[-1] > shape[1]

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from ..names import LIKELIHOOD_NAMES, PRIOR_NAMES
+from ..tracking import tracking_callbacks, tracking_options
+from ..validation import AutoOr, DeviceName, FloatRange, OutputDir, OutputFile, output_lock
+from .options import (FRACTION, INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
+                      common_options, file_options, user_file_options)
+from .output import fmt, rows_csv, say, write_csv
 
-from .cli import (FRACTION, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED, _int_list, _say,
-                  command, common_options)
-from .cli_helpers import file_options, fmt, user_file_options
-from .names import LIKELIHOOD_NAMES as LIKELIHOODS, PRIOR_NAMES as PRIORS
-from .tracking import tracking_callbacks, tracking_options
-from .validation import AutoOr, DeviceName, FloatRange, OutputDir, OutputFile, output_lock
+if TYPE_CHECKING:  # pragma: no cover - numpy, scikit-learn and torch load inside run()
+    import numpy as np
 
+NAME = "detect"
 CONTAMINATION = FloatRange(0.0, 0.5, low_open=True)
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="anomaly scores -log p(x) of every row; ROC-AUC and AP given labels")
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(NAME, help="anomaly scores -log p(x) of every row; ROC-AUC and AP given labels")
     p.add_argument("--data", required=True, help="a known data set name or a .npz/.csv file")
     p.add_argument("--label-column", help="CSV column of anomaly labels, kept out of x: 0/1 (1 = anomaly), or two "
                    "names such as normal/anomaly, no/yes, n/o (see --positive-label)")
@@ -38,11 +38,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--contamination", type=CONTAMINATION, default=None,
                    help="expected fraction of anomalies; sets the flagging threshold (default 0.1; with --model: "
                         "the saved detector's, and a new value re-thresholds it)")
-    p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="student-t", help="decoder p(x|z)")
-    p.add_argument("--prior", choices=sorted(PRIORS), default="standard", help="prior p(z)")
+    p.add_argument("--likelihood", choices=sorted(LIKELIHOOD_NAMES), default="student-t", help="decoder p(x|z)")
+    p.add_argument("--prior", choices=sorted(PRIOR_NAMES), default="standard", help="prior p(z)")
     auto = " (default auto: chosen from the data's shape, see docs/anomaly.md)"
     p.add_argument("--latent-dim", type=AutoOr(POSITIVE_INT), default="auto", help="latent size" + auto)
-    p.add_argument("--hidden", type=AutoOr(_int_list), default="auto", help="hidden sizes, e.g. 128,128" + auto)
+    p.add_argument("--hidden", type=AutoOr(INT_LIST), default="auto", help="hidden sizes, e.g. 128,128" + auto)
     p.add_argument("--epochs", type=AutoOr(POSITIVE_INT), default="auto", help="maximum epochs" + auto)
     p.add_argument("--batch-size", type=AutoOr(POSITIVE_INT), default="auto", help="mini-batch size" + auto)
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="Adam learning rate")
@@ -69,9 +69,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
     """ROC-AUC and average precision; infinite scores keep their rank, undefined metrics are None."""
+    import numpy as np
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from .trained import finite_or_none
+    from ..trained import finite_or_none
 
     if len(np.unique(y)) < 2:
         return {"roc_auc": None, "average_precision": None}
@@ -80,14 +81,14 @@ def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
             "average_precision": finite_or_none(average_precision_score(y, ranked))}
 
 
-@command
-def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
-    from .checkpoint import atomic_write_bytes
-    from .columns import align_columns, columns_info
-    from .data import load_dataset
-    from .detect import VAEDetector
-    from .labels import anomaly_labels
-    from .trained import finite_or_none
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from ..columns import align_columns
+    from ..data import columns_info, load_dataset
+    from ..detect import VAEDetector
+    from ..labels import anomaly_labels
+    from ..trained import finite_or_none
 
     dataset = load_dataset(args.data, **file_options(args))
     y = anomaly_labels(dataset.y, dataset.meta.get("label_names"), args.positive_label)
@@ -122,17 +123,14 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
             detector.save(args.save)
     flagged = (scores > detector.threshold_).astype(int)
     ids = dataset.meta.get("ids")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([dataset.meta.get("id_column") or "row", "anomaly_score", "flagged"]
-                    + (["label"] if y is not None else []))
-    for i in range(len(scores)):
-        writer.writerow([ids[i] if ids is not None else i, f"{scores[i]:.6f}", int(flagged[i])]
-                        + ([int(y[i])] if y is not None else []))
+    text = rows_csv([dataset.meta.get("id_column") or "row", "anomaly_score", "flagged"]
+                    + (["label"] if y is not None else []),
+                    ([ids[i] if ids is not None else i, f"{scores[i]:.6f}", int(flagged[i])]
+                     + ([int(y[i])] if y is not None else []) for i in range(len(scores))))
     if args.output:
-        atomic_write_bytes(Path(args.output), lambda f: f.write(buffer.getvalue().encode()))
+        write_csv(args.output, text)
     elif not args.json:
-        sys.stdout.write(buffer.getvalue())
+        sys.stdout.write(text)
     result = detector.train_result_
     summary: dict[str, Any] = {
         "data": str(args.data), "n_rows": int(len(scores)), "n_flagged": int(flagged.sum()),
@@ -151,6 +149,6 @@ def cmd_detect(args: argparse.Namespace) -> dict[str, Any]:
     quality = "" if y is None else f"; ROC-AUC {fmt(summary['roc_auc'], 3)}, AP {fmt(summary['average_precision'], 3)}"
     source = (f"saved detector {args.model}" if args.model
               else f"{detector.likelihood} VAE, {result.epochs_run} epochs")
-    _say(args, f"{args.data}: {source}; {summary['n_flagged']}/{summary['n_rows']} rows flagged{quality}"
+    say(args, f"{args.data}: {source}; {summary['n_flagged']}/{summary['n_rows']} rows flagged{quality}"
                + (f"; scores in {args.output}" if args.output else ""))
     return summary

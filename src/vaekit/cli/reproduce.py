@@ -1,30 +1,30 @@
-"""``vaekit reproduce`` (run a target's grid into the results database, then report) and ``vaekit report``."""
+"""``vaekit reproduce``: run a thesis target's grid into the results database (resumable), then report it."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
-import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli import POSITIVE_INT, _say, command, common_options
-from .errors import ConfigError
-from .names import BACKENDS, BUDGETS, cpu_count
-from .validation import Database, DeviceName, OutputDir, check_database, check_output_dir
+from ..errors import ConfigError
+from ..names import BACKENDS, cpu_count
+from ..validation import Database, DeviceName, OutputDir, check_database, check_output_dir
+from .options import POSITIVE_INT, common_options
+from .output import say
+from .results import DEFAULT_DB, machine, open_store
 
 if TYPE_CHECKING:  # pragma: no cover - the experiments (torch) load inside the commands
-    from .experiments.store import Store
-    from .experiments.targets import Target
+    from ..experiments.store import Store
+    from ..experiments.targets import Target
 
-DEFAULT_DB = Path("results") / "vaekit.sqlite"
+NAME = "reproduce"
 
 
 def _targets(name: str) -> list[Target]:
-    from .experiments.targets import get_target, load_targets
+    from ..experiments.targets import get_target, load_targets
 
     if name != "all":
         return [get_target(name)]
@@ -45,37 +45,21 @@ def _command_line(args: argparse.Namespace, target: str) -> str:
     return shlex.join(words)
 
 
-def _machine(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    return {
-        "host": platform.node(),
-        "cpus": cpu_count(),
-        "platform": platform.platform(terse=True),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "backend": args.backend,
-        "workers": args.workers,
-        "ray_address": args.ray_address,
-        "device": getattr(args, "device", None) or "cpu",
-    }
-
-
 def _list(args: argparse.Namespace) -> dict[str, Any]:
-    from .experiments.targets import TARGET_LOAD_ERRORS, load_targets
-    from .experiments.listing import budget_rows, budget_table
+    from ..experiments.targets import TARGET_LOAD_ERRORS, load_targets
+    from ..experiments.listing import budget_rows, budget_table
 
     targets = load_targets()
     rows = budget_rows(targets, args.db)
     if rows:
         for name, target in sorted(targets.items()):
-            _say(args, f"{name}: {target.description}{'' if target.include_in_all else ' [not in all]'}")
-        _say(args, "")
-        _say(args, budget_table(rows))
-        _say(args, f"est. CPU time: runs x the mean time of that target's finished runs in {args.db} "
+            say(args, f"{name}: {target.description}{'' if target.include_in_all else ' [not in all]'}")
+        say(args, "")
+        say(args, budget_table(rows))
+        say(args, f"est. CPU time: runs x the mean time of that target's finished runs in {args.db} "
                    "(unknown until some have run)")
     else:
-        _say(args, "no targets installed")
+        say(args, "no targets installed")
     for module, error in TARGET_LOAD_ERRORS.items():
         print(f"vaekit reproduce: warning: {module} failed to import: {error}", file=sys.stderr)
     return {"targets": [{"name": r["target"], "description": r["description"], "budgets": targets[r["target"]].budgets,
@@ -107,11 +91,11 @@ def _report_folder(args: argparse.Namespace, target: Target) -> Path:
 
 def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
                    configs: list[dict[str, Any]]) -> dict[str, Any]:
-    from .experiments.engine import run_grid
-    from .experiments.report import report_from_db
+    from ..experiments.engine import run_grid
+    from ..experiments.report import report_from_db
 
     invocation = store.start_invocation(
-        target.name, args.budget, _command_line(args, target.name), _machine(args)
+        target.name, args.budget, _command_line(args, target.name), machine(args)
     )
     summary = run_grid(
         store,
@@ -127,9 +111,9 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
     store.end_invocation(invocation, summary.to_dict())
     out = _report_folder(args, target)
     report = report_from_db(target, store, out, args.budget, keys=summary.keys)
-    _say(args, report["markdown"])
+    say(args, report["markdown"])
     counts = summary.counts
-    _say(
+    say(
         args,
         f"{target.name}: {len(set(summary.keys))} runs ({summary.already_finished} already in {args.db}, "
         f"{summary.executed} run now): {counts['done']} done, {counts['diverged']} diverged, "
@@ -147,27 +131,7 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
     return {"target": target.name, "budget": args.budget, **summary.to_dict(), "report": report}
 
 
-def open_store(path: Path) -> Store:
-    """Open (or create) the results database; a database this call created is removed again if opening fails
-    (e.g. a full disk), and SQLite's errors become one-line :class:`ConfigError`."""
-    from .experiments.store import Store
-
-    existed = path.exists()
-    try:
-        return Store(path)
-    except (sqlite3.Error, OSError) as err:
-        if not existed:
-            for leftover in (path, path.with_name(path.name + "-journal"), path.with_name(path.name + "-wal"),
-                             path.with_name(path.name + "-shm")):
-                leftover.unlink(missing_ok=True)
-        raise ConfigError(f"results database {path} cannot be opened ({' '.join(str(err).split())}); give "
-                          "another --db path") from None
-
-
-@command
-def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
-    from .experiments.store import Store
-
+def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.list:
         return _list(args)
     if args.target is None:
@@ -176,7 +140,7 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     if args.device is not None:  # every run trains there: the workers inherit the variable
-        from .training import DEVICE_ENV, resolve_device
+        from ..training import DEVICE_ENV, resolve_device
 
         resolve_device(args.device)
         os.environ[DEVICE_ENV] = args.device
@@ -190,29 +154,9 @@ def cmd_reproduce(args: argparse.Namespace) -> dict[str, Any]:
     return results[0] if args.target != "all" else {"targets": results}
 
 
-@command
-def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
-    from .experiments.report import report_from_db
-    from .experiments.store import Store
-    from .experiments.targets import get_target
-
-    target = get_target(args.target)
-    nothing = f"nothing run yet for {args.target} in {args.db} — run `vaekit reproduce {args.target}`"
-    if not args.db.is_file():
-        raise ConfigError(nothing)
-    check_database(args.db)
-    check_output_dir(args.out or Path("results") / target.name, "report folder")
-    with open_store(args.db) as store:
-        if not store.rows(target.name):
-            raise ConfigError(nothing)
-        report = report_from_db(target, store, args.out or Path("results") / target.name, args.budget)
-    _say(args, report["markdown"])
-    return {"target": target.name, **report}
-
-
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "reproduce",
+        NAME,
         help="run a thesis table/figure's grid into the results database and report it",
         description="Runs every configuration of TARGET not yet finished in the database (resumable: "
         "rerun the same command after an interruption), then prints its table.",
@@ -252,13 +196,4 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.add_argument("--device", type=DeviceName(), default=None,
                    help="train every run on cpu, cuda, cuda:N, mps or auto (default: cpu; local backend)")
-    common_options(p)
-
-    p = sub.add_parser("report", help="tables and figures of a target from the results database alone")
-    p.add_argument("target")
-    p.add_argument("--db", type=Database(), default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
-    p.add_argument("--out", type=OutputDir(), help="report folder (default results/TARGET)")
-    p.add_argument(
-        "--budget", choices=BUDGETS, help="which budget's runs (default: that of the latest reproduce)"
-    )
     common_options(p)

@@ -1,25 +1,30 @@
-"""Small pieces the command modules share: number formatting, file options, --help defaults, seeding."""
+"""Options the command modules share: the validated option types, option groups and ``--help`` defaults.
+
+Imports only argparse-level modules, so building the parser (``vaekit --help``) stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import math
-from collections.abc import Iterator
 from typing import Any
 
+from ..validation import MAX_SEED, FloatRange, IntList, IntRange
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number for people: ``digits`` significant digits (``-0.6486``, ``0.996``), ``n/a`` for None/NaN.
+#: argparse types of the options (vaekit.validation): a bad value is refused while parsing, before any work
+INT_LIST = IntList()
+POSITIVE_INT = IntRange(1)
+NON_NEGATIVE_INT = IntRange(0)
+SEED = IntRange(0, MAX_SEED)
+POSITIVE_FLOAT = FloatRange(0.0, low_open=True)
+NON_NEGATIVE_FLOAT = FloatRange(0.0)
+FRACTION = FloatRange(0.0, 1.0, high_open=True)
 
-    JSON output keeps full precision; only human-readable text goes through here."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.1f}"
+
+def common_options(p: argparse.ArgumentParser) -> None:
+    """``--json``, ``--debug`` and ``--quiet``, which every command has."""
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
 
 
 def user_file_options(p: argparse.ArgumentParser) -> None:
@@ -27,6 +32,14 @@ def user_file_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ignore-columns", type=lambda text: [c for c in text.split(",") if c], default=[],
                    help="comma-separated CSV columns to skip (e.g. a timestamp)")
     p.add_argument("--id-column", help="CSV column of row IDs: kept out of x, carried into score outputs")
+
+
+def data_column_options(p: argparse.ArgumentParser, task: bool = True) -> None:
+    """``--label-column`` (and ``--task-column`` unless ``task`` is false) plus :func:`user_file_options`."""
+    p.add_argument("--label-column", help="CSV column holding labels (e.g. anomaly flags), kept out of x")
+    if task:
+        p.add_argument("--task-column", help="CSV column holding the task index s, kept out of x")
+    user_file_options(p)
 
 
 def file_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -38,16 +51,6 @@ def file_options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "ignore_columns", None):
         options["ignore_columns"] = list(args.ignore_columns)
     return options
-
-
-@contextlib.contextmanager
-def torch_seeded(seed: int) -> Iterator[None]:
-    """Seed torch for the block without changing the global random state afterwards."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):

@@ -1,0 +1,98 @@
+"""``vaekit evaluate``: test log-likelihood, active units, kNN accuracy and I(S;Z) of a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .options import NON_NEGATIVE_INT, POSITIVE_INT, SEED, common_options, data_column_options, file_options
+from .output import fmt, say
+
+if TYPE_CHECKING:  # pragma: no cover - torch loads inside run()
+    from ..data import Dataset
+    from ..trained import TrainedModel
+
+NAME = "evaluate"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(NAME, help="test log-likelihood, active units, kNN accuracy and I(S;Z) of a saved model")
+    p.add_argument("model_dir", type=Path, help="a directory saved by vaekit fit --out or vaekit detect --save")
+    p.add_argument("--data", help="data set or file (default: the training data set's test split)")
+    data_column_options(p)
+    p.add_argument("--target-task", type=NON_NEGATIVE_INT,
+                   help="score this task's rows only (default: the model's or the protocol's target, else all)")
+    p.add_argument("--knn-neighbours", type=POSITIVE_INT, default=3, help="k of the kNN accuracy (section 5.5.1: 3)")
+    p.add_argument("--importance-samples", type=POSITIVE_INT, default=100,
+                   help="K, importance samples per row for log p(x)")
+    p.add_argument("--test-subsample", type=POSITIVE_INT,
+                   help="evaluate a seeded random subset of this many rows (default: all)")
+    p.add_argument("--seed", type=SEED, default=0, help="seeds the importance samples and --test-subsample")
+    common_options(p)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from ..tasks import representation_metrics
+    from ..trained import TrainedModel, subsample_rows
+
+    trained = TrainedModel.load(args.model_dir)
+    test, labelled, what, target = evaluation_rows(trained, args.data, args)
+    test = subsample_rows(test, args.test_subsample, args.seed)
+    with torch_seeded(args.seed):
+        metrics = representation_metrics(trained, test, labelled, target, n_samples=args.importance_samples,
+                                         k=args.knn_neighbours, seed=args.seed)
+    metrics["data"] = what
+    metrics["seed"] = args.seed
+    if args.test_subsample is not None:
+        metrics["test_subsample"] = args.test_subsample
+    if target is not None:
+        metrics["target_task"] = int(target)
+    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("active_units", "knn_accuracy", "task_mutual_information")
+                      if metrics.get(k) is not None)
+    say(args, f"{what}: test log-likelihood {fmt(metrics['test_log_likelihood'])} (K={args.importance_samples}, "
+              f"{metrics.get('n_test')} rows)"
+              + (f"; {shown}" if shown else ""))
+    return metrics
+
+
+def evaluation_rows(trained: TrainedModel, data: str | None,
+                    args: argparse.Namespace) -> tuple[Dataset, Dataset | None, str, Any]:
+    """The rows to evaluate, the labelled rows for the kNN accuracy, a description and the target task: the
+    training data set's test split (labelled rows: its training split's, of the target task) by default, else
+    every row of ``data`` (no kNN)."""
+    from ..columns import align_columns
+    from ..data import load_dataset, training_data
+    from ..tasks import labelled_rows
+    from ..trained import training_data_rows
+
+    name = trained.info.get("dataset")
+    target = getattr(args, "target_task", None)
+    if target is None:
+        target = trained.info.get("target_task")
+    user_file = training_data_rows(trained, data)  # a model trained on a user file: that file's test split
+    if user_file is not None:
+        train, test, what = user_file
+        return test, labelled_rows(train, target), what, target
+    if data is None or data == name:
+        if name is None:
+            raise ConfigError("this model does not record its data set; pass --data")
+        dataset = training_data(trained.info)
+        train, _, test = dataset.splits(trained.info.get("split"), seed=int(trained.info.get("seed", 0)))
+        target = dataset.meta.get("target_task") if target is None else target
+        return test, labelled_rows(train, target), f"{name} (test split)", target
+    dataset = align_columns(trained, load_dataset(data, **file_options(args)))
+    return dataset, None, str(data), dataset.meta.get("target_task") if target is None else target
+
+
+@contextlib.contextmanager
+def torch_seeded(seed: int) -> Iterator[None]:
+    """Seed torch for the block without changing the global random state afterwards."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
