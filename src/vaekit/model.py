@@ -12,7 +12,7 @@ model of chapter 5 is ``n_tasks > 0`` with ``prior="implicit"`` (Eqs. 5.31, 5.32
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -89,6 +89,17 @@ class ModelConfig:
         if unknown:
             raise ConfigError(f"unknown model configuration keys {sorted(unknown)}")
         return cls(**d)
+
+
+def model_options_of(spec: ModelConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The options of a :class:`ModelConfig` (or of its dict) without ``x_dim``, for building a model on other
+    data; unknown keys are an error."""
+    options = spec.to_dict() if isinstance(spec, ModelConfig) else dict(spec)
+    unknown = set(options) - set(ModelConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown model options {sorted(unknown)}; see vaekit.ModelConfig")
+    options.pop("x_dim", None)
+    return options
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundErro
 from .evaluation import elbo, log_likelihood
 from .interrupts import deferred_interrupts
 from .likelihoods import LIKELIHOODS
-from .model import VAE, ModelConfig
+from .model import VAE, ModelConfig, model_options_of
 from .tracking import final_metrics, finish_trackers
 from .training import Trainer, TrainConfig, TrainResult
 from .validation import check_run_folder
@@ -343,14 +343,10 @@ def fit(
     if isinstance(importance_samples, bool) or not isinstance(importance_samples, int) or importance_samples < 1:
         raise ConfigError(f"importance_samples must be a whole number >= 1, got {importance_samples!r}")
     if model is not None:
-        explicit = [k for k in model_options if k != "callbacks"]
-        if likelihood is not None or prior != "standard" or latent_dim != 20 or tuple(hidden) != (500, 500) or explicit:
+        keywords = set(model_options) - {"callbacks"}
+        if likelihood is not None or prior != "standard" or latent_dim != 20 or tuple(hidden) != (500, 500) or keywords:
             raise ConfigError("give the model's options either as model=... or as keywords, not both")
-        spec = model.to_dict() if isinstance(model, ModelConfig) else dict(model)
-        unknown = set(spec) - set(ModelConfig.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown model options {sorted(unknown)}; see vaekit.ModelConfig")
-        spec.pop("x_dim", None)
+        spec = model_options_of(model)
         likelihood, prior = spec.pop("likelihood", None), spec.pop("prior", "standard")
         latent_dim, hidden = spec.pop("latent_dim", 20), spec.pop("hidden", (500, 500))
         model_options.update(spec)
