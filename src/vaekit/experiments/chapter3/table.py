@@ -12,7 +12,7 @@ import numpy as np
 
 from ..stats import markdown_table, mean_std
 from ..targets import Target, register_target
-from . import reporting as rep
+from .. import report_helpers as rep
 from .runs import (
     CHAPTER3_DATASETS,
     METHODS,
