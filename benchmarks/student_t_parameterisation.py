@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from vaekit.data import data_dir
-from vaekit.experiments.chapter3.reporting import paired_test, summary_cell
+from vaekit.experiments.report_helpers import paired_test, summary_cell
 from vaekit.experiments.chapter3.runs import make_config, train_and_evaluate
 from vaekit.experiments.stats import mean_std
 

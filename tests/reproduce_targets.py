@@ -98,3 +98,40 @@ class Crashing(_Base):
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
         return {"value": 1.0}
+
+
+#: how many times each family test target executed a run in this process (the in-process backend's tests)
+EXECUTED: dict[str, int] = {}
+
+
+class _Twin(_Base):
+    """Two seeds of one data set; the value depends on the seed alone, so twins must agree."""
+
+    run_family: ClassVar[str | None] = "t-twins"
+
+    def runs(self, budget="quick", seeds=None, datasets=None):
+        return [{"target": self.name, "budget": budget, "dataset": "a", "method": "m1", "seed": s}
+                for s in range(seeds or 2)]
+
+    def execute(self, config):
+        EXECUTED[self.name] = EXECUTED.get(self.name, 0) + 1
+        return {"value": 0.5 + config["seed"]}
+
+
+@register_target
+class TwinA(_Twin):
+    name = "t-twin-a"
+    description = "test: a run family's first target"
+
+
+@register_target
+class TwinB(_Twin):
+    name = "t-twin-b"
+    description = "test: the same runs as t-twin-a, under its own name"
+
+
+@register_target
+class Loner(_Twin):
+    name = "t-loner"
+    description = "test: the same configurations, but no run family: it runs its own"
+    run_family = None

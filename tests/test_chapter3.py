@@ -9,7 +9,8 @@ import torch
 from scipy import stats
 
 from vaekit.data import Preprocessor
-from vaekit.experiments import TARGETS, run_serial
+from vaekit.experiments import TARGETS
+from vaekit.experiments.alias import forward
 from vaekit.experiments.chapter3 import (
     CHAPTER3_DATASETS,
     METHODS,
@@ -19,9 +20,12 @@ from vaekit.experiments.chapter3 import (
     gaussian_log_density,
     student_t_log_density,
 )
-from vaekit.experiments.chapter3.__main__ import main as chapter3_main
 from vaekit.experiments.chapter3.instability import jump_epoch
-from vaekit.experiments.chapter3.runs import SETUP, clean_units_offset, dataset_available
+from vaekit.experiments.chapter3.runs import SETUP, clean_units_offset
+from vaekit.experiments.engine import run_grid
+from vaekit.experiments.report import load_raw, report_from_db
+from vaekit.experiments.report_helpers import dataset_available
+from vaekit.experiments.store import Store
 from vaekit.experiments.chapter3.table import epochs_for
 
 TINY = {"hidden": [8, 8], "importance_samples": 4}
@@ -241,10 +245,15 @@ def test_student_t_tends_to_gaussian_and_figure_34_reports_it(tmp_path):
     x = torch.linspace(-4, 4, 81, dtype=torch.float64)
     gap = [float((student_t_log_density(x, 0, 1, nu) - gaussian_log_density(x)).abs().max()) for nu in (1, 10, 1e4)]
     assert gap[0] > gap[1] > gap[2] and gap[2] < 1e-2
-    assert chapter3_main(["figure-3.4", "--out", str(tmp_path)]) == 0
-    saved = json.loads((tmp_path / "results.json").read_text())
+    with Store(tmp_path / "db.sqlite") as store:  # the one driver, in this process
+        summary = run_grid(store, "figure-3.4", TARGETS["figure-3.4"].runs("quick"), "quick", backend="inprocess",
+                           progress=False)
+        assert summary.executed == 1 and summary.counts["done"] == 1
+        report = report_from_db(TARGETS["figure-3.4"], store, tmp_path / "report", "quick")
+    assert any(f.endswith("figure-3.4.png") for f in report["files"])
+    saved = load_raw(tmp_path / "report" / "runs.jsonl")
     assert saved[0]["status"] == "done" and len(saved[0]["metrics"]["x"]) == 401
-    assert chapter3_main(["figure-3.4", "--out", str(tmp_path / "again"), "--results",
-                          str(tmp_path / "results.json")]) == 0
+    # the old entry point rebuilds a report from saved raw results, without training
+    assert forward("vaekit.experiments.chapter3", ["figure-3.4", "--out", str(tmp_path / "again"), "--results",
+                                                   str(tmp_path / "report" / "runs.jsonl")]) == 0
     assert (tmp_path / "again" / "figure-3.4.png").is_file()
-    assert run_serial(TARGETS["figure-3.4"], "quick", out=tmp_path / "serial")["files"]

@@ -28,10 +28,9 @@ def test_dropout_lever_grid_and_labels():
     assert len(grid) == 5 * 2 * 3
     assert {(c["method"], c["dropout"]) for c in grid} == {(m, d) for m in ("cvae", "proposed") for d in (0, 0.1, 0.5)}
     thesis = {"method": "proposed", "dropout": 0.1, "task_weights": "data"}
-    assert ch5.method_key(thesis) == "Proposed" and ch5.variant_name(thesis) == "proposed"
+    assert ch5.method_key(thesis) == "Proposed" and ch5.levers(thesis) == []
     lever = {"method": "proposed", "dropout": 0.5, "task_weights": "equal"}
     assert ch5.method_key(lever) == "Proposed (equal task weights, dropout 0.5)"
-    assert ch5.variant_name(lever) == "proposed-equal-dropout0.5"
 
 
 def test_paired_lines_compare_with_the_cvae_under_the_same_lever():

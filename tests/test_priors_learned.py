@@ -476,7 +476,8 @@ def test_cli_fit_with_learned_priors(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ chapter-4 targets
 def test_chapter4_targets_build_grids_and_reports(tmp_path):
-    from vaekit.experiments.chapter4 import TARGETS, train_one
+    from vaekit.experiments.chapter4 import train_one
+    from vaekit.experiments.targets import TARGETS
 
     assert {"figure-4.1", "figure-4.2", "figure-4.3", "table-4.2", "timing-4.5.3"} <= set(TARGETS)
     runs = TARGETS["figure-4.3"].runs("quick", seeds=1, datasets=["freyfaces"])

@@ -149,7 +149,8 @@ def test_trainer_selects_epochs_on_the_normalised_bound(tmp_path) -> None:
 
 def test_chapter4_run_subtracts_log_z() -> None:
     """Mutation caught: log Z dropped or added in the chapter-4 experiment's normalised columns."""
-    from vaekit.experiments.chapter4 import TARGETS, train_one
+    from vaekit.experiments.chapter4 import train_one
+    from vaekit.experiments.targets import TARGETS
 
     config = next(c for c in TARGETS["figure-4.1"].runs("quick") if c["method"] == "implicit")
     config.update(epochs=2, warmup=1, importance_samples=[3], ratio_epochs=1)

@@ -4,14 +4,13 @@
 importance-sampled log-likelihood (Eqs. 5.36, 5.37), active units (Eq. 5.38) and the 3-NN accuracy of a classifier
 fitted on the labelled target training rows only, all on the target task's test rows, plus an estimate of the task
 dependency I(S;Z) (Eq. 5.10) on held-out rows of every task: a lower bound from out-of-fold task classifiers (a
-linear and an MLP probe; ``task_mutual_information`` is the larger of the two). :func:`select_mmd_alpha` picks the VFAE's alpha from
-the grid of section 5.5.3 by the validation ELBO.
+linear and an MLP probe; ``task_mutual_information`` is the larger of the two). :func:`pick_alpha` picks the VFAE's alpha (section
+5.5.3) by the validation ELBO.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,10 +22,6 @@ from .evaluation import evaluating, model_device
 from .metrics import active_units, knn_accuracy, task_mutual_information_bounds
 from .model import VAE
 from .trained import TrainedModel
-from .training import TrainResult
-
-#: the VFAE's alpha grid (section 5.5.3)
-ALPHA_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 
 def model_inputs(trained: TrainedModel, data: Dataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -93,32 +88,12 @@ def labelled_rows(train: Dataset, target_task: int | None) -> Dataset | None:
 
 
 # ------------------------------------------------------------------------------------------- the VFAE's alpha
-@dataclass
-class AlphaSelection:
-    """The chosen alpha, its model and training result, and every alpha's best validation loss (-ELBO)."""
-
-    alpha: float
-    trained: TrainedModel
-    result: TrainResult
-    val_losses: dict[float, float] = field(default_factory=dict)
-
-
 def pick_alpha(val_losses: Mapping[float, float | None]) -> float:
     """The alpha with the lowest validation loss (-ELBO on validation rows); ties go to the smaller alpha."""
     finite = {a: v for a, v in val_losses.items() if v is not None and np.isfinite(v)}
     if not finite:
         raise ValueError("no alpha finished with a finite validation loss")
     return min(sorted(finite), key=lambda a: finite[a])
-
-
-def select_mmd_alpha(fit_one: Callable[[float], tuple[TrainedModel, TrainResult]],
-                     grid: Sequence[float] = ALPHA_GRID) -> AlphaSelection:
-    """Train a VFAE for every alpha in ``grid`` (``fit_one(alpha)``) and keep the one with the best validation
-    ELBO (section 5.5.3: "tuned in accordance with the validation data")."""
-    fitted = {float(a): fit_one(float(a)) for a in grid}
-    losses = {a: r.best_val_loss for a, (_, r) in fitted.items()}
-    best = pick_alpha(losses)
-    return AlphaSelection(best, fitted[best][0], fitted[best][1], losses)
 
 
 def task_indices(data: Dataset) -> np.ndarray:
@@ -145,5 +120,5 @@ def check_task_count(data: Dataset) -> int:
     return n_tasks
 
 
-__all__ = ["ALPHA_GRID", "AlphaSelection", "encode_rows", "labelled_rows", "model_inputs", "pick_alpha",
-           "representation_metrics", "select_mmd_alpha", "task_indices", "check_task_count"]
+__all__ = ["encode_rows", "labelled_rows", "model_inputs", "pick_alpha", "representation_metrics", "task_indices",
+           "check_task_count"]

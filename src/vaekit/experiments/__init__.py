@@ -3,6 +3,6 @@
 Target modules (``chapter3``, ``chapter4``, ...) register on first lookup (:func:`load_targets`).
 """
 
-from .targets import TARGETS, Target, get_target, load_targets, register_target, run_serial
+from .targets import TARGETS, Target, get_target, load_targets, register_target
 
-__all__ = ["TARGETS", "Target", "get_target", "load_targets", "register_target", "run_serial"]
+__all__ = ["TARGETS", "Target", "get_target", "load_targets", "register_target"]

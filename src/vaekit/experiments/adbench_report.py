@@ -53,7 +53,7 @@ def cd_diagram(scores: np.ndarray, detectors: list[str], path: Path, title: str)
         import scikit_posthocs as sp
     except ImportError:
         return None
-    from .chapter3 import reporting as rep
+    from . import report_helpers as rep
 
     plt = rep.pyplot()
     frame = pd.DataFrame(scores, columns=detectors)
@@ -77,7 +77,7 @@ def _order(sets: set[str]) -> list[str]:
 
 def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors: list[str]) -> dict[str, Any]:
     """Tables, raw per-seed CSV and figures of an ADBench target into ``out``."""
-    from .chapter3 import reporting as rep
+    from . import report_helpers as rep
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
 
 
 def _rank_time_plot(ranks: dict[str, float], seconds: dict[str, float], path: Path) -> Path:
-    from .chapter3 import reporting as rep
+    from . import report_helpers as rep
 
     plt = rep.pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))

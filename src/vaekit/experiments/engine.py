@@ -1,4 +1,5 @@
-"""Grid engine: run a target's configurations on a local process pool or on Ray, recording each run.
+"""Grid engine: run a target's configurations on a local process pool, on Ray or in this process, recording
+each run.
 
 Only this driver writes the database. Each run executes in a worker (:func:`execute_run`, self-contained: it
 imports the target by name, seeds torch/numpy/random with the run's seed, and returns a JSON-ready record); a
@@ -31,9 +32,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
-from .store import Store, json_ready, pid_alive
-from .targets import get_target
+from .store import FINAL, Store, json_ready, pid_alive
+from .targets import get_target, load_targets
 
+#: the backends ``vaekit reproduce --backend`` offers; :func:`make_backend` also takes ``"inprocess"`` (tests, debugging)
 BACKENDS = ("local", "ray")
 #: deaths of a run's worker before the run is marked failed
 MAX_CRASHES = 2
@@ -230,6 +232,28 @@ class RayBackend:
             self.ray.shutdown()
 
 
+class InProcessBackend:
+    """Each run executes in this process when it is submitted, one at a time (for tests and debugging: a
+    breakpoint or a profiler sees the run). It seeds this process's random generators like a worker would and
+    sets torch's threads only when ``threads`` is given; no lease is renewed while a run computes."""
+
+    capacity = 1
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
+        self.events: list[Event] = []
+
+    def submit(self, key: str, target: str, config: dict[str, Any]) -> None:
+        self.events.append(Event((key,), record=execute_run(target, config, self.threads)))
+
+    def wait(self, timeout: float) -> list[Event]:
+        events, self.events = self.events, []
+        return events
+
+    def close(self, cancel: bool) -> None:
+        self.events.clear()
+
+
 def make_backend(
     backend: str, workers: int, threads: int | None = None, ray_address: str | None = None
 ) -> Backend:
@@ -237,7 +261,9 @@ def make_backend(
         return LocalBackend(workers, threads or max(1, cpu_count() // workers))
     if backend == "ray":
         return RayBackend(workers, ray_address)
-    raise ConfigError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "inprocess":
+        return InProcessBackend(threads)
+    raise ConfigError(f"unknown backend {backend!r}; choose one of {(*BACKENDS, 'inprocess')}")
 
 
 # -------------------------------------------------------------------------------------------------- driver
@@ -248,10 +274,11 @@ class GridSummary:
     target: str
     keys: list[str]
     counts: dict[str, int]  #: final status of every run of the grid: done / diverged / failed / busy
-    already_finished: int  #: runs found done or diverged in the database before this invocation
+    already_finished: int  #: runs found finished in the database before this invocation (``shared`` included)
     executed: int  #: runs this invocation computed
     failures: list[dict[str, Any]]  #: {"key", "config", "error"} of the grid's failed runs
     wall_seconds: float
+    shared: int = 0  #: runs finished from a twin of another target of the same run family (no run time)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"keys": len(self.keys)}
@@ -272,94 +299,122 @@ def run_grid(
 ) -> GridSummary:
     """Run every configuration not yet finished in ``store``; return the grid's final state.
 
-    Runs claimed by another live driver are left to it (counted as ``busy``). On an interrupt the runs in
-    flight go back to pending, so the next invocation redoes them.
+    Runs another target of the same run family already finished are copied, not rerun. Runs claimed by another
+    live driver are left to it (counted as ``busy``). On an interrupt the runs in flight go back to pending, so
+    the next invocation redoes them.
     """
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     start = time.perf_counter()
     keys = store.add(configs, budget)
     config_of = dict(zip(keys, configs))
-    before = {r["key"]: r["status"] for r in store.rows(keys=keys)}
-    finished = sum(before[k] in ("done", "diverged") for k in keys)
-    todo = deque(k for k in dict.fromkeys(keys) if before[k] not in ("done", "diverged"))
-    suspects: deque[str] = deque()  # runs whose pool broke under several of them: retried one at a time
-    in_flight: set[str] = set()
-    executed = 0
-    bar = tqdm(
-        total=len(set(keys)),
-        initial=finished,
-        unit="run",
-        desc=target,
-        disable=None if progress else True,
-        dynamic_ncols=True,
-    )
-    runner = make_backend(backend, min(workers, len(todo)), threads, ray_address) if todo else None
-    last_beat = time.monotonic()
+    todo, finished = _unfinished(store, keys)
+    shared = _adopt_twins(store, target, todo, config_of, retry_failed)
+    grid = _Grid(store, target, config_of, todo, retry_failed)
+    bar = tqdm(total=len(set(keys)), initial=finished + shared, unit="run", desc=target,
+               disable=None if progress else True, dynamic_ncols=True)
     try:
-        while todo or suspects or in_flight:
-            while suspects and not in_flight:
-                if _submit(store, runner, suspects.popleft(), target, config_of, in_flight, retry_failed):
-                    break
-            while todo and not suspects and len(in_flight) < runner.capacity:
-                _submit(store, runner, todo.popleft(), target, config_of, in_flight, retry_failed)
-            if not in_flight:
-                continue
-            for event in runner.wait(timeout=HEARTBEAT_SECONDS):
-                in_flight.difference_update(event.keys)
-                if event.record is not None:
-                    record = event.record
-                    store.finish(
-                        event.keys[0],
-                        record["status"],
-                        record["metrics"],
-                        record["history"],
-                        record["error"],
-                        record["wall_seconds"],
-                        record["host"],
-                        record["pid"],
-                    )
-                    executed += 1
-                    bar.update(1)
-                else:
-                    _crashed(store, event, suspects, bar)
-            if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
-                store.heartbeat(in_flight)
-                last_beat = time.monotonic()
-    except BaseException:
-        store.release(in_flight)
-        if runner is not None:
-            runner.close(cancel=True)
-            runner = None
-        raise
+        runner = make_backend(backend, min(workers, len(todo)), threads, ray_address) if todo else None
+        grid.drive(runner, bar)
     finally:
         bar.close()
+    return _summarise(store, target, keys, finished + shared, grid.executed, shared, start)
+
+
+def _unfinished(store: Store, keys: Sequence[str]) -> tuple[deque[str], int]:
+    """The grid's keys still to run (each once, in order), and how many were already final."""
+    before = {r["key"]: r["status"] for r in store.rows(keys=keys)}
+    finished = sum(before[k] in FINAL for k in keys)
+    return deque(k for k in dict.fromkeys(keys) if before[k] not in FINAL), finished
+
+
+def _adopt_twins(store: Store, target: str, todo: deque[str], config_of: dict[str, dict[str, Any]],
+                 retry_failed: bool) -> int:
+    """Finish the runs of ``todo`` that a target of the same run family already ran; drop them from ``todo``."""
+    family = get_target(target).run_family
+    if family is None or not todo:
+        return 0
+    siblings = [name for name, t in load_targets().items() if t.run_family == family]
+    adopted = set(store.adopt({k: config_of[k] for k in todo}, siblings, retry_failed))
+    for key in adopted:
+        todo.remove(key)
+    return len(adopted)
+
+
+@dataclasses.dataclass
+class _Grid:
+    """The driver loop's state: runs to do, runs whose pool broke (retried one at a time), runs in flight."""
+
+    store: Store
+    target: str
+    config_of: dict[str, dict[str, Any]]
+    todo: deque[str]
+    retry_failed: bool
+    suspects: deque[str] = dataclasses.field(default_factory=deque)
+    in_flight: set[str] = dataclasses.field(default_factory=set)
+    executed: int = 0
+
+    def drive(self, runner: Backend | None, bar: tqdm) -> None:
+        """Hand out runs and record what comes back until none is left; on any interrupt put the runs in flight
+        back to pending and stop the workers."""
+        last_beat = time.monotonic()
+        try:
+            while self.todo or self.suspects or self.in_flight:
+                self._hand_out(runner)
+                if not self.in_flight:
+                    continue
+                for event in runner.wait(timeout=HEARTBEAT_SECONDS):
+                    self._record(event, bar)
+                if time.monotonic() - last_beat > HEARTBEAT_SECONDS / 2:
+                    self.store.heartbeat(self.in_flight)
+                    last_beat = time.monotonic()
+        except BaseException:
+            self.store.release(self.in_flight)
+            if runner is not None:
+                runner.close(cancel=True)
+            raise
         if runner is not None:
             runner.close(cancel=False)
+
+    def _hand_out(self, runner: Backend) -> None:
+        """A suspect alone on an empty pool, else fresh runs up to the backend's capacity."""
+        while self.suspects and not self.in_flight:
+            if self._submit(runner, self.suspects.popleft()):
+                break
+        while self.todo and not self.suspects and len(self.in_flight) < runner.capacity:
+            self._submit(runner, self.todo.popleft())
+
+    def _submit(self, runner: Backend, key: str) -> bool:
+        """Claim ``key`` and hand it to a worker; False when it is final or another driver holds it."""
+        if key in self.in_flight or not self.store.claim(key, self.retry_failed):
+            return False
+        self.in_flight.add(key)  # first, so that an interrupt during the hand-over still releases it
+        runner.submit(key, self.target, self.config_of[key])
+        return True
+
+    def _record(self, event: Event, bar: tqdm) -> None:
+        """Store a run that came back, or deal with the death of its worker."""
+        self.in_flight.difference_update(event.keys)
+        if event.record is None:
+            _crashed(self.store, event, self.suspects, bar)
+            return
+        record = event.record
+        self.store.finish(event.keys[0], record["status"], record["metrics"], record["history"], record["error"],
+                          record["wall_seconds"], record["host"], record["pid"])
+        self.executed += 1
+        bar.update(1)
+
+
+def _summarise(store: Store, target: str, keys: list[str], already: int, executed: int, shared: int,
+               start: float) -> GridSummary:
+    """The grid's final state from the database."""
     rows = store.rows(keys=list(dict.fromkeys(keys)))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "diverged", "failed")}
     counts["busy"] = len(rows) - sum(counts.values())
     failures = [
         {"key": r["key"], "config": r["config"], "error": r["error"]} for r in rows if r["status"] == "failed"
     ]
-    return GridSummary(target, keys, counts, finished, executed, failures, time.perf_counter() - start)
-
-
-def _submit(
-    store: Store,
-    runner: Backend,
-    key: str,
-    target: str,
-    config_of: dict[str, dict[str, Any]],
-    in_flight: set[str],
-    retry_failed: bool,
-) -> bool:
-    """Claim ``key`` and hand it to a worker; False when it is final or another driver holds it."""
-    if key in in_flight or not store.claim(key, retry_failed):
-        return False
-    in_flight.add(key)  # first, so that an interrupt during the hand-over still releases it
-    runner.submit(key, target, config_of[key])
-    return True
+    return GridSummary(target, keys, counts, already, executed, failures, time.perf_counter() - start, shared)
 
 
 def _crashed(store: Store, event: Event, suspects: deque[str], bar: tqdm) -> None:

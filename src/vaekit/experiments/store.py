@@ -85,6 +85,11 @@ def config_key(config: dict[str, Any], code_version: str = CODE_VERSION) -> str:
     ).hexdigest()
 
 
+def _shared_part(config: dict[str, Any]) -> str:
+    """What two targets' runs share when they are twins: the configuration without ``target`` and ``budget``."""
+    return canonical_json({k: v for k, v in config.items() if k not in ("target", "budget")})
+
+
 def json_ready(value: Any) -> Any:
     """``value`` with non-finite floats as None and tuples as lists, so it stores as strict JSON."""
     if isinstance(value, float):
@@ -231,6 +236,39 @@ class Store:
                 "WHERE key = ? AND owner = ? AND status = 'running'",
                 [(int(crashed), k, self.owner) for k in keys],
             )
+
+    def adopt(self, pending: dict[str, dict[str, Any]], targets: Sequence[str], retry_failed: bool = True
+              ) -> list[str]:
+        """Finish runs from their twins: for each ``pending`` key (its configuration) whose row is pending (or
+        failed, with ``retry_failed``), copy the outcome of a final run of one of ``targets`` under this numerics
+        version whose configuration differs only in ``target`` and ``budget``. The copy's ``wall_seconds`` is 0
+        (no run time spent). Returns the adopted keys; each keeps its own key, so nothing is re-keyed."""
+        if not pending or not targets:
+            return []
+        twins: dict[str, sqlite3.Row] = {}
+        marks = ", ".join("?" * len(targets))
+        for row in self.db.execute(
+            f"SELECT * FROM runs WHERE status IN ('done', 'diverged') AND code_version = ? AND target IN ({marks}) "
+            "ORDER BY finished, key", (CODE_VERSION, *targets)
+        ):
+            twins.setdefault(_shared_part(json.loads(row["config"])), row)
+        adopted, now = [], time.time()
+        retry = ("pending", "failed") if retry_failed else ("pending",)
+        with self._transaction():
+            for key, config in pending.items():
+                twin = twins.get(_shared_part(config))
+                if twin is None or twin["key"] == key:
+                    continue
+                cursor = self.db.execute(
+                    "UPDATE runs SET status = ?, metrics = ?, history = ?, error = NULL, wall_seconds = 0, "
+                    "host = ?, pid = ?, owner = NULL, started = ?, heartbeat = NULL, finished = ? "
+                    f"WHERE key = ? AND status IN ({', '.join('?' * len(retry))})",
+                    (twin["status"], twin["metrics"], twin["history"], twin["host"], twin["pid"], now, now, key,
+                     *retry),
+                )
+                if cursor.rowcount:
+                    adopted.append(key)
+        return adopted
 
     def crashes(self, key: str) -> int:
         return int(self.db.execute("SELECT crashes FROM runs WHERE key = ?", (key,)).fetchone()[0])

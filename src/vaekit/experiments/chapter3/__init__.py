@@ -1,7 +1,7 @@
 """Thesis chapter 3 (Student-t VAE) as reproduction targets: Table 3.2 and Figures 3.2, 3.4-3.8.
 
-Importing this package registers the targets in :data:`vaekit.experiments.TARGETS`. Run one today with
-``python -m vaekit.experiments.chapter3 TARGET [--quick|--full] [--seeds N] [--out DIR]``.
+Importing this package registers the targets in :data:`vaekit.experiments.TARGETS`; run one with
+``vaekit reproduce TARGET [--quick|--full] [--seeds N] [--out DIR]``.
 """
 
 from . import densities, instability, sweeps, table

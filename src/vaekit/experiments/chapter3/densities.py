@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..targets import Target, register_target
-from . import reporting as rep
+from .. import report_helpers as rep
 
 
 def student_t_log_density(x: torch.Tensor, mu: float | torch.Tensor, lam: float | torch.Tensor,

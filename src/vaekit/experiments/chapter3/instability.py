@@ -19,7 +19,7 @@ import torch
 
 from ...model import VAE
 from ..targets import Target, register_target
-from . import reporting as rep
+from .. import report_helpers as rep
 from .runs import make_config, seed_list, train_and_evaluate
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ...data import Dataset, Preprocessor, load_dataset, to_tensor
-from ...data.registry import DATASETS, locate
 from ...evaluation import log_likelihood
 from ...model import VAE
 from ...training import TrainConfig, Trainer
+from ..report_helpers import dataset_available
 
 #: The five data sets of section 3.5.1 (Table 3.1), in the thesis's order.
 CHAPTER3_DATASETS: tuple[str, ...] = ("smtp", "aloi", "thyroid", "cancer", "satellite")
@@ -41,12 +41,6 @@ Callback = Callable[[int, VAE, dict[str, float]], None]
 def latent_dim_for(dataset: str) -> int:
     """Section 3.5.2: a 2-d latent space for SMTP, 20-d for the other data sets."""
     return 2 if dataset == "smtp" else 20
-
-
-def dataset_available(name: str) -> bool:
-    """Whether a registered data set loads here without a download (file present or bundled fallback)."""
-    spec = DATASETS.get(name)
-    return spec is not None and (locate(spec) is not None or spec.fallback is not None)
 
 
 def select_datasets(requested: Sequence[str] | None, default: Sequence[str]) -> list[str]:

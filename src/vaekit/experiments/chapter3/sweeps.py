@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..targets import Target, register_target
-from . import reporting as rep
+from .. import report_helpers as rep
 from .runs import SETUP, make_config, seed_list, train_and_evaluate
 
 SWEEP_QUICK: dict[str, Any] = {"epochs": 20, "patience": 10, "seeds": 3, "importance_samples": 100,

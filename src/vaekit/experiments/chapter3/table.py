@@ -12,7 +12,7 @@ import numpy as np
 
 from ..stats import markdown_table, mean_std
 from ..targets import Target, register_target
-from . import reporting as rep
+from .. import report_helpers as rep
 from .runs import (
     CHAPTER3_DATASETS,
     METHODS,
@@ -56,14 +56,8 @@ def method_grid(target: str, budget_name: str, budgets: dict[str, dict[str, Any]
             for s in seed_list(seeds, budget["seeds"])]
 
 
-@register_target
-class Table32(Target):
-    """Table 3.2: mean ± std over seeds of the test log-likelihood, bold = best or not significantly worse."""
-
-    name = "table-3.2"
-    description = ("Test log-likelihood of the Gaussian, MAP (b=1, b=0.001) and Student-t VAEs on every "
-                   "chapter-3 data set present (Table 3.2; Eqs. 3.7, 3.10, 3.11)")
-    budgets = TABLE_BUDGETS
+class MethodGrid(Target):
+    """A target over every (data set present, decoder, seed) of its budget, each run by :func:`train_and_evaluate`."""
 
     def runs(self, budget: str = "quick", seeds: int | None = None,
              datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -71,6 +65,16 @@ class Table32(Target):
 
     def execute(self, config: dict[str, Any]) -> dict[str, Any]:
         return train_and_evaluate(config)
+
+
+@register_target
+class Table32(MethodGrid):
+    """Table 3.2: mean ± std over seeds of the test log-likelihood, bold = best or not significantly worse."""
+
+    name = "table-3.2"
+    description = ("Test log-likelihood of the Gaussian, MAP (b=1, b=0.001) and Student-t VAEs on every "
+                   "chapter-3 data set present (Table 3.2; Eqs. 3.7, 3.10, 3.11)")
+    budgets = TABLE_BUDGETS
 
     def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +134,7 @@ class Table32(Target):
 
 
 @register_target
-class Figure35(Target):
+class Figure35(MethodGrid):
     """Figure 3.5: mean training loss against wall clock, one panel per data set, one line per decoder."""
 
     name = "figure-3.5"
@@ -139,13 +143,6 @@ class Figure35(Target):
         "quick": {**TABLE_BUDGETS["quick"], "seeds": 1, "test_subsample": 1000},
         "full": {**TABLE_BUDGETS["full"], "seeds": 1},
     }
-
-    def runs(self, budget: str = "quick", seeds: int | None = None,
-             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        return method_grid(self.name, budget, self.budgets, seeds, datasets, list(METHODS))
-
-    def execute(self, config: dict[str, Any]) -> dict[str, Any]:
-        return train_and_evaluate(config)
 
     def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
         plt = rep.pyplot()

@@ -1,7 +1,13 @@
-"""Helpers shared by the chapter-3 reports: grouping results by seed, paired tests, small PNG figures."""
+"""Helpers every target's report shares: finished runs, grouping by seed, paired tests, compute lines, the
+markdown file, small PNG figures, and which registered data sets are present here.
+
+Mean ± std cells and bolding by a paired t-test over seeds are :mod:`vaekit.experiments.stats`; the report with
+its provenance is :mod:`vaekit.experiments.report`.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -11,9 +17,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ..stats import mean_std
+from ..data.registry import DATASETS, locate
+from .stats import mean_std
 
 Result = dict[str, Any]
+
+
+def dataset_available(name: str) -> bool:
+    """Whether a registered data set loads here without a download (file present or bundled fallback)."""
+    spec = DATASETS.get(name)
+    return spec is not None and (locate(spec) is not None or spec.fallback is not None)
 
 
 def finished(results: Iterable[Result]) -> list[Result]:
@@ -88,6 +101,17 @@ def summary_cell(values: Sequence[float | None], digits: int = 3) -> str:
     return "n/a" if not math.isfinite(m) else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def write_markdown(out: Path, name: str, markdown: str, files: Sequence[str] = (), with_json: bool = False
+                   ) -> dict[str, Any]:
+    """Write ``out/NAME.md`` (and ``out/NAME.json`` holding the markdown when ``with_json``); the report dict
+    :meth:`Target.report` returns."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(markdown + "\n")
+    if with_json:
+        (out / f"{name}.json").write_text(json.dumps({"markdown": markdown}))
+    return {"markdown": markdown, "files": [str(out / f"{name}.md"), *files]}
+
+
 # -------------------------------------------------------------------------------------------------- figures
 def pyplot() -> Any:
     """matplotlib's pyplot on the non-interactive Agg backend (imported lazily: execute() never needs it)."""
@@ -99,11 +123,11 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path, dpi: int = 90) -> Path:
     """Write a compact PNG (well under 200 KB) and close the figure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
     return path
 

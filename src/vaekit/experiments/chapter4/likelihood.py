@@ -1,0 +1,98 @@
+"""Thesis chapter 4's log-likelihoods: Table 4.2 (standard VAE, VampPrior, implicit prior on the image sets) and
+Figure 4.3 (VampPrior against its number of pseudo-inputs K, the implicit prior as a reference)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .. import report_helpers as rep
+from ..stats import markdown_table, mean_std
+from ..targets import register_target
+from .figures import plot_components
+from .grid import FREY_QUICK, MNIST_QUICK, Chapter4Target, budget_line
+from .runs import METHOD_LABELS
+
+
+@register_target
+class Table42(Chapter4Target):
+    name = "table-4.2"
+    description = "Test log-likelihood of standard VAE, VampPrior and implicit prior on the image sets present"
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"datasets": ["mnist", "freyfaces"], "seeds": 4,
+                  "per_dataset": {"mnist": MNIST_QUICK, "freyfaces": FREY_QUICK}},
+        "full": {"datasets": ["mnist", "omniglot", "freyfaces", "histopathology"], "seeds": 8},
+    }
+
+    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+        done = rep.finished(results)
+        seeds = sorted({r["config"]["seed"] for r in done})
+        rows: dict[str, dict[str, list[float]]] = {}
+        for dataset in dict.fromkeys(r["config"]["dataset"] for r in done):
+            runs = [r for r in done if r["config"]["dataset"] == dataset]
+            for key in sorted({k for r in runs for k in r["metrics"] if k.startswith("test_ll_")}):
+                label = key.removeprefix("test_ll_").replace("normalised_", "normalised, ").replace("k", "K=")
+                if "normalised" not in key and any(r["config"]["method"] == "implicit" for r in runs):
+                    label += "; implicit: raw ≈"  # the unnormalised density N(z) exp T(z), the thesis's convention
+                cells = rows.setdefault(f"{dataset} ({label})", {})
+                for method in self.methods:
+                    by_seed = {r["config"]["seed"]: r["metrics"].get(key) for r in runs
+                               if r["config"]["method"] == method}
+                    if any(v is not None for v in by_seed.values()):
+                        cells[METHOD_LABELS[method]] = [math.nan if by_seed.get(s) is None else by_seed[s]
+                                                        for s in seeds]
+        table = markdown_table(rows, [METHOD_LABELS[m] for m in self.methods],
+                               row_header="Data set (importance samples)", digits=2)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "table-4.2.csv"
+        csv_rows = [{"dataset": r["config"]["dataset"], "method": r["config"]["method"], "seed": r["config"]["seed"],
+                     **{k: v for k, v in r["metrics"].items() if k.startswith(("test_ll", "log_normaliser"))}}
+                    for r in done]
+        keys = list(dict.fromkeys(k for row in csv_rows for k in row))
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(csv_rows)
+        text = (f"Table 4.2, {budget_line(done)}.\n\n{table}\n\nBold: best mean and every method not different "
+                "from it by a paired t-test over seeds (p ≥ 0.05). 'normalised' rows subtract the importance-sampled log Z "
+                "of the implicit prior; its raw rows use the unnormalised density N(z) exp T(z), as the thesis (≈).")
+        return rep.write_markdown(out, self.name, text, [str(path)])
+
+
+@register_target
+class Figure43(Chapter4Target):
+    name = "figure-4.3"
+    description = "VampPrior test log-likelihood against the number of pseudo-inputs K, implicit prior dashed"
+    budgets: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {"datasets": ["freyfaces"], "seeds": 2, "components": [1, 10, 50, 200, 500],
+                  "per_dataset": {"freyfaces": {**FREY_QUICK, "importance_samples": [10]}}},
+        "full": {"datasets": ["histopathology"], "seeds": 8, "components": [1, 10, 50, 100, 250, 500, 1000],
+                 "train": {"importance_samples": [10]}},
+    }
+
+    def runs(self, budget: str = "quick", seeds: int | None = None,
+             datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        extra = [{"method": "vamp", "n_components": k} for k in self.budgets[budget]["components"]]
+        return self._grid(budget, seeds, datasets, [*extra, {"method": "implicit"}])
+
+    def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+        done = rep.finished(results)
+        lines = ["| K | VampPrior test LL (K=10 IS) |", "|---|---|"]
+        ks = sorted({r["config"]["n_components"] for r in done if r["config"]["method"] == "vamp"})
+        stats = [mean_std([r["metrics"].get("test_ll_k10") for r in done
+                           if r["config"]["method"] == "vamp" and r["config"]["n_components"] == k]) for k in ks]
+        lines += [f"| {k} | {m:.2f} ± {s:.2f} |" for k, (m, s) in zip(ks, stats)]
+        implicit = [r["metrics"] for r in done if r["config"]["method"] == "implicit"]
+        band = None
+        if implicit:  # normalised by the importance-sampled log Z (the raw, unnormalised value is listed as well)
+            m, s = band = mean_std([r.get("test_ll_normalised_k10", r.get("test_ll_k10")) for r in implicit])
+            raw, raw_s = mean_std([r.get("test_ll_k10") for r in implicit])
+            lines += [f"| implicit prior (normalised) | {m:.2f} ± {s:.2f} |",
+                      f"| implicit prior (raw, ≈) | {raw:.2f} ± {raw_s:.2f} |"]
+        path = plot_components(ks, stats, band, out / "figure-4.3.png")
+        dataset = done[0]["config"]["dataset"] if done else "?"
+        text = f"Figure 4.3 on {dataset}, {budget_line(done)}.\n\n" + "\n".join(lines)
+        return rep.write_markdown(out, self.name, text, [str(path)])
