@@ -6,7 +6,6 @@ import contextlib
 import copy
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from .interrupts import deferred_interrupts
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig, model_options_of
 from .tracking import final_metrics, finish_trackers
-from .training import Trainer, TrainConfig, TrainResult
+from .training import Trainer, TrainConfig, TrainResult, finite_or_none
 from .validation import check_run_folder
 
 CHECKPOINT_NAME = "model.pt"
@@ -38,11 +37,6 @@ log = logging.getLogger(__name__)
 def default_likelihood(binary: bool) -> str:
     """The likelihood when none is chosen: Bernoulli for binary (0/1) data, Student-t otherwise."""
     return "bernoulli" if binary else "student-t"
-
-
-def finite_or_none(value: float) -> float | None:
-    """Metrics are reported as numbers or null, never NaN/inf."""
-    return float(value) if math.isfinite(value) else None
 
 
 @dataclass

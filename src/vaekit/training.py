@@ -89,7 +89,7 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["best_val_loss"] = _finite_or_none(self.best_val_loss)
+        d["best_val_loss"] = finite_or_none(self.best_val_loss)
         return d
 
 
@@ -124,8 +124,9 @@ def max_epochs(epochs: int) -> int:
     return min(epochs, int(cap))
 
 
-def _finite_or_none(v: float) -> float | None:
-    return v if math.isfinite(v) else None
+def finite_or_none(value: float) -> float | None:
+    """Metrics are reported as numbers or null, never NaN/inf."""
+    return float(value) if math.isfinite(value) else None
 
 
 class Trainer:

@@ -77,8 +77,6 @@ def _order(sets: set[str]) -> list[str]:
 
 def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors: list[str]) -> dict[str, Any]:
     """Tables, raw per-seed CSV and figures of an ADBench target into ``out``."""
-    from . import report_helpers as rep
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done = [r for r in results if r.get("status") in ("done", "diverged") and r.get("metrics")]
