@@ -300,3 +300,36 @@ def test_ray_backend_matches_the_local_backend(tmp_path):
     assert local.counts["done"] == remote.counts["done"] == 4
     assert _metrics(tmp_path / "local.sqlite") == _metrics(tmp_path / "ray.sqlite")
     assert {r["pid"] for r in rows(tmp_path / "ray.sqlite")} != {os.getpid()}
+
+
+def test_a_grid_resumes_from_the_exported_raw_results_on_a_fresh_database(tmp_path, capsys):
+    """--resume-from: the runs.jsonl beside a report (what docs/results/ commits) seeds a new database, so a grid
+    continues on another machine or in a later session without redoing a finished run."""
+    def reproduce(db, out, *extra):
+        argv = ["reproduce", "t-fail", "--seeds", "4", "--workers", "1", "--db", str(db), "--out", str(out),
+                "--no-progress", "--json", *extra]
+        code = main(argv)
+        return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1]) if code == 0 else None
+
+    code, first = reproduce(tmp_path / "a.sqlite", tmp_path / "r1")
+    assert code == 0 and first["executed"] == 4 and first["counts"] == {"done": 2, "diverged": 1, "failed": 1,
+                                                                        "busy": 0}
+    raw = tmp_path / "r1" / "runs.jsonl"
+    code, second = reproduce(tmp_path / "b.sqlite", tmp_path / "r2", "--resume-from", str(raw))
+    assert code == 0
+    assert (second["already_finished"], second["executed"]) == (3, 1)  # the failed run is run again
+    imported = {r["key"]: r for r in rows(tmp_path / "b.sqlite")}
+    for r in rows(tmp_path / "a.sqlite"):
+        if r["status"] in ("done", "diverged"):
+            assert (imported[r["key"]]["metrics"], imported[r["key"]]["status"]) == (r["metrics"], r["status"])
+    # an edited export is refused, and nothing of it lands
+    lines = raw.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["config"]["seed"] = 99
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("\n".join([lines[1], json.dumps(record)]) + "\n")
+    code, _ = reproduce(tmp_path / "c.sqlite", tmp_path / "r3", "--resume-from", str(edited))
+    assert code == 2 and "not the hash of its configuration" in capsys.readouterr().err
+    assert rows(tmp_path / "c.sqlite") == []
+    code, _ = reproduce(tmp_path / "d.sqlite", tmp_path / "r4", "--resume-from", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "does not exist" in capsys.readouterr().err

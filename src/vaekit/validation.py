@@ -217,6 +217,24 @@ class OutputFile(_Type):
         return [EXISTING_DIR, f"{EXISTING_FILE}/scores.csv", ""]
 
 
+class InputFile(_Type):
+    """A file to read: it exists and is a plain file."""
+
+    def __call__(self, text: str) -> Path:
+        try:
+            path = _path(text)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        if not path.exists():
+            raise argparse.ArgumentTypeError(f"{path} does not exist")
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{path} is not a file")
+        return path
+
+    def invalid_examples(self) -> list[str]:
+        return [EXISTING_DIR, f"{EXISTING_DIR}/missing.jsonl", ""]
+
+
 class Database(_Type):
     """A results database: absent (created later) or an SQLite file that opens."""
 

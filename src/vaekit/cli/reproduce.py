@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..names import BACKENDS, cpu_count
-from ..validation import Database, DeviceName, OutputDir, check_database, check_output_dir
+from ..validation import Database, DeviceName, InputFile, OutputDir, check_database, check_output_dir
 from .options import POSITIVE_INT, common_options
 from .output import say
 from .results import DEFAULT_DB, machine, open_store
@@ -131,6 +131,20 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
     return {"target": target.name, "budget": args.budget, **summary.to_dict(), "report": report}
 
 
+def _import_finished(args: argparse.Namespace, store: Store, path: Path) -> None:
+    """Seed the database with the finished runs of an exported ``runs.jsonl`` (see ``--resume-from``)."""
+    import json
+
+    from ..errors import DataError
+
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        added = store.import_finished(records, args.budget)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise DataError(f"--resume-from: {path} is not a vaekit runs.jsonl export: {err}") from None
+    say(args, f"{path}: {added} finished runs added to {args.db} ({len(records) - added} already there or unfinished)")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.list:
         return _list(args)
@@ -150,6 +164,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         check_output_dir(_report_folder(args, target), "report folder")
     check_database(args.db)
     with open_store(args.db) as store:
+        for path in args.resume_from or []:
+            _import_finished(args, store, path)
         results = [_reproduce_one(args, target, store, configs) for target, configs in zip(args.targets, grids)]
     return results[0] if args.target != "all" else {"targets": results}
 
@@ -193,6 +209,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="keep runs that failed before instead of running them again",
     )
+    p.add_argument("--resume-from", type=InputFile(), action="append", metavar="RUNS_JSONL",
+                   help="first add the finished runs of an exported runs.jsonl (the raw results beside a report, e.g. "
+                   "committed under docs/results/) to the database; repeatable")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.add_argument("--device", type=DeviceName(), default=None,
                    help="train every run on cpu, cuda, cuda:N, mps or auto (default: cpu; local backend)")

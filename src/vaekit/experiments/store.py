@@ -161,6 +161,36 @@ class Store:
                 self.db.execute("INSERT OR IGNORE INTO requests (key, budget) VALUES (?, ?)", (key, budget))
         return keys
 
+    def import_finished(self, records: Iterable[dict[str, Any]], budget: str = "") -> int:
+        """Insert the finished runs of exported raw results (the ``runs.jsonl`` beside a report) that the database
+        lacks, so a grid resumes from committed results on another machine or in a later session. A record's key
+        must be the hash of its configuration and code version, i.e. the row the engine itself would have stored;
+        unfinished and failed records are skipped. A run is requested by its configuration's budget, else by
+        ``budget`` (the importing command's). Returns the number of runs added."""
+        added, now = 0, time.time()
+        with self._transaction():
+            for record in records:
+                if record.get("status") not in ("done", "diverged"):
+                    continue
+                config, version = record.get("config"), record.get("code_version")
+                if not isinstance(config, dict) or not version or record.get("key") != config_key(config, version):
+                    raise ValueError(f"run {str(record.get('key'))[:12]}: its key is not the hash of its "
+                                     "configuration and code version; the file was edited or is not a vaekit export")
+                metrics = dict(record.get("metrics") or {})
+                history = metrics.pop("history", None)
+                cursor = self.db.execute(
+                    "INSERT OR IGNORE INTO runs (key, target, config, code_version, status, metrics, history, "
+                    "wall_seconds, host, created, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?)",
+                    (record["key"], str(config.get("target", "")), canonical_json(config), version,
+                     record["status"], canonical_json(json_ready(metrics)),
+                     None if history is None else canonical_json(json_ready(history)),
+                     record.get("wall_seconds"), now, now),
+                )
+                added += cursor.rowcount
+                self.db.execute("INSERT OR IGNORE INTO requests (key, budget) VALUES (?, ?)",
+                                (record["key"], str(config.get("budget") or budget)))
+        return added
+
     def claim(self, key: str, retry_failed: bool = True) -> bool:
         """Atomically mark ``key`` as running by this driver; False when it is final or live elsewhere."""
         with self._transaction():
