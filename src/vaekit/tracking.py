@@ -171,14 +171,6 @@ def finish_trackers(callbacks: Iterable[Any] | None, params: dict[str, Any], met
             callback.on_end(params, metrics, artifacts)
 
 
-def tracking_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mlflow", metavar="URI",
-                   help="log the run to this MLflow tracking URI, e.g. file:./mlruns (pip install 'vaekit[mlflow]')")
-    p.add_argument("--mlflow-experiment", default="vaekit", help="MLflow experiment name")
-    p.add_argument("--tensorboard", metavar="DIR",
-                   help="write TensorBoard event files into this folder (pip install 'vaekit[tensorboard]')")
-
-
 def tracking_callbacks(args: argparse.Namespace) -> list[Tracker]:
     """The trackers the CLI options ask for."""
     trackers: list[Tracker] = []
