@@ -60,6 +60,18 @@ def test_evaluate_defaults_to_test_split_of_a_user_file(fitted, toy_csv, capsys)
     assert metrics["n_test"] == 200 and np.isfinite(metrics["test_log_likelihood"])
 
 
+def test_evaluate_progress_bars_follow_no_progress(fitted, toy_csv, capsys, monkeypatch):
+    import vaekit.tasks
+
+    seen, real = [], vaekit.tasks.representation_metrics
+    monkeypatch.setattr(vaekit.tasks, "representation_metrics",
+                        lambda *a, **kw: seen.append(kw["progress"]) or real(*a, **kw))
+    for extra in ([], ["--no-progress"]):
+        code, _, _ = run(capsys, "evaluate", str(fitted), "--data", str(toy_csv), "--importance-samples", "2", *extra)
+        assert code == 0
+    assert seen == [None, False]  # None: bars on a terminal only (as score and fit)
+
+
 def test_evaluate_named_dataset_uses_its_test_split(capsys, tmp_path, data_dir):
     assert main(["fit", "--data", "cancer", "--latent-dim", "2", "--hidden", "8", "--epochs", "1",
                  "--importance-samples", "2", "--out", str(tmp_path), "--json"]) == 0

@@ -143,3 +143,44 @@ def test_content_checksums_match_the_shared_files(data_dir):
     for name in ("smtp", "cancer"):
         arrays = registry.load_arrays(registry.DATASETS[name])
         assert registry.content_checksum(arrays) == registry.DATASETS[name].content_sha256
+
+
+# ------------------------------------------------------------------------------- vaekit datasets, without building
+def test_dataset_status_lists_the_built_shapes_without_building(data_dir, monkeypatch):
+    from vaekit.data import registry
+
+    built = {name: list(load_dataset(name).x.shape) for name, spec in DATASETS.items()
+             if registry.locate(spec) is not None or spec.fallback is not None}
+    assert {"smtp", "mnist", "usps", "digits", "onehot", "adbench:http"} <= set(built)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("dataset_status built a data set")
+
+    monkeypatch.setattr(registry, "load_dataset", no_build)
+    rows = {r["name"]: r for r in registry.dataset_status()}
+    assert {name: rows[name].get("shape") for name in built} == built  # the declared/header shapes are the built ones
+    assert not any("error" in r for r in rows.values())
+    assert not rows["aloi"]["present"] and "shape" not in rows["aloi"]
+
+
+def test_dataset_status_reports_a_missing_companion_a_bad_checksum_and_an_unreadable_file(data_dir, tmp_path,
+                                                                                          monkeypatch):
+    from vaekit.data import dataset_status
+
+    (tmp_path / "mnist_train60k.npz").symlink_to(data_dir / "mnist_train60k.npz")  # its test-set file is absent
+    (tmp_path / "smtp.npz").write_bytes(b"not the published file")
+    (tmp_path / "adbench").mkdir()
+    (tmp_path / "adbench" / "38_thyroid.npz").write_bytes(b"not an archive")
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    rows = {r["name"]: r for r in dataset_status()}
+    assert rows["mnist"]["present"] and "mnist_test10k.npz" in rows["mnist"]["error"]
+    assert "does not match the published checksum" in rows["smtp"]["error"]
+    assert "not a readable .npz archive" in rows["adbench:thyroid"]["error"]
+    assert rows["cancer"]["shape"] == [367, 30] and not rows["cancer"]["present"]  # bundled
+
+
+def test_npz_shapes_reads_headers(tmp_path):
+    from vaekit.data.sources import npz_shapes
+
+    np.savez_compressed(tmp_path / "a.npz", x=np.zeros((5, 3), np.float32), y=np.zeros(5, np.int8))
+    assert npz_shapes(tmp_path / "a.npz") == {"x": (5, 3), "y": (5,)}

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.metrics import active_units, gaussian_mmd, knn_accuracy, task_mutual_information
+from sklearn.neighbors import KNeighborsClassifier
+
+from vaekit import metrics
+from vaekit.metrics import active_units, gaussian_mmd, knn_accuracy, knn_predict, task_mutual_information
 
 
 def test_active_units_counts_a_planted_dead_dimension():
@@ -40,6 +43,31 @@ def test_knn_uses_only_the_labelled_points():
     assert knn_accuracy(z_lab, y_lab, z_test, y_test) > 0.95
     # flipping the labelled labels flips the predictions: nothing but those labels is used
     assert knn_accuracy(z_lab, 1 - y_lab, z_test, y_test) < 0.05
+
+
+@pytest.mark.parametrize("dims", [2, 20])  # scikit-learn's kd-tree and its brute-force search
+def test_knn_in_chunks_predicts_exactly_what_one_call_does(dims):
+    rng = np.random.default_rng(1)
+    z_lab, y_lab = rng.normal(size=(300, dims)), rng.integers(0, 3, 300)  # 3 classes: votes can tie
+    z_test, y_test = rng.normal(size=(1001, dims)), rng.integers(0, 3, 1001)
+    classifier = KNeighborsClassifier(n_neighbors=3).fit(z_lab, y_lab)
+    whole = classifier.predict(z_test)
+    for chunk_rows in (1, 7, 256, 5000):
+        np.testing.assert_array_equal(knn_predict(classifier, z_test, chunk_rows=chunk_rows), whole)
+    assert knn_accuracy(z_lab, y_lab, z_test, y_test, chunk_rows=7) == classifier.score(z_test, y_test)
+
+
+def test_knn_shows_a_bar_and_logs_its_expected_cost(monkeypatch, caplog, capsys):
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(metrics, "ANNOUNCE_DISTANCES", 0)
+    with caplog.at_level("INFO", logger="vaekit.metrics"):
+        knn_accuracy(rng.normal(size=(20, 2)), rng.integers(0, 2, 20), rng.normal(size=(50, 2)),
+                     rng.integers(0, 2, 50), progress=True, chunk_rows=10)
+    assert "50 test rows x 20 labelled rows (2-d) = 1,000 distances" in caplog.text
+    assert "s expected (from the first 10 rows)" in caplog.text
+    assert "3-NN" in capsys.readouterr().err  # the tqdm bar
+    knn_accuracy(rng.normal(size=(20, 2)), rng.integers(0, 2, 20), rng.normal(size=(50, 2)), rng.integers(0, 2, 50))
+    assert "3-NN" not in capsys.readouterr().err  # progress=False: no bar
 
 
 def test_task_mutual_information_zero_when_independent_and_log2_when_determined():

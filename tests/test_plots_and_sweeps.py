@@ -14,7 +14,7 @@ from cli_run import last_json, run
 from vaekit import TrainConfig, VAEDetector
 from vaekit.experiments.store import Store
 from vaekit.htmlreport import markdown_to_html, write_report_html
-from vaekit.plotting import plot_run
+from vaekit.plotting import plot_run, tsne_2d
 
 
 
@@ -75,6 +75,50 @@ def test_plot_cli_for_a_detector_has_the_score_histogram(tmp_path, capsys):
     files = {f.rsplit("/", 1)[1] for f in last_json(out)["files"]}
     assert files == {"curves.png", "scores.png", "latent.png"}
     assert (tmp_path / "det" / "plots" / "index.html").is_file()
+
+
+def test_tsne_logs_its_size_and_cost_shows_a_bar_and_keeps_stdout_clean(capsys, caplog):
+    from sklearn.manifold import TSNE
+
+    z = np.random.default_rng(0).normal(size=(60, 5))
+    with caplog.at_level("DEBUG", logger="vaekit.plotting"):
+        xy = tsne_2d(z, seed=0, perplexity=10.0, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""  # scikit-learn's verbose report went to the debug log, not into --json's stdout
+    assert "t-SNE" in err  # the bar over the iterations
+    assert "t-SNE of 60 points (5-d): up to 1000 iterations" in caplog.text
+    assert re.search(r"at most about \d+ s expected \(from the first 50 iterations\)", caplog.text)
+    assert "[t-SNE] Iteration 50:" in caplog.text  # the report itself, at debug level
+    np.testing.assert_array_equal(xy, TSNE(2, init="pca", perplexity=10.0, random_state=0).fit_transform(z))
+
+
+def test_plot_cli_passes_no_progress_on(tmp_path, capsys, monkeypatch):
+    import vaekit.plotting
+
+    seen = []
+    monkeypatch.setattr(vaekit.plotting, "plot_run", lambda *a, **kw: seen.append(kw["progress"]) or
+                        {"files": [], "html": "index.html"})
+    for extra in ([], ["--no-progress"]):
+        assert run(capsys, "plot", tmp_path, "--embedding", "tsne", *extra)[0] == 0
+    assert seen == [None, False]  # None: a bar on a terminal only
+
+
+def test_tsne_report_lines_advance_the_bar_even_when_split_across_writes():
+    from vaekit.plotting import _TsneReport
+
+    class Bar:
+        n, total = 0, 1000
+
+        def update(self, k):
+            self.n += k
+
+    report = _TsneReport(Bar())
+    report.write("[t-SNE] Computed neighbors for 60 samples\n[t-SNE] Iter")
+    assert report.bar.n == 0
+    report.write("ation 50: error = 1.0, gradient norm = 0.1 (50 iterations in 0.1s)\n")
+    assert report.bar.n == 50
+    print("[t-SNE] Iteration 300: error = 0.5, gradient norm = 0.01 (50 iterations in 0.1s)", file=report)
+    assert report.bar.n == 300
 
 
 def test_report_html_turns_markdown_tables_into_html_tables(image_run, tmp_path):

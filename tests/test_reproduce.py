@@ -14,6 +14,7 @@ import pytest
 
 import vaekit
 from vaekit.cli import main
+from vaekit.errors import ConfigError
 from vaekit.experiments import store as store_module
 from vaekit.experiments import targets as targets_module
 from vaekit.experiments.engine import run_grid
@@ -333,3 +334,30 @@ def test_a_grid_resumes_from_the_exported_raw_results_on_a_fresh_database(tmp_pa
     assert rows(tmp_path / "c.sqlite") == []
     code, _ = reproduce(tmp_path / "d.sqlite", tmp_path / "r4", "--resume-from", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_ray_backend_sends_the_device_to_every_run(tmp_path, monkeypatch, capsys):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'vaekit[ray]')")
+    configs = get_target("toy").runs("quick", seeds=1, datasets=["blobs"])[:1]
+    monkeypatch.delenv("VAEKIT_DEVICE", raising=False)
+    ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:  # Ray started before the device was set: its workers cannot have inherited it
+        monkeypatch.setenv("VAEKIT_DEVICE", "mps")  # no MPS on this machine: a run that sees it fails saying so
+        with Store(tmp_path / "mps.sqlite") as store:
+            summary = run_grid(store, "toy", configs, "quick", backend="ray", workers=1, progress=False)
+        assert summary.counts["failed"] == 1 and "MPS" in summary.failures[0]["error"]
+        monkeypatch.setenv("VAEKIT_DEVICE", "cuda")
+        if not ray.cluster_resources().get("GPU"):
+            with Store(tmp_path / "cuda.sqlite") as store, pytest.raises(ConfigError, match="no GPU"):
+                run_grid(store, "toy", configs, "quick", backend="ray", workers=1, progress=False)
+        db = tmp_path / "cli.sqlite"
+        code = main(["reproduce", "toy", "--datasets", "blobs", "--seeds", "1", "--backend", "ray", "--workers", "1",
+                     "--device", "cpu", "--db", str(db), "--out", str(tmp_path / "out"), "--no-progress", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["counts"]["done"] == 2  # toy: 2 likelihoods x 1 seed
+    finally:
+        ray.shutdown()
+    code = main(["reproduce", "toy", "--backend", "ray", "--device", "tpu", "--db", str(tmp_path / "x.sqlite")])
+    assert code == 2 and "tpu" in capsys.readouterr().err
+

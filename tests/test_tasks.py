@@ -142,6 +142,18 @@ def test_chapter5_models_train(name, likelihood):
     assert metrics["task_mutual_information"] >= 0
 
 
+def test_representation_metrics_show_bars_over_importance_sampling_and_knn(capsys):
+    train, val, test = two_task_data().splits(seed=0)
+    trained, _ = train_vae(train, val, likelihood="student-t", latent_dim=2, hidden=(8,), n_tasks=2,
+                           train=TrainConfig(epochs=1, batch_size=24, patience=None))
+    capsys.readouterr()
+    representation_metrics(trained, test, labelled_rows(train, None), None, n_samples=2, progress=True)
+    err = capsys.readouterr().err
+    assert "log p(x), K=2" in err and "3-NN" in err
+    representation_metrics(trained, test, labelled_rows(train, None), None, n_samples=2)
+    assert capsys.readouterr().err == ""
+
+
 # ---------------------------------------------------------------------------------- the aggregated posterior
 def test_ancestral_sampling_weights_tasks_by_their_share_or_equally():
     s = torch.tensor([0] * 90 + [1] * 10)

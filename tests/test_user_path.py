@@ -313,6 +313,44 @@ def test_mlflow_logger_writes_a_local_file_store(table, tmp_path):
     assert {a.path for a in client.list_artifacts(logger.run_id)} == {"model.pt", "result.json"}
 
 
+def test_tensorboard_logger_writes_event_files(table, tmp_path, capsys, user_csv):
+    pytest.importorskip("tensorboard", reason="TensorBoard is optional: pip install 'vaekit[tensorboard]'")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vaekit.tracking import TensorBoardLogger
+
+    def events(folder):
+        accumulator = EventAccumulator(str(folder))
+        accumulator.Reload()
+        return accumulator
+
+    logger = TensorBoardLogger(tmp_path / "tb", run_name="tiny")
+    _, summary = vaekit.fit(vaekit.Dataset("t", table[0]), likelihood="gaussian", latent_dim=2, hidden=(8,),
+                            importance_samples=5, train=TrainConfig(epochs=2, patience=None), out=tmp_path / "r",
+                            callbacks=[logger])
+    written = events(tmp_path / "tb" / "tiny")
+    losses = written.Scalars("train_loss")
+    assert [e.step for e in losses] == [1, 2]
+    assert losses[-1].value == pytest.approx(summary["history"][-1]["train_loss"], rel=1e-6)
+    assert written.Scalars("test_log_likelihood")[0].value == pytest.approx(summary["test_log_likelihood"])
+    params = written.Tensors("params/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "| model.latent_dim | 2 |" in params
+    code, _, err = run(capsys, "fit", "--data", user_csv, "--ignore-columns", "id,when", "--label-column", "label",
+                       "--epochs", "1", "--hidden", "8", "--importance-samples", "2", "--out", tmp_path / "cli",
+                       "--tensorboard", tmp_path / "tb-cli")
+    assert code == 0, err
+    assert [e.step for e in events(tmp_path / "tb-cli").Scalars("train_loss")] == [1]
+
+
+def test_tensorboard_missing_is_a_clear_error(monkeypatch, capsys, user_csv, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard -> ImportError
+    code, _, err = run(capsys, "fit", "--data", user_csv, "--ignore-columns", "id,when", "--label-column", "label",
+                       "--epochs", "1", "--out", tmp_path / "r", "--tensorboard", tmp_path / "tb")
+    assert code == 2 and "pip install 'vaekit[tensorboard]'" in err and len(err.strip().splitlines()) == 1, err
+
+
 # ---------------------------------------------------------------------------------------- runs from a file
 def test_fit_config_file_runs_validates_and_repeats(user_csv, capsys, tmp_path):
     config = tmp_path / "run.toml"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -10,11 +12,19 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+#: test rows per kNN prediction chunk: a multiple of scikit-learn's own 256-row distance chunks
+KNN_CHUNK_ROWS = 4096
+#: distance evaluations (test rows x labelled rows) above which the kNN's expected cost is logged before it starts
+ANNOUNCE_DISTANCES = 50_000_000
 
 
 def active_units(posterior_means: torch.Tensor | np.ndarray, delta: float = 0.01) -> int:
@@ -44,12 +54,39 @@ def gaussian_mmd(a: torch.Tensor, b: torch.Tensor, bandwidths: Sequence[float] |
 
 
 def knn_accuracy(z_labelled: np.ndarray, y_labelled: np.ndarray, z_test: np.ndarray, y_test: np.ndarray,
-                 k: int = 3) -> float:
-    """Accuracy of a k-nearest-neighbour classifier fitted on the labelled representations only (section 5.5.1)."""
+                 k: int = 3, progress: bool | None = False, chunk_rows: int = KNN_CHUNK_ROWS) -> float:
+    """Accuracy of a k-nearest-neighbour classifier fitted on the labelled representations only (section 5.5.1).
+
+    The test rows are predicted ``chunk_rows`` at a time behind a progress bar (``progress``; ``None``: only on a
+    terminal); each row's prediction does not depend on the chunk it is in.
+    """
     if len(z_labelled) < k:
         raise ValueError(f"need at least k={k} labelled points, got {len(z_labelled)}")
     classifier = KNeighborsClassifier(n_neighbors=k).fit(np.asarray(z_labelled), np.asarray(y_labelled))
-    return float(classifier.score(np.asarray(z_test), np.asarray(y_test)))
+    return float(accuracy_score(np.asarray(y_test), knn_predict(classifier, np.asarray(z_test), progress, chunk_rows)))
+
+
+def knn_predict(classifier: KNeighborsClassifier, z: np.ndarray, progress: bool | None = False,
+                chunk_rows: int = KNN_CHUNK_ROWS) -> np.ndarray:
+    """``classifier.predict(z)`` in chunks of ``chunk_rows`` rows with a progress bar; large runs log their size
+    first and, after the first chunk, the expected time."""
+    n, n_fit = len(z), classifier.n_samples_fit_
+    announce = n * n_fit >= ANNOUNCE_DISTANCES
+    if announce:
+        log.info("%d-NN: %s test rows x %s labelled rows (%d-d) = %s distances", classifier.n_neighbors, f"{n:,}",
+                 f"{n_fit:,}", z.shape[1], f"{n * n_fit:,}")
+    predictions = []
+    start = time.perf_counter()
+    with tqdm(total=n, unit="row", desc=f"{classifier.n_neighbors}-NN", leave=False,
+              disable=None if progress is None else not progress) as bar:
+        for first in range(0, n, chunk_rows):
+            predictions.append(classifier.predict(z[first:first + chunk_rows]))
+            bar.update(len(predictions[-1]))
+            if announce and first == 0 and chunk_rows < n:
+                expected = (time.perf_counter() - start) * n / chunk_rows
+                log.info("%d-NN: about %.0f s expected (from the first %d rows)", classifier.n_neighbors, expected,
+                         chunk_rows)
+    return np.concatenate(predictions) if predictions else classifier.predict(z)
 
 
 #: Task classifiers q(s|z) for the I(S;Z) lower bound: a linear probe and a stronger, non-linear one.

@@ -9,13 +9,17 @@ threshold. The HTML page embeds every figure (base64) and the run's numbers, so 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import re
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_bytes
 from .errors import ConfigError
@@ -67,25 +71,72 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str = "") -> 
     return _save(fig, path)
 
 
-def embed_2d(z: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
-    """2-d coordinates of latent codes: as is for 2-d, PCA (``auto``/``pca``) or t-SNE beyond."""
+def embed_2d(z: np.ndarray, method: str = "auto", seed: int = 0,
+             progress: bool | None = None) -> tuple[np.ndarray, str]:
+    """2-d coordinates of latent codes: as is for 2-d, PCA (``auto``/``pca``) or t-SNE (:func:`tsne_2d`) beyond."""
     if z.shape[1] == 1:
         return np.c_[z, np.zeros(len(z))], "z (1-d)"
     if z.shape[1] == 2:
         return z, "z"
     if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        log.info("t-SNE of %d latent codes (%d-d)", len(z), z.shape[1])
-        return TSNE(2, random_state=seed, init="pca", perplexity=min(30.0, len(z) - 1.0)).fit_transform(z), "t-SNE"
+        return tsne_2d(z, seed, perplexity=min(30.0, len(z) - 1.0), progress=progress), "t-SNE"
     from sklearn.decomposition import PCA
 
     return PCA(2, random_state=seed).fit_transform(z), "PCA"
 
 
-def plot_latent(z: np.ndarray, colour: np.ndarray | None, path: Path, method: str, what: str) -> Path:
+def tsne_2d(z: np.ndarray, seed: int = 0, perplexity: float = 30.0, progress: bool | None = None) -> np.ndarray:
+    """scikit-learn's Barnes-Hut t-SNE of ``z`` (PCA start), with its size logged before it starts.
+
+    scikit-learn has no progress hook; its verbose report (every 50 iterations, on stdout) is read instead: it
+    advances a bar over the iteration limit (``progress``; ``None``: only on a terminal; t-SNE may stop earlier),
+    gives an upper estimate of the time after the first report, and goes to the debug log, never to stdout.
+    Verbosity changes nothing in the result.
+    """
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(2, init="pca", perplexity=perplexity, random_state=seed, verbose=2)
+    limit = int(getattr(tsne, "max_iter", None) or getattr(tsne, "n_iter", 1000))  # n_iter before scikit-learn 1.5
+    log.info("t-SNE of %s points (%d-d): up to %d iterations, each O(n log n) in the points", f"{len(z):,}",
+             z.shape[1], limit)
+    with tqdm(total=limit, unit="it", desc="t-SNE", leave=False,
+              disable=None if progress is None else not progress) as bar:
+        with contextlib.redirect_stdout(_TsneReport(bar)):
+            return tsne.fit_transform(z)
+
+
+class _TsneReport(io.TextIOBase):
+    """A stdout for scikit-learn's verbose t-SNE: iteration lines advance ``bar``, every line goes to the debug
+    log, and the first iteration line logs the expected time at most."""
+
+    ITERATION = re.compile(r"\[t-SNE\] Iteration (\d+):")
+
+    def __init__(self, bar: Any) -> None:
+        super().__init__()
+        self.bar, self.start, self.pending, self.announced = bar, time.perf_counter(), "", False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            log.debug("%s", line)
+            found = self.ITERATION.match(line)
+            if found:
+                done = int(found.group(1))
+                self.bar.update(max(0, done - self.bar.n))
+                if not self.announced:
+                    self.announced = True
+                    expected = (time.perf_counter() - self.start) * self.bar.total / done
+                    log.info("t-SNE: at most about %.0f s expected (from the first %d iterations)", expected, done)
+        return len(text)
+
+
+def plot_latent(z: np.ndarray, colour: np.ndarray | None, path: Path, method: str, what: str,
+                progress: bool | None = None) -> Path:
     plt = _pyplot()
-    xy, how = embed_2d(z, method)
+    xy, how = embed_2d(z, method, progress=progress)
     fig, ax = plt.subplots(figsize=(5, 4.5))
     points = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=6, cmap="tab10" if colour is not None else None)
     if colour is not None:
@@ -150,11 +201,11 @@ def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, An
 
 def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = None,
              embedding: str = "auto", max_points: int = 2000,
-             data_options: dict[str, Any] | None = None) -> dict[str, Any]:
+             data_options: dict[str, Any] | None = None, progress: bool | None = None) -> dict[str, Any]:
     """Write the run's figures (PNG) and ``index.html`` into ``out`` (default: ``RUN_DIR/plots``).
 
     ``data`` (with ``data_options`` for a CSV: label_column, ignore_columns, ...) replaces the run's own test
-    split in the latent-space plot."""
+    split in the latent-space plot; ``progress`` shows a bar over a t-SNE (``None``: only on a terminal)."""
     from .trained import TrainedModel
 
     if embedding not in EMBEDDINGS:
@@ -197,7 +248,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
         subset = dataset.subset(rows)
         z = trained.transform(subset.x, subset.s)
         colour, what = (subset.y, "label") if subset.y is not None else (subset.s, "task")
-        files.append(plot_latent(z, colour, out / "latent.png", embedding, what))
+        files.append(plot_latent(z, colour, out / "latent.png", embedding, what, progress))
         shape = dataset.meta.get("image_shape")
         if shape is not None and trained.model.task_latent is None:
             n = min(8, len(subset))

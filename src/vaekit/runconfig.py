@@ -24,7 +24,7 @@ from .errors import ConfigError
 
 RUN_CONFIG_NAME = "run.toml"
 #: options that describe how a command prints, not what it computes: never read from or written to run files
-NOT_SAVED = {"command", "json", "debug", "quiet", "config", "progress", "mlflow", "mlflow_experiment"}
+NOT_SAVED = {"command", "json", "debug", "quiet", "config", "progress", "mlflow", "mlflow_experiment", "tensorboard"}
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -52,17 +52,18 @@ def encode_rows(model: VAE, x: torch.Tensor, s: torch.Tensor | None, seed: int =
 
 def representation_metrics(trained: TrainedModel, test: Dataset, labelled: Dataset | None = None,
                            target_task: int | None = None, n_samples: int = 10, k: int = 3,
-                           seed: int = 0) -> dict[str, Any]:
+                           seed: int = 0, progress: bool | None = False) -> dict[str, Any]:
     """Chapter-5 metrics of ``trained`` on ``test`` (see the module docstring).
 
     The log-likelihood, active units and kNN accuracy use the rows of ``test`` whose task is ``target_task`` (all
     rows when None); the kNN classifier is fitted on ``labelled`` (its representations and labels) and nothing
     else. ``task_mutual_information`` uses one posterior sample per row of every task in ``test`` (None with fewer
-    than two tasks). Models without an encoder density (AVB) get the log-likelihood entry only.
+    than two tasks). Models without an encoder density (AVB) get the log-likelihood entry only. ``progress`` shows
+    bars over the importance sampling and the kNN predictions (``None``: only on a terminal).
     """
     rows = np.arange(len(test)) if target_task is None or test.s is None else np.flatnonzero(test.s == target_task)
     target = test.subset(rows)
-    metrics: dict[str, Any] = trained.evaluate(target.x, target.s, n_samples=n_samples)
+    metrics: dict[str, Any] = trained.evaluate(target.x, target.s, n_samples=n_samples, progress=progress)
     metrics.update(active_units=None, knn_accuracy=None, task_mutual_information=None)
     if not trained.model.encoder_has_density:
         return metrics
@@ -71,7 +72,7 @@ def representation_metrics(trained: TrainedModel, test: Dataset, labelled: Datas
     metrics["active_units"] = active_units(means[rows])
     if labelled is not None and labelled.y is not None and target.y is not None and len(labelled) >= k:
         lab_means, _ = encode_rows(trained.model, *model_inputs(trained, labelled, seed), seed)
-        metrics["knn_accuracy"] = knn_accuracy(lab_means, labelled.y, means[rows], target.y, k=k)
+        metrics["knn_accuracy"] = knn_accuracy(lab_means, labelled.y, means[rows], target.y, k=k, progress=progress)
         metrics["n_labelled"] = len(labelled)
     if test.s is not None and len(np.unique(test.s)) >= 2:
         metrics.update(task_mutual_information_bounds(samples, test.s, seed=seed))

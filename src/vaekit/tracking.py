@@ -1,4 +1,4 @@
-"""Experiment tracking: a callback interface for training runs, and an MLflow logger.
+"""Experiment tracking: a callback interface for training runs, an MLflow logger and a TensorBoard logger.
 
 A tracker receives per-epoch records from :class:`~vaekit.training.Trainer` (it is called as
 ``tracker(epoch, model, record)``, the Trainer's callback signature), then the run's parameters, final metrics
@@ -9,6 +9,7 @@ and files from :func:`vaekit.fit` / :class:`~vaekit.detect.VAEDetector` through 
 
 ``pip install 'vaekit[mlflow]'`` installs MLflow; the logger writes to any tracking URI, including a local file
 store (``file:./mlruns``) that needs no server. CLI: ``vaekit fit ... --mlflow file:./mlruns``.
+``pip install 'vaekit[tensorboard]'`` enables :class:`TensorBoardLogger` (CLI: ``--tensorboard runs/tb``).
 """
 
 from __future__ import annotations
@@ -102,6 +103,45 @@ class MLflowLogger(Tracker):
         self._client.set_terminated(self.run_id)
 
 
+class TensorBoardLogger(Tracker):
+    """Writes a run as TensorBoard event files in ``log_dir`` (``/run_name`` when given) through
+    ``torch.utils.tensorboard.SummaryWriter``: per-epoch scalars with ``global_step=epoch``, the final metrics
+    (``final_`` prefixed, as :class:`MLflowLogger`), and the parameters and file paths as text (TensorBoard keeps
+    no files). The writer opens at the first epoch (or in :meth:`on_end`) and closes in :meth:`on_end`.
+    """
+
+    def __init__(self, log_dir: str | Path, run_name: str | None = None) -> None:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as err:
+            raise ConfigError("TensorBoard is not installed; pip install 'vaekit[tensorboard]'") from err
+        self.log_dir = Path(log_dir) / run_name if run_name else Path(log_dir)
+        self._writer: Any = None
+
+    def _start(self) -> None:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.log_dir))
+
+    def on_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        self._start()
+        for key, value in metrics.items():
+            self._writer.add_scalar(key, value, global_step=epoch)
+
+    def on_end(self, params: dict[str, Any], metrics: dict[str, float], artifacts: Iterable[Path] = ()) -> None:
+        self._start()
+        for key, value in metrics.items():
+            self._writer.add_scalar(f"final_{key}" if not key.startswith("test_") else key, value)
+        rows = "\n".join(f"| {key} | {value} |" for key, value in flatten(params).items())
+        self._writer.add_text("params", "| parameter | value |\n| --- | --- |\n" + rows)
+        files = [str(path) for path in artifacts]
+        if files:
+            self._writer.add_text("artifacts", "\n".join(f"- {path}" for path in files))
+        self._writer.close()
+        self._writer = None
+
+
 def _is_metric(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -131,14 +171,11 @@ def finish_trackers(callbacks: Iterable[Any] | None, params: dict[str, Any], met
             callback.on_end(params, metrics, artifacts)
 
 
-def tracking_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mlflow", metavar="URI",
-                   help="log the run to this MLflow tracking URI, e.g. file:./mlruns (pip install 'vaekit[mlflow]')")
-    p.add_argument("--mlflow-experiment", default="vaekit", help="MLflow experiment name")
-
-
 def tracking_callbacks(args: argparse.Namespace) -> list[Tracker]:
     """The trackers the CLI options ask for."""
-    if not getattr(args, "mlflow", None):
-        return []
-    return [MLflowLogger(args.mlflow, experiment=args.mlflow_experiment)]
+    trackers: list[Tracker] = []
+    if getattr(args, "mlflow", None):
+        trackers.append(MLflowLogger(args.mlflow, experiment=args.mlflow_experiment))
+    if getattr(args, "tensorboard", None):
+        trackers.append(TensorBoardLogger(args.tensorboard))
+    return trackers

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..names import LIKELIHOOD_NAMES, PRIOR_NAMES
-from ..tracking import tracking_callbacks, tracking_options
+from ..tracking import tracking_callbacks
 from ..validation import AutoOr, DeviceName, FloatRange, OutputDir, OutputFile, output_lock
 from .options import (FRACTION, INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
-                      common_options, file_options, user_file_options)
+                      common_options, file_options, tracking_options, user_file_options)
 from .output import fmt, rows_csv, say, write_csv
 
 if TYPE_CHECKING:  # pragma: no cover - numpy, scikit-learn and torch load inside run()

@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-subsample", type=POSITIVE_INT,
                    help="evaluate a seeded random subset of this many rows (default: all)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the importance samples and --test-subsample")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
     common_options(p)
 
 
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     test = subsample_rows(test, args.test_subsample, args.seed)
     with torch_seeded(args.seed):
         metrics = representation_metrics(trained, test, labelled, target, n_samples=args.importance_samples,
-                                         k=args.knn_neighbours, seed=args.seed)
+                                         k=args.knn_neighbours, seed=args.seed,
+                                         progress=None if args.progress else False)
     metrics["data"] = what
     metrics["seed"] = args.seed
     if args.test_subsample is not None:

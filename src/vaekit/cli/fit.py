@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..names import ACTIVATION_NAMES, DIVERGENCE_POLICIES, LIKELIHOOD_NAMES, PRIOR_NAMES
 from ..runconfig import save_run_config
-from ..tracking import tracking_callbacks, tracking_options
+from ..tracking import tracking_callbacks
 from ..validation import DeviceName, RunFolder, SplitFractions, check_output_dir, check_run_folder, output_lock
 from .model_options import add_component_options, component_kwargs
 from .options import (FRACTION, INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
-                      common_options, data_column_options, file_options)
+                      common_options, data_column_options, file_options, tracking_options)
 from .output import fmt, say
 
 if TYPE_CHECKING:  # pragma: no cover - torch loads inside run()

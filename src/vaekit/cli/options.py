@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..validation import MAX_SEED, FloatRange, IntList, IntRange
+from ..validation import MAX_SEED, FloatRange, IntList, IntRange, OutputDir
 
 #: argparse types of the options (vaekit.validation): a bad value is refused while parsing, before any work
 INT_LIST = IntList()
@@ -25,6 +25,15 @@ def common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+
+
+def tracking_options(p: argparse.ArgumentParser) -> None:
+    """``--mlflow``, ``--mlflow-experiment``, ``--tensorboard`` (read by :func:`~vaekit.tracking.tracking_callbacks`)."""
+    p.add_argument("--mlflow", metavar="URI",
+                   help="log the run to this MLflow tracking URI, e.g. file:./mlruns (pip install 'vaekit[mlflow]')")
+    p.add_argument("--mlflow-experiment", default="vaekit", help="MLflow experiment name")
+    p.add_argument("--tensorboard", metavar="DIR", type=OutputDir(),
+                   help="write TensorBoard event files into this folder (pip install 'vaekit[tensorboard]')")
 
 
 def user_file_options(p: argparse.ArgumentParser) -> None:

@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedding", choices=("auto", "pca", "tsne"), default="auto",
                    help="2-d view of latent codes wider than 2: PCA (auto) or t-SNE")
     p.add_argument("--max-points", type=POSITIVE_INT, default=2000, help="rows shown in the latent-space plot")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the t-SNE progress bar")
     p.add_argument("--out", type=OutputDir(), help="folder for the figures and index.html (default RUN_DIR/plots)")
     common_options(p)
 
@@ -31,6 +32,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..plotting import plot_run
 
     result = plot_run(args.run_dir, args.out, data=args.data, embedding=args.embedding, max_points=args.max_points,
-                      data_options=file_options(args))
+                      data_options=file_options(args), progress=None if args.progress else False)
     say(args, f"{len(result['files'])} figures and {result['html']} (open it in a browser)")
     return result

@@ -214,5 +214,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "committed under docs/results/) to the database; repeatable")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.add_argument("--device", type=DeviceName(), default=None,
-                   help="train every run on cpu, cuda, cuda:N, mps or auto (default: cpu; local backend)")
+                   help="train every run on cpu, cuda, cuda:N, mps or auto (default: cpu); with --backend ray "
+                        "a CUDA device takes one GPU per run")
     common_options(p)

@@ -245,26 +245,27 @@ def _build_histopathology(spec: DatasetSpec, arrays: dict[str, np.ndarray]) -> D
 register(DatasetSpec(
     "onehot", "onehot.npz", "OneHot: 4-d one-hot vectors, 1,000/100/1,000 (generated; Mescheder et al., 2017)",
     split=ONEHOT_SPLIT, fallback=onehot_arrays, binary=True, source="generated", build=_build_onehot,
+    shape=(2100, 4),
 ))
 register(DatasetSpec(
     "mnist", "mnist_train60k.npz", "MNIST 28x28 digits, 50,000/10,000/10,000, dynamically binarised",
     split=(50_000, 10_000, 10_000), sha256="bc2d6abb39bc6080933a6662cc9960a02b78b78e5d462407ffebc004a13a605c",
     download=download_mnist, binary=True, source=MNIST_URL.format("{train,t10k}-{images,labels}-idx*-ubyte.gz"),
-    build=_build_mnist,
+    build=_build_mnist, shape=(70_000, 784), companions=(MNIST_TEST_FILE,),
 ))
 register(DatasetSpec(
     "omniglot", "omniglot.npz", "OMNIGLOT 28x28 characters, 23,000/1,345/8,070, dynamically binarised",
     split=(23_000, 1_345, 8_070), download=download_omniglot, binary=True, source=OMNIGLOT_URL,
-    build=_build_omniglot,
+    build=_build_omniglot, shape=(32_415, 784),
 ))
 register(DatasetSpec(
     "freyfaces", "freyfaces.npz", "Frey faces 28x20 grey, 1,565/200/200 (Gaussian decoder, mean in [0, 1])",
     split=(1565 / 1965, 200 / 1965, 200 / 1965),
     sha256="b31ddb973f41a99244168000379cc79c3f1e4402c3604814fe3699002931659b",
-    download=download_frey, source=FREY_URL, build=_build_frey,
+    download=download_frey, source=FREY_URL, build=_build_frey, shape=(1965, 560),
 ))
 register(DatasetSpec(
     "histopathology", "histopathology.npz", "Histopathology 28x28 grey patches, 6,800/2,000/2,000",
     split=(6_800, 2_000, 2_000), download=download_histopathology, source=HISTOPATHOLOGY_URL,
-    build=_build_histopathology,
+    build=_build_histopathology, shape=(10_800, 784),
 ))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +34,11 @@ class DatasetSpec:
     source: str = ""
     #: turns the loaded arrays into a Dataset (image sets flatten / binarise / resize here)
     build: Callable[[DatasetSpec, dict[str, np.ndarray]], Dataset] | None = None
+    #: x's (rows, features) once built, listed by ``vaekit datasets`` without building; needed where ``build``
+    #: changes the shape of a 2-d ``x`` (without it: the file's stored 2-d ``x``/``X``, else a build)
+    shape: tuple[int, int] | None = None
+    #: further files ``build`` reads (MNIST's test set), found like ``filename``
+    companions: tuple[str, ...] = ()
 
 
 DATASETS: dict[str, DatasetSpec] = {}
@@ -119,11 +125,8 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
         path = sources.save_npz_atomic(sources.cache_dir() / spec.filename, **arrays)
     if path is None:
         raise sources.missing_file_error(spec.name, spec.filename, spec.download is not None, spec.source)
-    if verify and spec.sha256 and path.parent == sources.data_dir() and sources.sha256_of(path) != spec.sha256:
-        raise DataError(
-            f"{path} does not match the published checksum of {spec.filename}; replace the file "
-            "(or pass verify=False if you changed it on purpose)"
-        )
+    if verify:
+        check_checksum(spec, path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
@@ -134,6 +137,15 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
         raise DataError(f"the cached {path} does not match the published content of {spec.name}; delete it and run "
                         f"`vaekit download {spec.name}` again")
     return arrays
+
+
+def check_checksum(spec: DatasetSpec, path: Path) -> None:
+    """Refuse a file in the data directory that does not match the published checksum of ``spec``."""
+    if spec.sha256 and path.parent == sources.data_dir() and sources.sha256_of(path) != spec.sha256:
+        raise DataError(
+            f"{path} does not match the published checksum of {spec.filename}; replace the file "
+            "(or pass verify=False if you changed it on purpose)"
+        )
 
 
 def load_dataset(name_or_path: str | Path, download: bool = False, **file_options: object) -> Dataset:
@@ -162,7 +174,11 @@ def load_dataset(name_or_path: str | Path, download: bool = False, **file_option
 
 
 def dataset_status() -> list[dict[str, object]]:
-    """One row per registered data set: whether it can be loaded here without a download, and its shape."""
+    """One row per registered data set: whether it can be loaded here without a download, and its shape.
+
+    Cheap: files are found and checksummed, shapes come from :func:`listed_shape` (nothing is built where the
+    registry or the file's headers tell the shape); a missing companion file or an unreadable file is an ``error``.
+    """
     rows = []
     for spec in DATASETS.values():
         path = locate(spec)
@@ -171,8 +187,29 @@ def dataset_status() -> list[dict[str, object]]:
                                   "bundled_fallback": spec.fallback is not None}
         if path is not None or spec.fallback is not None:
             try:
-                row["shape"] = list(load_dataset(spec.name).x.shape)
+                row["shape"] = listed_shape(spec, path)
             except (DataError, DatasetNotFoundError) as err:
                 row["error"] = str(err)
         rows.append(row)
     return rows
+
+
+def listed_shape(spec: DatasetSpec, path: Path | None) -> list[int]:
+    """x's shape without loading it: ``spec.shape``, else the stored 2-d ``x``/``X`` (from the ``.npz`` headers),
+    else that of the built data set. Raises the errors loading would raise for a bad file or a missing companion."""
+    if path is not None:
+        check_checksum(spec, path)
+    for companion in spec.companions:
+        if sources.find_file(companion) is None:
+            raise sources.missing_file_error(spec.name, companion, spec.download is not None, spec.source)
+    if spec.shape is not None:
+        return list(spec.shape)
+    if path is not None:
+        try:
+            stored = sources.npz_shapes(path)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise DataError(f"{path} is not a readable .npz archive ({err}); delete it and fetch it again") from err
+        for key in ("x", "X"):
+            if len(stored.get(key, ())) == 2:
+                return list(stored[key])
+    return list(load_dataset(spec.name).x.shape)

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,27 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+#: readers of the .npy header versions whose layout NumPy documents publicly
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def npz_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The shape of each array in an ``.npz`` archive, read from the array headers alone (no data is loaded).
+
+    Arrays whose header version has no public reader are left out. Raises ``zipfile.BadZipFile``/``ValueError``
+    for a file that is not an ``.npz`` archive.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if member.endswith(".npy"):
+                with archive.open(member) as f:
+                    reader = _HEADER_READERS.get(np.lib.format.read_magic(f))
+                    if reader is not None:
+                        shapes[member[:-4]] = tuple(reader(f)[0])
+    return shapes
 
 
 def find_file(filename: str) -> Path | None:

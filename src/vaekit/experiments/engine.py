@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..training import DEVICE_ENV
 from .store import FINAL, Store, json_ready, pid_alive
 from .targets import get_target, load_targets
 
@@ -203,7 +204,16 @@ class RayBackend:
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         self.capacity = max(workers, int(ray.cluster_resources().get("CPU", workers)))
-        self.remote = ray.remote(num_cpus=1, max_retries=0)(execute_run)
+        # vaekit reproduce --device: sent to every task (Ray workers need not inherit this environment); a CUDA
+        # device asks Ray for one GPU per task, which Ray then makes the task's "cuda"
+        device = os.environ.get(DEVICE_ENV) or None
+        gpus = int(device is not None and device.startswith("cuda"))
+        if gpus and not ray.cluster_resources().get("GPU"):
+            if self.owned:
+                ray.shutdown()
+            raise ConfigError(f"--device {device}: the Ray cluster has no GPU")
+        env = {"env_vars": {DEVICE_ENV: "cuda" if gpus else device}} if device else None
+        self.remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0, runtime_env=env)(execute_run)
         self.refs: dict[Any, str] = {}
 
     def submit(self, key: str, target: str, config: dict[str, Any]) -> None:
