@@ -56,8 +56,10 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
             say(args, f"{name}: {target.description}{'' if target.include_in_all else ' [not in all]'}")
         say(args, "")
         say(args, budget_table(rows))
-        say(args, f"est. CPU time: runs x the mean time of that target's finished runs in {args.db} "
-                   "(unknown until some have run)")
+        say(args, f"est. CPU time: runs x the mean time of that target's finished runs in {args.db}; "
+                   "* from the runs committed with vaekit (2-core CPU); ~ extrapolated from the quick runs' "
+                   "time per epoch and per test row (an upper bound: early stopping ignored); unknown: nothing "
+                   "measured to go by")
     else:
         say(args, "no targets installed")
     for module, error in TARGET_LOAD_ERRORS.items():

@@ -7,6 +7,9 @@ from typing import Any
 
 from .targets import Target
 
+#: mean costs measured from committed raw results (``python benchmarks/target_costs.py`` writes it)
+COSTS_FILE = Path(__file__).with_name("measured_costs.json")
+
 
 def settings_text(settings: dict[str, Any]) -> str:
     """``{"epochs": {"smtp": 30}, "seeds": 5}`` -> ``epochs smtp 30; seeds 5`` (no Python dict syntax)."""
@@ -45,6 +48,44 @@ def measured_seconds(db: Path | None) -> dict[tuple[str, str], tuple[float, int]
     return {k: (sum(v) / len(v), len(v)) for k, v in per.items()}
 
 
+def committed_costs() -> dict[str, Any]:
+    """Per target, budget and ``dataset/method``: seconds per run, per epoch and per evaluated row ({} if absent)."""
+    import json
+
+    try:
+        return json.loads(COSTS_FILE.read_text()).get("targets", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tuple[float, str] | None:
+    """CPU seconds of the whole grid from committed measurements: each run's measured mean at this budget
+    ("committed"), else the quick budget's seconds per epoch times the run's epochs plus its seconds per test row
+    times the rows it evaluates ("extrapolated": an upper bound, early stopping ignored). None when any run of the
+    grid has no measurement to go by."""
+    measured = costs.get(target.name, {})
+    try:
+        configs = target.runs(budget)
+    except Exception:  # noqa: BLE001 - as run_count
+        return None
+    total, extrapolated = 0.0, False
+    for config in configs:
+        name = f"{config.get('dataset')}/{config.get('method')}"
+        same, quick = measured.get(budget, {}).get(name, {}), measured.get("quick", {}).get(name, {})
+        epochs = config.get("epochs")
+        if "seconds_per_run" in same:
+            total += same["seconds_per_run"]
+        elif "seconds_per_epoch" in quick and isinstance(epochs, int):
+            total += quick["seconds_per_epoch"] * epochs
+            if "seconds_per_row" in quick and "test_rows" in quick:
+                subsample = config.get("test_subsample")
+                total += quick["seconds_per_row"] * min(subsample or quick["test_rows"], quick["test_rows"])
+            extrapolated = True
+        else:
+            return None
+    return total, "extrapolated" if extrapolated else "committed"
+
+
 def duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -54,18 +95,21 @@ def duration(seconds: float) -> str:
 
 
 def budget_rows(targets: dict[str, Target], db: Path | None = None) -> list[dict[str, Any]]:
-    """One row per target and budget: runs, estimated CPU time (runs x the mean measured run time in ``db``,
-    when that database has finished runs of the target) and the settings."""
-    measured = measured_seconds(db)
+    """One row per target and budget: runs, estimated CPU time and its source, and the settings. The estimate is
+    runs x the mean run time in ``db`` when that database has finished runs of the target at that budget
+    ("database"), else :func:`estimate_seconds` from the committed measurements."""
+    measured, costs = measured_seconds(db), committed_costs()
     rows = []
     for name, target in sorted(targets.items()):
         for budget, settings in target.budgets.items():
             runs = run_count(target, budget)
             mean = measured.get((name, budget))
-            cpu = None if mean is None or runs is None else mean[0] * runs
+            cpu, source = (None, None) if mean is None or runs is None else (mean[0] * runs, "database")
+            if cpu is None and runs:
+                cpu, source = estimate_seconds(target, budget, costs) or (None, None)
             rows.append({"target": name, "budget": budget, "runs": runs, "cpu_seconds_estimate": cpu,
-                         "measured_runs": 0 if mean is None else mean[1], "settings": settings,
-                         "description": target.description, "in_all": target.include_in_all})
+                         "cpu_estimate_source": source, "measured_runs": 0 if mean is None else mean[1],
+                         "settings": settings, "description": target.description, "in_all": target.include_in_all})
     return rows
 
 
@@ -74,7 +118,8 @@ def budget_table(rows: list[dict[str, Any]]) -> str:
     header = ("target", "budget", "runs", "est. CPU time", "settings")
     cells = [header]
     for r in rows:
-        cpu = "unknown" if r["cpu_seconds_estimate"] is None else duration(r["cpu_seconds_estimate"])
+        mark = {"committed": " *", "extrapolated": " ~"}.get(r.get("cpu_estimate_source") or "", "")
+        cpu = "unknown" if r["cpu_seconds_estimate"] is None else duration(r["cpu_seconds_estimate"]) + mark
         cells.append((r["target"], r["budget"], "?" if r["runs"] is None else str(r["runs"]), cpu,
                       settings_text(r["settings"])))
     widths = [max(len(c[i]) for c in cells) for i in range(4)]

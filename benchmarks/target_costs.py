@@ -1,0 +1,88 @@
+"""Measured run costs behind ``vaekit reproduce --list``'s CPU-time column, from committed raw results.
+
+Reads every committed per-run result (``docs/results/**/runs.jsonl`` and the older ``results.json`` lists), and
+optionally results databases, and writes ``src/vaekit/experiments/measured_costs.json``: per target, budget,
+data set and method, the median wall seconds per run and the least seconds per training epoch and per evaluated
+test row (load on a shared machine only slows a run down). The listing
+multiplies them out for budgets that never ran (``vaekit.experiments.listing``).
+
+    python benchmarks/target_costs.py [--db results/vaekit.sqlite ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from vaekit.experiments.listing import COSTS_FILE  # noqa: E402
+from vaekit.experiments.report import load_raw  # noqa: E402
+
+
+def per_run_costs(record: dict) -> dict | None:
+    """Seconds per run, per epoch and per evaluated row of one finished run (None when it lacks timings)."""
+    metrics = record.get("metrics") or {}
+    wall = record.get("wall_seconds") or metrics.get("wall_seconds") or metrics.get("seconds")
+    if record.get("status") not in ("done", "diverged") or not wall:
+        return None
+    costs = {"run": float(wall)}
+    epochs, train = metrics.get("epochs_run"), metrics.get("train_seconds")
+    if epochs and train:
+        costs["epoch"] = float(train) / float(epochs)
+    rows, evaluation = metrics.get("n_test_evaluated"), metrics.get("eval_seconds")
+    if rows and evaluation:
+        costs["row"] = float(evaluation) / float(rows)
+    if metrics.get("n_test_split"):
+        costs["test_rows"] = float(metrics["n_test_split"])
+    return costs
+
+
+def records(dbs: list[Path]) -> list[dict]:
+    found = []
+    for path in sorted((ROOT / "docs" / "results").rglob("runs.jsonl")) + sorted(
+            (ROOT / "docs" / "results").rglob("*results.json")):
+        found += load_raw(path)
+    for db in dbs:
+        from vaekit.experiments.store import Store
+
+        with Store(db) as store:
+            found += [{**r, "metrics": {**(r["metrics"] or {}), "wall_seconds": r["wall_seconds"]}}
+                      for r in store.rows()]
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, action="append", default=[], help="also read this results database")
+    args = parser.parse_args()
+    groups: dict[tuple[str, str, str, str], list[dict]] = {}
+    for record in records(args.db):
+        config = record.get("config") or {}
+        costs = per_run_costs(record)
+        if costs is None or not config.get("target"):
+            continue
+        key = (config["target"], config.get("budget") or "quick", str(config.get("dataset")), str(config.get("method")))
+        groups.setdefault(key, []).append(costs)
+    table: dict[str, dict] = {}
+    for (target, budget, dataset, method), runs in sorted(groups.items()):
+        entry = {"runs": len(runs)}
+        # Load on a shared machine only ever slows a run down: per epoch and per row the fastest measurement is the
+        # best estimate of the cost; a whole run also varies with its epochs (early stopping): its median.
+        for part, pick in (("run", statistics.median), ("epoch", min), ("row", min), ("test_rows", max)):
+            values = [r[part] for r in runs if part in r]
+            if values:
+                entry[f"seconds_per_{part}" if part != "test_rows" else "test_rows"] = pick(values)
+        table.setdefault(target, {}).setdefault(budget, {})[f"{dataset}/{method}"] = entry
+    out = {"machine": "2-core CPU shared with other work (timings are upper bounds)", "targets": table}
+    COSTS_FILE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    print(f"{COSTS_FILE}: {sum(len(g) for g in groups.values())} runs of {len(table)} targets")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
