@@ -80,3 +80,19 @@ def test_budget_line_names_every_value_of_a_lever():
     runs = [fake_run("d->m", m, 0, 0.5, dropout=d, **settings) for m in ("cvae", "proposed") for d in (0.5, 0.0)]
     line = ch5.budget_line(runs)
     assert "dropout 0 / 0.5," in line and "200 epochs" in line and "4 runs" in line
+
+
+def test_figure_5_2_points_come_from_the_logged_tsne(data_dir, caplog) -> None:
+    """The chapter-5 run's t-SNE points (Figure 5.2) go through plotting.tsne_2d: one point per sampled row, its
+    size logged before it starts."""
+    import logging
+
+    from vaekit.experiments.chapter5 import QUICK, train_one
+
+    config = {**QUICK, "dataset": "freyfaces+olivetti", "method": "cvae", "seed": 0, "epochs": 1,
+              "importance_samples": 2, "max_rows": 120, "checkpoints": [], "tsne": True}
+    with caplog.at_level(logging.INFO, logger="vaekit"):
+        metrics = train_one(config)
+    points = metrics["tsne"]
+    assert len(points["xy"]) == len(points["group"]) == len(points["label"]) > 0
+    assert any("t-SNE" in r.getMessage() for r in caplog.records)

@@ -107,7 +107,7 @@ def tsne_points(trained: Any, train_set: Dataset, test_set: Dataset, target: int
                 per_group: int = 600) -> dict[str, list]:
     """2-d t-SNE (scikit-learn) of posterior means of source training, target training and target test rows
     (Figure 5.2), at most ``per_group`` rows of each group, with their group and class."""
-    from sklearn.manifold import TSNE
+    from ...plotting import tsne_2d
 
     rng = np.random.default_rng(seed)
     groups: list[tuple[str, Dataset]] = []
@@ -119,7 +119,7 @@ def tsne_points(trained: Any, train_set: Dataset, test_set: Dataset, target: int
         groups = [(f"task {k}", test_set.subset(np.flatnonzero(test_set.s == k))) for k in np.unique(test_set.s)]
     parts = [(name, part.subset(np.sort(rng.permutation(len(part))[:per_group]))) for name, part in groups]
     means = [encode_rows(trained.model, *model_inputs(trained, part, seed))[0] for _, part in parts]
-    xy = TSNE(2, init="pca", perplexity=30, random_state=seed).fit_transform(np.concatenate(means))
+    xy = tsne_2d(np.concatenate(means), seed=seed, perplexity=30.0, progress=False)  # size and estimate logged
     return {"xy": np.round(xy, 2).tolist(),
             "group": [name for name, part in parts for _ in range(len(part))],
             "label": np.concatenate([part.y if part.y is not None else np.full(len(part), -1)
