@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from vaekit.experiments.listing import COSTS_FILE  # noqa: E402
+from vaekit.experiments.listing import COST_SHAPE_KEYS, COSTS_FILE  # noqa: E402
 from vaekit.experiments.report import load_raw  # noqa: E402
 
 
@@ -51,8 +51,10 @@ def records(dbs: list[Path]) -> list[dict]:
         from vaekit.experiments.store import Store
 
         with Store(db) as store:
-            found += [{**r, "metrics": {**(r["metrics"] or {}), "wall_seconds": r["wall_seconds"]}}
-                      for r in store.rows()]
+            for budget in ("quick", "full"):  # a run's budget is the one that requested it (not every config says)
+                found += [{**r, "config": {**r["config"], "budget": r["config"].get("budget") or budget},
+                           "metrics": {**(r["metrics"] or {}), "wall_seconds": r["wall_seconds"]}}
+                          for r in store.rows(budget=budget)]
     return found
 
 
@@ -67,10 +69,11 @@ def main() -> int:
         if costs is None or not config.get("target"):
             continue
         key = (config["target"], config.get("budget") or "quick", str(config.get("dataset")), str(config.get("method")))
+        costs["shape"] = {k: config.get(k) for k in COST_SHAPE_KEYS}
         groups.setdefault(key, []).append(costs)
     table: dict[str, dict] = {}
     for (target, budget, dataset, method), runs in sorted(groups.items()):
-        entry = {"runs": len(runs)}
+        entry = {"runs": len(runs), "shape": runs[0]["shape"]}
         # Load on a shared machine only ever slows a run down: per epoch and per row the fastest measurement is the
         # best estimate of the cost; a whole run also varies with its epochs (early stopping): its median.
         for part, pick in (("run", statistics.median), ("epoch", min), ("row", min), ("test_rows", max)):

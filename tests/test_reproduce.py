@@ -364,17 +364,20 @@ def test_ray_backend_sends_the_device_to_every_run(tmp_path, monkeypatch, capsys
 
 
 def test_the_cpu_time_estimate_uses_committed_measurements_and_extrapolates_by_epochs_and_rows():
-    from vaekit.experiments.listing import budget_rows, estimate_seconds
+    from vaekit.experiments.listing import COST_SHAPE_KEYS, budget_rows, estimate_seconds
 
     target = get_target("toy")
     quick, full = target.runs("quick"), target.runs("full")
     names = {f"{c.get('dataset')}/{c.get('method')}" for c in quick + full}
-    per = {n: {"seconds_per_run": 2.0, "seconds_per_epoch": 0.5, "seconds_per_row": 0.01, "test_rows": 100.0}
-           for n in names}
+    shape = {k: full[0].get(k) for k in COST_SHAPE_KEYS}  # as if measured on runs of the full grid's size
+    per = {n: {"seconds_per_run": 2.0, "seconds_per_epoch": 0.5, "seconds_per_row": 0.01, "test_rows": 100.0,
+               "shape": shape} for n in names}
     assert estimate_seconds(target, "quick", {"toy": {"quick": per}}) == (2.0 * len(quick), "committed")
     expected = sum(0.5 * c["epochs"] + 0.01 * 100.0 for c in full)
     total, source = estimate_seconds(target, "full", {"toy": {"quick": per}})
     assert source == "extrapolated" and total == pytest.approx(expected)
+    smaller = {n: {**e, "shape": {k: quick[0].get(k) for k in COST_SHAPE_KEYS}} for n, e in per.items()}
+    assert estimate_seconds(target, "full", {"toy": {"quick": smaller}}) is None  # other data size: no guess
     one_missing = dict(list(per.items())[1:])
     assert estimate_seconds(target, "quick", {"toy": {"quick": one_missing}}) is None
     # the committed measurements cover Table 3.2 at both budgets

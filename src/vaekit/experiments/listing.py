@@ -9,6 +9,9 @@ from .targets import Target
 
 #: mean costs measured from committed raw results (``python benchmarks/target_costs.py`` writes it)
 COSTS_FILE = Path(__file__).with_name("measured_costs.json")
+#: configuration keys that change the cost of an epoch or of a test row: time per epoch is extrapolated to another
+#: budget only where they agree (e.g. not from a 5,000-image MNIST subset to the whole training split)
+COST_SHAPE_KEYS = ("subset", "n_rows", "max_rows", "hidden", "batch_size", "ratio_epochs", "importance_samples")
 
 
 def settings_text(settings: dict[str, Any]) -> str:
@@ -61,8 +64,8 @@ def committed_costs() -> dict[str, Any]:
 def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tuple[float, str] | None:
     """CPU seconds of the whole grid from committed measurements: each run's measured mean at this budget
     ("committed"), else the quick budget's seconds per epoch times the run's epochs plus its seconds per test row
-    times the rows it evaluates ("extrapolated": an upper bound, early stopping ignored). None when any run of the
-    grid has no measurement to go by."""
+    times the rows it evaluates ("extrapolated": an upper bound, early stopping ignored), where the two runs agree on
+    :data:`COST_SHAPE_KEYS`. None when any run of the grid has no measurement to go by."""
     measured = costs.get(target.name, {})
     try:
         configs = target.runs(budget)
@@ -75,7 +78,8 @@ def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tupl
         epochs = config.get("epochs")
         if "seconds_per_run" in same:
             total += same["seconds_per_run"]
-        elif "seconds_per_epoch" in quick and isinstance(epochs, int):
+        elif ("seconds_per_epoch" in quick and isinstance(epochs, int)
+              and all(quick.get("shape", {}).get(k) == config.get(k) for k in COST_SHAPE_KEYS)):
             total += quick["seconds_per_epoch"] * epochs
             if "seconds_per_row" in quick and "test_rows" in quick:
                 subsample = config.get("test_subsample")
