@@ -55,3 +55,27 @@ def test_a_twin_of_another_numerics_version_is_not_shared(tmp_path, twins, monke
         monkeypatch.undo()
         monkeypatch.setenv("VAEKIT_TARGET_MODULES", "reproduce_targets")
         assert grid(store, "t-twin-b").shared == 0 and twins == {"t-twin-a": 2, "t-twin-b": 2}
+
+
+def test_a_dead_worker_forker_restarts_the_local_pool_instead_of_ending_the_grid(tmp_path, monkeypatch):
+    """Found when the forkserver of a running grid was killed: the next submit raised EOFError out of
+    vaekit reproduce. The local backend now starts a new pool once and the grid goes on."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from vaekit.experiments.engine import run_grid
+    from vaekit.experiments.store import Store
+    from vaekit.experiments.targets import get_target
+
+    original, failures = ProcessPoolExecutor.submit, []
+
+    def flaky_submit(self, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise EOFError("unexpected EOF")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", flaky_submit)
+    configs = get_target("toy").runs("quick", seeds=1, datasets=["blobs"])[:2]
+    with Store(tmp_path / "db.sqlite") as store:
+        summary = run_grid(store, "toy", configs, "quick", workers=1, backend="local")
+    assert failures == [1] and summary.counts["done"] == 2 and summary.executed == 2

@@ -155,7 +155,12 @@ class LocalBackend:
         return self.pool
 
     def submit(self, key: str, target: str, config: dict[str, Any]) -> None:
-        self.futures[self._pool().submit(execute_run, target, config, self.threads)] = key
+        try:
+            future = self._pool().submit(execute_run, target, config, self.threads)
+        except (EOFError, ConnectionError):  # the process that forks the workers died: start a new pool, once
+            self.close(cancel=True)
+            future = self._pool().submit(execute_run, target, config, self.threads)
+        self.futures[future] = key
 
     def wait(self, timeout: float) -> list[Event]:
         done, _ = wait(list(self.futures), timeout=timeout, return_when=FIRST_COMPLETED)
