@@ -13,17 +13,17 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 
-from vaekit._version import CODE_VERSION
 from vaekit.experiments.store import config_key
 from vaekit.experiments.targets import load_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = ROOT / "tests" / "pinned" / "run_keys.json"
+#: the code version the pinned keys are hashed with: fixed, so a numerics bump (which moves every stored key by
+#: design) does not touch this test, which guards the configurations themselves
 PINNED_VERSION = "numerics-3"
 THESIS_MODULES = ("vaekit.experiments.chapter3", "vaekit.experiments.chapter4", "vaekit.experiments.chapter5",
-                  "vaekit.experiments.toy")  # the numerics version the pinned keys were computed under
+                  "vaekit.experiments.toy")
 
 
 def current_keys() -> dict[str, list[str]]:
@@ -34,11 +34,10 @@ def current_keys() -> dict[str, list[str]]:
         if not type(target).__module__.startswith(THESIS_MODULES):
             continue
         for budget in target.budgets:
-            keys[f"{name} {budget}"] = sorted(config_key(c)[:16] for c in target.runs(budget))
+            keys[f"{name} {budget}"] = sorted(config_key(c, PINNED_VERSION)[:16] for c in target.runs(budget))
     return keys
 
 
-@pytest.mark.skipif(CODE_VERSION != PINNED_VERSION, reason="numerics version changed: every key moves by design")
 def test_every_run_keeps_its_key():
     pinned, current = json.loads(PINNED.read_text()), current_keys()
     assert set(pinned) <= set(current), f"grids gone: {sorted(set(pinned) - set(current))}"
