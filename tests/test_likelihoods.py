@@ -114,3 +114,26 @@ def test_fast_bernoulli_log_prob_equals_torch_for_extreme_logits_and_broadcast_s
     fast, reference = LogitBernoulli(logits=logits).log_prob(x), TorchBernoulli(logits=logits).log_prob(x)
     assert fast.shape == (3, 2, 7) and torch.isfinite(fast).all()
     torch.testing.assert_close(fast, reference, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- edges found by mutation testing (issue 13)
+@pytest.mark.parametrize("head", [Bernoulli(5, 3), Gaussian(5, 3), MAPGaussian(5, 3, b=2.0), StudentT(5, 3)],
+                         ids=lambda h: type(h).__name__)
+def test_every_head_records_its_shape(head):
+    """Mutation caught: a head constructor passing None for either size to the base class."""
+    assert (head.in_features, head.out_features) == (5, 3)
+    assert head(torch.randn(2, 5)).event_shape == (3,)
+
+
+def test_student_t_default_floor_is_one_half_and_the_bounds_are_strict():
+    """nu = nu_min + softplus(raw) with the documented default nu_min = 0.5 (mutation caught: 1.5), and
+    0 < nu_min < nu_init enforced strictly (caught: ``>=`` in either check)."""
+    head = StudentT(5, 2)
+    with torch.no_grad():
+        head.raw_nu.bias.fill_(-1e4)
+    nu = head(torch.randn(3, 5)).base_dist.df
+    torch.testing.assert_close(nu, torch.full_like(nu, 0.5))
+    assert head.diagnostics(head(torch.randn(3, 5)))["mean_nu"] == pytest.approx(0.5)
+    for bad in (dict(nu_min=0.0), dict(nu_min=2.0, nu_init=2.0)):
+        with pytest.raises(ConfigError, match="0 < nu_min < nu_init"):
+            StudentT(5, 2, **bad)

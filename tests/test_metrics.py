@@ -77,3 +77,76 @@ def test_task_mutual_information_zero_when_independent_and_log2_when_determined(
     assert task_mutual_information(independent, s) < 0.02
     separated = independent + 10 * s[:, None]
     assert task_mutual_information(separated, s) == pytest.approx(math.log(2), abs=0.02)
+
+
+# ---------------------------------------------------------------- edges found by mutation testing (issue 13)
+def test_active_units_use_the_population_variance_and_a_strict_threshold():
+    """Burda et al.'s A_u = Cov_x(E_q[u]) > delta: means {0, 1} have population variance exactly 0.25, so the unit
+    is inactive at delta = 0.25 and active just below. Mutations caught: the unbiased variance (0.5), ``>=``."""
+    means = np.array([[0.0], [1.0]])
+    assert active_units(means, delta=0.25) == 0
+    assert active_units(means, delta=0.2499) == 1
+
+
+def test_mmd_default_bandwidth_is_the_median_distance_even_when_all_distances_are_below_one():
+    """Mutations caught: the median heuristic replaced by width 1 when no distance exceeds 1 (``> 1`` for ``> 0``),
+    and a crash (median of nothing) on identical points, whose MMD is 0."""
+    torch.manual_seed(0)
+    a, b = 0.1 * torch.randn(30, 2), 0.1 * torch.randn(30, 2) + 0.05
+    pooled = torch.cat([a, b])
+    sq = torch.cdist(pooled, pooled).pow(2)
+    width = float(sq[sq > 0].median().sqrt())
+    assert float(sq.max()) < 1
+    assert float(gaussian_mmd(a, b)) == pytest.approx(float(gaussian_mmd(a, b, bandwidths=[width])), rel=1e-6)
+    assert float(gaussian_mmd(a, b)) != pytest.approx(float(gaussian_mmd(a, b, bandwidths=[1.0])), rel=1e-3)
+    same = torch.ones(5, 2)
+    assert float(gaussian_mmd(same, same.clone())) == 0.0
+
+
+def test_knn_accepts_exactly_k_labelled_points_and_refuses_fewer():
+    z, y = np.array([[0.0], [1.0], [2.0]]), np.array([0, 0, 1])
+    assert knn_accuracy(z, y, np.array([[0.5]]), np.array([0])) == 1.0
+    with pytest.raises(ValueError, match="need at least k=3 labelled points, got 2"):
+        knn_accuracy(z[:2], y[:2], z, y)
+
+
+def test_task_mutual_information_edges_and_reproducibility():
+    """One task: I = 0 (mutation caught: 1.0). Two rows per task is the smallest stratified split (``<= 2``
+    caught); one is refused. The MLP probe and the folds are seeded: the same call gives the same value (caught:
+    ``random_state=None`` in the folds or the probe)."""
+    rng = np.random.default_rng(0)
+    assert task_mutual_information(rng.normal(size=(10, 2)), np.zeros(10)) == 0.0
+    z4, s4 = rng.normal(size=(4, 2)), np.array([0, 0, 1, 1])
+    assert task_mutual_information(z4 + 5 * s4[:, None], s4) >= 0.0
+    with pytest.raises(ValueError, match="at least two points"):
+        task_mutual_information(rng.normal(size=(5, 2)), np.array([0, 0, 0, 0, 1]))
+    s = np.repeat([0, 1], 100)
+    z = rng.normal(size=(200, 3)) + 0.8 * s[:, None]
+    for probe in metrics.PROBES:
+        assert task_mutual_information(z, s, seed=2, probe=probe) == task_mutual_information(z, s, seed=2, probe=probe)
+
+
+def test_task_mutual_information_bounds_are_each_probes_bound_and_their_maximum():
+    """Mutations caught: the tasks, the seed or the probe not passed on to each bound."""
+    rng = np.random.default_rng(1)
+    s = np.repeat([0, 1], 100)
+    z = rng.normal(size=(200, 3)) + 0.6 * s[:, None] + 0.8 * (rng.normal(size=(200, 1)) ** 2) * s[:, None]
+    bounds = metrics.task_mutual_information_bounds(z, s, seed=3)
+    each = {p: task_mutual_information(z, s, seed=3, probe=p) for p in metrics.PROBES}
+    assert each["linear"] != each["mlp"] and each["linear"] != task_mutual_information(z, s, seed=0)
+    assert {k: bounds[f"task_mutual_information_{k}"] for k in each} == each
+    assert bounds["task_mutual_information"] == max(each.values()) > 0
+
+
+def test_task_mmd_passes_its_bandwidths_to_every_pair():
+    """Two tasks: MMD(q(z|s=0), q(z|s=1)); three: sum_k MMD(q(z|s=k), q(z)) — at the given bandwidths (mutation
+    caught: the bandwidths dropped, i.e. the median heuristic used instead)."""
+    torch.manual_seed(0)
+    z = torch.randn(60, 2) + torch.arange(60).remainder(3)[:, None].float()
+    s = torch.arange(60).remainder(3)
+    two = s < 2
+    assert float(metrics.task_mmd(z[two], s[two], 2, [0.3])) == pytest.approx(
+        float(gaussian_mmd(z[s == 0], z[s == 1], [0.3])), rel=1e-6)
+    assert float(metrics.task_mmd(z, s, 3, [0.3])) == pytest.approx(
+        sum(float(gaussian_mmd(z[s == k], z, [0.3])) for k in range(3)), rel=1e-6)
+    assert float(metrics.task_mmd(z, s, 3, [0.3])) != pytest.approx(float(metrics.task_mmd(z, s, 3)), rel=1e-3)

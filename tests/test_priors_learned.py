@@ -498,3 +498,37 @@ def test_chapter4_targets_build_grids_and_reports(tmp_path):
     row = next(line for line in report["markdown"].splitlines() if line.startswith("| mnist (K=10; implicit: raw ≈)"))
     assert "**-86.75 ± 0.25**" in row and row.count("**") == 2  # only the clearly best column is bold
     assert (tmp_path / "table-4.2.csv").is_file()
+
+
+# ---------------------------------------------------------------- edges found by mutation testing (issue 13)
+def test_vamp_clips_pseudo_inputs_to_the_unit_interval_only_when_asked():
+    """Clipped ReLU of section 4.5.2 (mutations caught: either bound dropped or moved, the clip skipped)."""
+    for clip in (True, False):
+        model = VAE(3, 2, prior="vamp", hidden=(8,), prior_kwargs={"n_components": 4, "clip": clip})
+        with torch.no_grad():
+            model.prior.pseudo_inputs.copy_(torch.tensor([[-2.0, 0.5, 3.0]]).expand(4, 3))
+        expected = [0.0, 0.5, 1.0] if clip else [-2.0, 0.5, 3.0]
+        assert model.prior.inputs()[0].tolist() == expected
+
+
+def test_implicit_prior_keeps_the_last_epoch_of_observed_posteriors_and_no_more():
+    """``observe`` keeps the shortest run of recent batches holding one epoch (N rows) and the classifier phase
+    draws from exactly the last N observed posteriors. Mutations caught: a batch too many kept (``>`` for
+    ``>=``), and a wrong row count after dropping one (which silently re-encodes instead of reusing)."""
+    model = VAE(3, 2, prior="implicit", hidden=(8,), prior_kwargs={"ratio_epochs": 1})
+    prior, n = model.prior, 10
+    prior._capacity = n  # what the first classifier phase sets (the training set's size)
+    locs = [torch.full((5, 2), float(i)) for i in range(4)]
+    for loc in locs:
+        prior.observe(gaussian(loc, torch.ones(5, 2)))
+    assert sum(len(p[0]) for p in prior._posteriors) == prior._posterior_rows == n
+    model.encoder = None  # re-encoding would fail: the reused posteriors must serve
+    loc, scale, tasks = prior._posteriors_with_tasks(torch.zeros(n, 3), None)
+    assert loc[:, 0].tolist() == [2.0] * 5 + [3.0] * 5 and tasks is None
+
+
+def test_implicit_prior_normaliser_metrics_name_every_quantity():
+    """The keys the reports and `vaekit evaluate` read (mutation caught: a key renamed or dropped)."""
+    model = VAE(3, 2, prior="implicit", hidden=(8,), prior_kwargs={"ratio_epochs": 1})
+    metrics = model.prior.normaliser_metrics()
+    assert set(metrics) == {"log_normaliser", "log_normaliser_stderr", "log_normaliser_ess", "log_normaliser_reliable"}

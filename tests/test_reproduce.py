@@ -241,6 +241,34 @@ def test_report_from_the_database_alone(tmp_path, monkeypatch, capsys):
     assert "Runs: 12 done, 0 diverged, 0 failed" in table
 
 
+def test_report_rebuilds_from_the_raw_results_beside_a_report(tmp_path, capsys):
+    """``vaekit report TARGET --raw runs.jsonl`` gives the same table as the database it was exported from, and a
+    missing or foreign file is a clear error with exit status 2 and no report folder."""
+    db = tmp_path / "r.sqlite"
+    target = get_target("t-sleep")
+    with Store(db) as store:
+        for config in target.runs(seeds=3):
+            (key,) = store.add([config], "quick")
+            store.claim(key)
+            value = {"m1": 1.0, "m2": 2.0}[config["method"]] + 0.1 * config["seed"] + (config["dataset"] == "b")
+            store.finish(key, "done", {"value": value})
+    assert main(["report", "t-sleep", "--db", str(db), "--out", str(tmp_path / "db"), "--json"]) == 0
+    from_db = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["markdown"]
+    raw = tmp_path / "db" / "runs.jsonl"
+    assert main(["report", "t-sleep", "--raw", str(raw), "--out", str(tmp_path / "raw"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    table = [line for line in result["markdown"].splitlines() if line.startswith("|")]
+    assert table and table == [line for line in from_db.splitlines() if line.startswith("|")]
+    assert "| b | 2.100 ± 0.100 |" in result["markdown"] and "12 done" in result["markdown"]
+    assert (tmp_path / "raw" / "report.md").read_text() == result["markdown"]
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text('{"name": "not a run"}\n')
+    for bad, message in ((tmp_path / "absent.jsonl", "no such file"), (foreign, "is not raw vaekit results")):
+        assert main(["report", "t-sleep", "--raw", str(bad), "--out", str(tmp_path / "bad")]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
 def test_toy_report_writes_table_and_figure(tmp_path):
     target = get_target("toy")
     results = [

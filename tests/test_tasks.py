@@ -304,3 +304,26 @@ def test_cli_fit_conditional_and_evaluate_task_metrics(tmp_path, capsys):
     code = main(["fit", "--data", str(tmp_path / "plain.npz"), "--likelihood", "bernoulli", "--conditional",
                  "--epochs", "1", "--out", str(tmp_path / "r2")])
     assert code == 2 and "no task indices" in capsys.readouterr().err
+
+
+def test_decode_feeds_z_with_the_task_one_hot_or_zeta_to_the_decoder():
+    """p(x|z, s) is the decoder on [z, onehot(s)] (CVAE, Eq. 5.3), broadcast over leading sample dimensions, and
+    p(x|z, zeta) the decoder on [z, zeta] (beta-CVAE, Eq. 5.33). Mutations caught (issue 13's mutation run): z,
+    the task one-hot, its row count or zeta not passed on."""
+    torch.manual_seed(0)
+    cvae = VAE(3, 2, hidden=(8,), n_tasks=3)
+    z, s = torch.randn(4, 5, 2), torch.tensor([0, 2, 1, 2, 0])
+    with torch.no_grad():
+        mean = cvae.decode(z, s).base_dist.loc
+        onehot = torch.nn.functional.one_hot(s, 3).float().expand(4, 5, 3)
+        expected = cvae.likelihood(cvae.decoder_body(torch.cat([z, onehot], -1))).base_dist.loc
+    torch.testing.assert_close(mean, expected)
+    with pytest.raises(DataError, match="got 4 task indices for 5 rows"):
+        cvae.decode(z, s[:4])
+    beta = VAE(3, 2, hidden=(8,), n_tasks=2, task_latent_dim=2)
+    zeta = torch.randn(5, 2)
+    with torch.no_grad():
+        expected = beta.likelihood(beta.decoder_body(torch.cat([z[0], zeta], -1))).base_dist.loc
+        torch.testing.assert_close(beta.decode(z[0], zeta=zeta).base_dist.loc, expected)
+    with pytest.raises(ConfigError, match="needs the task-specific latent zeta"):
+        beta.decode(z[0])

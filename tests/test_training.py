@@ -201,3 +201,17 @@ def test_training_and_evaluation_on_cuda_match_the_cpu_path(prior):
     ll = log_likelihood(model, (x[:20] > 0.5).float(), n_samples=5)
     assert ll.device.type == "cpu" and torch.isfinite(ll).all()
     assert model.sample(3).shape == (3, 12)
+
+
+def test_each_rollback_multiplies_the_learning_rate_by_the_factor(monkeypatch):
+    """Mutation caught (issue 13's mutation run): the rollback setting lr to the factor, or dividing by it."""
+    from vaekit import training
+
+    made = []
+    monkeypatch.setattr(training, "adam", lambda params, lr: made.append(torch.optim.Adam(params, lr=lr)) or made[-1])
+    x, v = _data()
+    cfg = TrainConfig(epochs=6, batch_size=50, lr=2e-3, on_divergence="rollback", max_rollbacks=1,
+                      rollback_lr_factor=0.3)
+    result = Trainer(cfg, batch_transform=_NaNAfter(2, 4)).fit(small_vae(), x, v)
+    assert [r.get("event") for r in result.history if "event" in r] == ["rollback", "diverged"]
+    assert [g["lr"] for g in made[0].param_groups] == [pytest.approx(2e-3 * 0.3)] * len(made[0].param_groups)

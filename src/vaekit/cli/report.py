@@ -1,4 +1,5 @@
-"""``vaekit report``: tables and figures of a thesis target from the results database alone."""
+"""``vaekit report``: tables and figures of a thesis target from the results database alone, or from saved raw
+per-run results (the ``runs.jsonl`` beside every committed report) with ``--raw``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target")
     p.add_argument("--db", type=Database(), default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
     p.add_argument("--out", type=OutputDir(), help="report folder (default results/TARGET)")
+    p.add_argument("--raw", type=Path, metavar="FILE",
+                   help="rebuild the report from saved raw results (a runs.jsonl or results.json) instead of --db")
     p.add_argument(
         "--budget", choices=BUDGETS, help="which budget's runs (default: that of the latest reproduce)"
     )
@@ -32,14 +35,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..experiments.targets import get_target
 
     target = get_target(args.target)
+    out = args.out or Path("results") / target.name
+    if args.raw is not None:
+        return _from_raw(args, target, out)
     nothing = f"nothing run yet for {args.target} in {args.db} — run `vaekit reproduce {args.target}`"
     if not args.db.is_file():
         raise ConfigError(nothing)
     check_database(args.db)
-    check_output_dir(args.out or Path("results") / target.name, "report folder")
+    check_output_dir(out, "report folder")
     with open_store(args.db) as store:
         if not store.rows(target.name):
             raise ConfigError(nothing)
-        report = report_from_db(target, store, args.out or Path("results") / target.name, args.budget)
+        report = report_from_db(target, store, out, args.budget)
     say(args, report["markdown"])
     return {"target": target.name, **report}
+
+
+def _from_raw(args: argparse.Namespace, target: Any, out: Path) -> dict[str, Any]:
+    """The report of ``target`` rebuilt from the raw results file ``args.raw`` alone (no database, nothing run)."""
+    from ..experiments.report import report_from_raw
+
+    if not args.raw.is_file():
+        raise ConfigError(f"--raw {args.raw}: no such file (give the runs.jsonl beside a report, or a results.json)")
+    check_output_dir(out, "report folder")
+    try:
+        report = report_from_raw(target, args.raw, out)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"--raw {args.raw} is not raw vaekit results for {target.name} (one JSON run per line "
+                          f"with config, status and metrics, or a results.json list): {err!r}") from None
+    say(args, report["markdown"])
+    return {"target": target.name, "raw": str(args.raw), **report}

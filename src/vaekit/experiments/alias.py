@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .report import load_raw
+from .report import report_from_raw as _rebuild
 from .targets import get_target
 
 #: options of the old chapter scripts that ``vaekit reproduce`` has not, and what to use instead
@@ -29,7 +29,7 @@ GONE = {
 
 def report_from_raw(target: str, raw: Path, out: Path) -> str:
     """Rebuild ``target``'s report into ``out`` from saved raw results alone; its markdown."""
-    return get_target(target).report(load_raw(raw), out)["markdown"]
+    return _rebuild(get_target(target), raw, out)["markdown"]
 
 
 def forward(module: str, argv: Sequence[str] | None = None) -> int:

@@ -282,6 +282,24 @@ def report_from_db(
     }
 
 
+def report_from_raw(target: Target, raw: str | Path, out: Path) -> dict[str, Any]:
+    """Rebuild ``target``'s report from saved raw results alone (see :func:`load_raw`; nothing is run and no
+    database is read) and write ``out/report.md`` naming the file it came from."""
+    raw = Path(raw)
+    results = load_raw(raw)
+    out = Path(out)
+    report = target.report(results, out)
+    counts = {s: sum(r["status"] == s for r in results) for s in ("done", "diverged", "failed")}
+    text = "\n".join([
+        f"## {target.name}: {target.description}", "", report["markdown"], "",
+        f"Rebuilt by `vaekit report {target.name} --raw {raw}` from the raw results in that file: "
+        f"{counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed runs.",
+    ]) + "\n"
+    path = write_text(out / "report.md", text)
+    page = write_report_html(out, f"{target.name}: {target.description}", text, report.get("files", []))
+    return {"markdown": text, "files": [*report.get("files", []), str(path), str(page)], "counts": counts}
+
+
 def raw_line(row: dict[str, Any]) -> str:
     """One JSON line of a stored run: what :func:`load_raw` reads back into report input."""
     metrics = dict(row["metrics"] or {})
