@@ -117,12 +117,15 @@ def test_fast_bernoulli_log_prob_equals_torch_for_extreme_logits_and_broadcast_s
 
 
 # ---------------------------------------------------------------- edges found by mutation testing (issue 13)
-@pytest.mark.parametrize("head", [Bernoulli(5, 3), Gaussian(5, 3), MAPGaussian(5, 3, b=2.0), StudentT(5, 3)],
-                         ids=lambda h: type(h).__name__)
-def test_every_head_records_its_shape(head):
-    """Mutation caught: a head constructor passing None for either size to the base class."""
+@pytest.mark.parametrize("kind, options", [(Bernoulli, {}), (Gaussian, {}), (MAPGaussian, {"b": 2.0, "variance_floor": 0.01, "bounded_mean": True}), (StudentT, {})],
+                         ids=lambda k: getattr(k, "__name__", ""))
+def test_every_head_records_its_shape(kind, options):
+    """Mutation caught: a head constructor passing None for either size, or dropping its options, on the way to
+    its base class."""
+    head = kind(5, 3, **options)
     assert (head.in_features, head.out_features) == (5, 3)
     assert head(torch.randn(2, 5)).event_shape == (3,)
+    assert all(head.config()[k] == v for k, v in options.items())
 
 
 def test_student_t_default_floor_is_one_half_and_the_bounds_are_strict():

@@ -213,5 +213,114 @@ def test_each_rollback_multiplies_the_learning_rate_by_the_factor(monkeypatch):
     cfg = TrainConfig(epochs=6, batch_size=50, lr=2e-3, on_divergence="rollback", max_rollbacks=1,
                       rollback_lr_factor=0.3)
     result = Trainer(cfg, batch_transform=_NaNAfter(2, 4)).fit(small_vae(), x, v)
-    assert [r.get("event") for r in result.history if "event" in r] == ["rollback", "diverged"]
+    events = [r for r in result.history if "event" in r]
+    assert [r["event"] for r in events] == ["rollback", "diverged"]
+    assert all(isinstance(r["epoch"], int) and 1 <= r["epoch"] <= 6 for r in events)
     assert [g["lr"] for g in made[0].param_groups] == [pytest.approx(2e-3 * 0.3)] * len(made[0].param_groups)
+
+
+def test_a_non_finite_validation_bound_rolls_back_and_training_recovers(monkeypatch):
+    """The second divergence check (finite training steps, non-finite validation bound) rolls back like the first,
+    and a run that recovers is not marked diverged. Mutations caught (issue 13's mutation run): the model not
+    passed to the rollback; ``events or ...`` marking any run with a rollback as diverged."""
+    from vaekit import training
+
+    real, calls = training.elbo, []
+
+    def elbo_inf_once(model, x, s=None):
+        calls.append(1)
+        values = real(model, x, s)
+        return values * math.inf if len(calls) == 2 else values
+
+    monkeypatch.setattr(training, "elbo", elbo_inf_once)
+    x, v = _data()
+    result = Trainer(TrainConfig(epochs=4, batch_size=50, on_divergence="rollback")).fit(small_vae(), x, v)
+    assert [(r["epoch"], r["event"]) for r in result.history if "event" in r] == [(2, "rollback")]
+    assert not result.diverged and result.rollbacks == 1 and result.best_epoch in (1, 3, 4)
+
+
+def test_when_every_epoch_diverges_the_run_is_diverged_with_its_initial_weights(monkeypatch):
+    """Rollbacks to the initial state until the epochs run out mark the run diverged at its first event; with the
+    stop policy a run whose first validation bound is non-finite keeps its initial weights (not the ones the
+    failed epoch trained). Mutations caught: no initial good state, the end-of-run divergence marking altered or
+    skipped, and a shallow copy of the initial best state."""
+    from vaekit import training
+
+    x, v = _data()
+    model = small_vae()
+    result = Trainer(TrainConfig(epochs=3, batch_size=50, on_divergence="rollback", max_rollbacks=5),
+                     batch_transform=_NaNAfter(0, 4)).fit(model, x, v)
+    assert [r["event"] for r in result.history] == ["rollback"] * 3
+    assert result.diverged and (result.diverged_epoch, result.epochs_run, result.best_epoch) == (1, 3, 0)
+
+    model = small_vae()
+    initial = {k: t.clone() for k, t in model.state_dict().items()}
+    monkeypatch.setattr(training, "elbo", lambda model, x, s=None: torch.full((len(x),), -math.inf))
+    result = Trainer(TrainConfig(epochs=3, batch_size=50)).fit(model, x, v)
+    assert result.diverged and result.diverged_epoch == 1
+    assert all(torch.equal(t, initial[k]) for k, t in model.state_dict().items())
+
+
+def test_ctrl_c_keeps_the_best_weights_and_says_interrupted():
+    """A KeyboardInterrupt during training ends it cleanly: ``interrupted`` is True and the best epoch's weights
+    are restored (mutation caught: ``interrupted`` set to None)."""
+    x, v = _data()
+    seen = {}
+
+    def stop_at_three(epoch, model, record):
+        seen[epoch] = {k: t.clone() for k, t in model.state_dict().items()}
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    model = small_vae()
+    result = Trainer(TrainConfig(epochs=10, batch_size=50, lr=1e-2), callbacks=[stop_at_three]).fit(model, x, v)
+    assert result.interrupted is True and result.epochs_run == 3
+    best = seen[result.best_epoch]
+    assert all(torch.equal(t, best[k]) for k, t in model.state_dict().items())
+
+
+def test_a_finite_loss_with_a_non_finite_gradient_is_a_divergence():
+    """Both the loss and the gradient norm must be finite for a step to count (mutation caught: ``|`` for
+    ``&``); the poisoned steps are skipped, so the weights stay finite."""
+    x, v = _data()
+    model = small_vae()
+    calls = []
+    # poison only the gradient of epoch 1's last batch (200 rows, batches of 50): its loss is finite
+    next(model.parameters()).register_hook(lambda grad: calls.append(1) or (grad * math.nan if len(calls) == 4 else grad))
+    result = Trainer(TrainConfig(epochs=3, batch_size=50)).fit(model, x, v)
+    assert result.history == [{"epoch": 1, "event": "diverged"}]  # caught there, not one validation pass later
+    assert result.diverged and result.diverged_epoch == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_epoch_diagnostics_are_row_weighted_means_and_extremes():
+    """The likelihood's per-batch diagnostics enter the history as the epoch's row-weighted mean (mutation caught:
+    the sum started at 1 instead of 0) — with the Student-t head's nu fixed at nu_init, mean nu is nu_init."""
+    x, v = _data()
+    model = small_vae("student-t")
+    torch.nn.init.zeros_(model.likelihood.raw_nu.weight)
+    model.likelihood.raw_nu.weight.requires_grad_(False)
+    model.likelihood.raw_nu.bias.requires_grad_(False)
+    result = Trainer(TrainConfig(epochs=1, batch_size=64)).fit(model, x, v)  # 200 rows: batches of 64, 64, 64, 8
+    assert result.history[0]["mean_nu"] == pytest.approx(10.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("options, ok", [
+    (dict(hidden=(1,)), True), (dict(hidden=(0,)), False), (dict(dropout=0.99), True), (dict(dropout=1.0), False),
+])
+def test_model_options_accept_their_boundary_values(options, ok):
+    """The smallest legal width is 1 and dropout lies in [0, 1) (mutations caught: ``<= 1``, ``<= 1.0``)."""
+    if ok:
+        VAE(3, 2, **options)
+    else:
+        with pytest.raises(ConfigError):
+            VAE(3, 2, **options)
+
+
+def test_patience_of_one_stops_after_one_epoch_without_improvement():
+    """patience = 1 is legal (mutation caught: ``< 2``) and means: stop at the first epoch that does not improve."""
+    x, v = _data()
+    result = Trainer(TrainConfig(epochs=50, batch_size=50, patience=1, lr=3e-2)).fit(small_vae(), x, v)
+    improved = [r["epoch"] for i, r in enumerate(result.history)
+                if r["val_loss"] < min([float("inf")] + [q["val_loss"] for q in result.history[:i]])]
+    assert result.stopped_early and result.epochs_run == improved[-1] + 1
