@@ -2,8 +2,9 @@
 
 Each entry below names committed raw results (a ``runs.jsonl`` that ``vaekit reproduce``/``vaekit report`` write
 beside ``report.md``, or a chapter script's ``results.json``), the target whose report code builds the table, and the documents that quote it. The test rebuilds
-the report from the raw file alone and checks that every table row (mean ± std per cell, the paired tests' rows)
-appears verbatim in each document, so a hand-edited or stale number fails. Rebuild one by hand with
+the report from the raw file alone and checks that every table row (mean ± std per cell) and every paired-test
+line (difference, confidence interval, p-value) appears verbatim in each document (``PATH[i,j]``: only the
+report's tables i and j), so a hand-edited or stale number fails. Rebuild one by hand with
 ``vaekit report TARGET --raw RUNS.jsonl`` (or on the database with ``--db``), or here with ``python -m pytest tests/test_documented_numbers.py``.
 """
 
@@ -29,6 +30,8 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...]]] = [
     ("chapter5/table-5.3-numerics-3/runs.jsonl", "table-5.2", ("docs/chapter5.md",)),
     ("chapter5/table-5.3-numerics-3/runs.jsonl", "table-5.3", ("README.md", "docs/chapter5.md")),
     ("chapter5/table-5.3-numerics-3/runs.jsonl", "table-5.4", ("docs/chapter5.md",)),
+    # the headline test: README quotes its accuracy and I(S;Z) tables with their paired tests, the chapter all
+    ("chapter5/invariance-5-numerics-3/runs.jsonl", "invariance-5", ("README.md[0,1]", "docs/chapter5.md")),
 ]
 
 
@@ -36,16 +39,38 @@ def _normalise(line: str) -> str:
     return re.sub(r"\s+", " ", line.replace("−", "-").strip())
 
 
-def table_rows(markdown: str) -> list[str]:
-    """The data rows of every markdown table (header separators and header rows excluded)."""
+SEPARATOR = re.compile(r"\|(\s*:?-+:?\s*\|)+")
+
+
+def table_blocks(markdown: str) -> list[list[str]]:
+    """The data rows of each markdown table (header separators and header rows excluded), each followed by the
+    paired-test lines (``- ...: A − B = ..., paired t-test p = ...``) that come after it."""
     lines = markdown.splitlines()
-    rows = []
+    blocks: list[list[str]] = []
     for i, line in enumerate(lines):
-        if line.startswith("|") and not re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", line.strip()):
-            if i + 1 < len(lines) and re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", lines[i + 1].strip()):
-                continue  # a header row
-            rows.append(_normalise(line))
-    return rows
+        if line.startswith("|") and not SEPARATOR.fullmatch(line.strip()):
+            if i + 1 < len(lines) and SEPARATOR.fullmatch(lines[i + 1].strip()):
+                blocks.append([])  # a header row opens a table
+                continue
+            blocks[-1].append(_normalise(line))
+        elif line.startswith("- ") and "paired t-test p =" in line and blocks:
+            blocks[-1].append(_normalise(line))
+    return blocks
+
+
+def table_rows(markdown: str) -> list[str]:
+    """Every row of :func:`table_blocks`, in order."""
+    return [row for block in table_blocks(markdown) for row in block]
+
+
+def quoted_rows(markdown: str, document: str) -> tuple[str, list[str]]:
+    """The document's path and the report rows it must quote: all of them, or those of the tables listed as
+    ``PATH[i,j]`` (0-based, in report order; each with its paired-test lines)."""
+    match = re.fullmatch(r"(.+)\[([\d,]+)\]", document)
+    if match is None:
+        return document, table_rows(markdown)
+    blocks = table_blocks(markdown)
+    return match[1], [row for i in map(int, match[2].split(",")) for row in blocks[i]]
 
 
 @pytest.mark.slow
@@ -55,14 +80,17 @@ def test_documented_table_recomputes_from_raw_results(raw: str, target: str, doc
     path = RESULTS / raw
     assert path.is_file(), f"raw results {path} are not committed"
     report = load_targets()[target].report(load_raw(path), tmp_path)
-    rows = table_rows(report["markdown"])
-    assert rows, "the report has no table"
+    assert table_rows(report["markdown"]), "the report has no table"
     for document in documents:
+        document, rows = quoted_rows(report["markdown"], document)
         text = {_normalise(line) for line in (ROOT / document).read_text().splitlines()}
         missing = [row for row in rows if row not in text]
         assert not missing, f"{document} does not quote these rows recomputed from {raw}:\n" + "\n".join(missing)
 
 
 def test_table_rows_parser() -> None:
-    markdown = "text\n\n| A | B |\n|---|---|\n| x | −1.0 ± 0.1 |\n| y | **2** |\n"
-    assert table_rows(markdown) == ["| x | -1.0 ± 0.1 |", "| y | **2** |"]
+    markdown = ("text\n\n| A | B |\n|---|---|\n| x | −1.0 ± 0.1 |\n| y | **2** |\n\n- x: B − A = +1, paired t-test p = 0.5\n"
+                "- a note\n\n| C |\n|---|\n| z |\n")
+    assert table_rows(markdown) == ["| x | -1.0 ± 0.1 |", "| y | **2** |", "- x: B - A = +1, paired t-test p = 0.5", "| z |"]
+    assert quoted_rows(markdown, "README.md[1]") == ("README.md", ["| z |"])
+    assert quoted_rows(markdown, "README.md") == ("README.md", table_rows(markdown))
