@@ -532,3 +532,62 @@ def test_implicit_prior_normaliser_metrics_name_every_quantity():
     model = VAE(3, 2, prior="implicit", hidden=(8,), prior_kwargs={"ratio_epochs": 1})
     metrics = model.prior.normaliser_metrics()
     assert set(metrics) == {"log_normaliser", "log_normaliser_stderr", "log_normaliser_ess", "log_normaliser_reliable"}
+
+
+def test_vamp_options_reach_the_prior():
+    """Explicit pseudo-input initialisation and clip override the data-driven defaults; one component is legal
+    (mutations caught: init_mean/init_std/clip ignored, ``n_components <= 1`` refused)."""
+    from vaekit.errors import ConfigError
+    from vaekit.priors import VampPrior
+
+    prior = VampPrior(2, n_components=1, init_mean=0.3, init_std=0.0, clip=False, x_dim=3, data_in_unit_interval=True)
+    assert prior.pseudo_inputs.tolist() == [[pytest.approx(0.3)] * 3] and not prior.clip
+    assert VampPrior(2, n_components=2, x_dim=3, data_in_unit_interval=True).clip
+    with pytest.raises(ConfigError):
+        VampPrior(2, n_components=0, x_dim=3)
+
+
+def test_equal_task_weights_give_every_present_task_half_the_mass():
+    """1 / (K N_s) over the tasks present, also when a task index is unused (gap) or has a single row (mutations
+    caught: tasks with 0 rows counted, tasks with 1 row not counted)."""
+    model = VAE(3, 2, prior="implicit", hidden=(8,), n_tasks=3, prior_kwargs={"task_weights": "equal"})
+    weights = model.prior.row_weights(torch.tensor([0, 0, 0, 2]))
+    assert weights.tolist() == [pytest.approx(1 / 6)] * 3 + [pytest.approx(0.5)]
+
+
+@pytest.mark.parametrize("ancestral", ["reuse", "encode"])
+def test_classifier_phase_samples_the_aggregated_posterior_with_the_task_weights(monkeypatch, ancestral):
+    """The classifier's q(z) samples are drawn with the rows' task weights (mutations caught: the weights or the
+    tasks dropped on the way to the ancestral sampler, which silently turns equal task weights into p_D(s))."""
+    from vaekit.priors import ImplicitOptimalPrior
+
+    torch.manual_seed(0)
+    model = VAE(3, 2, prior="implicit", hidden=(8,), n_tasks=2,
+                prior_kwargs={"task_weights": "equal", "ratio_epochs": 1, "ancestral": ancestral})
+    x, s = torch.randn(40, 3), torch.tensor([0] * 30 + [1] * 10)
+    if ancestral == "reuse":
+        model.prior.observe(model.encode(x, s), s)
+    seen = []
+    real = ImplicitOptimalPrior._ancestral
+    monkeypatch.setattr(ImplicitOptimalPrior, "_ancestral",
+                        staticmethod(lambda loc, scale, m, weights=None: seen.append(weights) or real(loc, scale, m, weights)))
+    model.prior.fit_auxiliary(x, s)
+    assert seen and all(w is not None for w in seen)
+    assert sorted(set(round(float(w), 6) for w in seen[0])) == [round(1 / 60, 6), round(1 / 20, 6)]
+
+
+def test_implicit_prior_options_reach_the_classifier():
+    """``dropout_last_only`` puts the classifier's dropout after its last hidden layer only; two normaliser samples
+    are the legal minimum (mutations caught: the option dropped, ``< 3`` / ``<= 2``)."""
+    from vaekit.errors import ConfigError
+    from vaekit.priors import ImplicitOptimalPrior
+
+    def dropouts(prior):
+        return sum(isinstance(m, torch.nn.Dropout) for m in prior.ratio.modules())
+
+    kwargs = dict(ratio_hidden=(8, 8, 8), keep_prob=0.5)
+    assert dropouts(ImplicitOptimalPrior(2, dropout_last_only=True, **kwargs)) == 1
+    assert dropouts(ImplicitOptimalPrior(2, **kwargs)) == 3
+    ImplicitOptimalPrior(2, normaliser_samples=2)
+    with pytest.raises(ConfigError):
+        ImplicitOptimalPrior(2, normaliser_samples=1)

@@ -324,3 +324,43 @@ def test_patience_of_one_stops_after_one_epoch_without_improvement():
     improved = [r["epoch"] for i, r in enumerate(result.history)
                 if r["val_loss"] < min([float("inf")] + [q["val_loss"] for q in result.history[:i]])]
     assert result.stopped_early and result.epochs_run == improved[-1] + 1
+
+
+def test_model_input_checks_name_the_problem():
+    """VAE.check_input refuses a wrong shape, an empty matrix and non-finite rows, naming those rows (mutations
+    caught: ``and`` for ``or`` in the shape check, the empty check on the wrong axis, the non-finite rows' indices
+    lost or inverted)."""
+    from vaekit.errors import DataError
+
+    model = small_vae()
+    for bad, message in ((torch.zeros(3), r"3 columns .* got shape \(3,\)"), (torch.zeros(4, 2), "got shape \\(4, 2\\)"),
+                         (torch.zeros(0, 3), "no rows")):
+        with pytest.raises(DataError, match=message):
+            model.check_input(bad)
+    x = torch.zeros(6, 3)
+    x[1, 2], x[4, 0] = math.nan, math.inf
+    with pytest.raises(DataError, match=r"rows \[1, 4\]"):
+        model.check_input(x)
+    model.check_input(torch.zeros(1, 3))  # one row is data
+
+
+def test_train_result_dict_is_strict_json():
+    """Non-finite losses become null, not Infinity (mutation caught: the finiteness check skipped)."""
+    import json
+
+    from vaekit.training import TrainResult, finite_or_none
+
+    assert finite_or_none(math.inf) is None and finite_or_none(math.nan) is None and finite_or_none(2) == 2.0
+    d = TrainResult().to_dict()
+    assert d["best_val_loss"] is None
+    json.dumps(d, allow_nan=False)
+
+
+def test_model_from_a_config_dict_rebuilds_it_and_refuses_unknown_options():
+    """Mutations caught: the dict passed to the model unparsed, unknown options let through."""
+    from vaekit.model import ModelConfig
+
+    model = VAE.from_config({"x_dim": 3, "latent_dim": 2, "hidden": [8], "likelihood": "student-t"})
+    assert model.config == ModelConfig(x_dim=3, latent_dim=2, hidden=(8,), likelihood="student-t")
+    with pytest.raises(ConfigError, match="nonsense"):
+        ModelConfig.from_dict({"x_dim": 3, "latent_dim": 2, "nonsense": 1})
