@@ -413,3 +413,18 @@ def test_the_cpu_time_estimate_uses_committed_measurements_and_extrapolates_by_e
     assert rows["table-3.2", "quick"]["cpu_estimate_source"] == "committed"
     assert rows["table-3.2", "full"]["cpu_estimate_source"] == "extrapolated"
     assert rows["table-3.2", "full"]["cpu_seconds_estimate"] > rows["table-3.2", "quick"]["cpu_seconds_estimate"]
+
+
+def test_the_cpu_time_estimate_borrows_per_epoch_costs_from_the_run_family():
+    """A target that shares its runs (chapter 5) is estimated from a sibling's per-epoch measurement, as an
+    extrapolation, never as its own committed cost; without any measurement it stays unknown."""
+    from vaekit.experiments.listing import COST_SHAPE_KEYS, estimate_seconds
+
+    target = get_target("table-5.4")
+    runs = target.runs("quick")
+    per = {f"{c['dataset']}/{c['method']}": {"seconds_per_run": 1.0, "seconds_per_epoch": 0.5,
+                                             "shape": {k: c.get(k) for k in COST_SHAPE_KEYS}} for c in runs}
+    total, source = estimate_seconds(target, "quick", {"table-5.3": {"quick": per}})
+    assert source == "extrapolated" and total == pytest.approx(sum(0.5 * c["epochs"] for c in runs))
+    assert estimate_seconds(target, "quick", {"table-3.2": {"quick": per}}) is None  # not of its family
+    assert estimate_seconds(target, "quick", {}) is None

@@ -65,8 +65,10 @@ def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tupl
     """CPU seconds of the whole grid from committed measurements: each run's measured mean at this budget
     ("committed"), else the quick budget's seconds per epoch times the run's epochs plus its seconds per test row
     times the rows it evaluates ("extrapolated": an upper bound, early stopping ignored), where the two runs agree on
-    :data:`COST_SHAPE_KEYS`. None when any run of the grid has no measurement to go by."""
+    :data:`COST_SHAPE_KEYS` — measured on this target or, failing that, on a target of its run family (which trains
+    the same models). None when any run of the grid has no measurement to go by."""
     measured = costs.get(target.name, {})
+    siblings = [costs.get(name, {}) for name in _family(target)]
     try:
         configs = target.runs(budget)
     except Exception:  # noqa: BLE001 - as run_count
@@ -74,12 +76,14 @@ def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tupl
     total, extrapolated = 0.0, False
     for config in configs:
         name = f"{config.get('dataset')}/{config.get('method')}"
-        same, quick = measured.get(budget, {}).get(name, {}), measured.get("quick", {}).get(name, {})
+        same = measured.get(budget, {}).get(name, {})
         epochs = config.get("epochs")
+        quick = next((q for q in (m.get("quick", {}).get(name, {}) for m in (measured, *siblings))
+                      if "seconds_per_epoch" in q and all(q.get("shape", {}).get(k) == config.get(k)
+                                                          for k in COST_SHAPE_KEYS)), None)
         if "seconds_per_run" in same:
             total += same["seconds_per_run"]
-        elif ("seconds_per_epoch" in quick and isinstance(epochs, int)
-              and all(quick.get("shape", {}).get(k) == config.get(k) for k in COST_SHAPE_KEYS)):
+        elif quick is not None and isinstance(epochs, int):
             total += quick["seconds_per_epoch"] * epochs
             if "seconds_per_row" in quick and "test_rows" in quick:
                 subsample = config.get("test_subsample")
@@ -88,6 +92,15 @@ def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tupl
         else:
             return None
     return total, "extrapolated" if extrapolated else "committed"
+
+
+def _family(target: Target) -> list[str]:
+    """The other targets of ``target``'s run family (they share trained runs), by name."""
+    if target.run_family is None:
+        return []
+    from .targets import load_targets
+
+    return sorted(name for name, t in load_targets().items() if t.run_family == target.run_family and name != target.name)
 
 
 def duration(seconds: float) -> str:
