@@ -263,7 +263,7 @@ def test_report_rebuilds_from_the_raw_results_beside_a_report(tmp_path, capsys):
     assert (tmp_path / "raw" / "report.md").read_text() == result["markdown"]
     foreign = tmp_path / "foreign.jsonl"
     foreign.write_text('{"name": "not a run"}\n')
-    for bad, message in ((tmp_path / "absent.jsonl", "no such file"), (foreign, "is not raw vaekit results")):
+    for bad, message in ((tmp_path / "absent.jsonl", "does not exist"), (foreign, "is not raw vaekit results")):
         assert main(["report", "t-sleep", "--raw", str(bad), "--out", str(tmp_path / "bad")]) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "bad").exists()

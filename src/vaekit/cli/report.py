@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..names import BUDGETS
-from ..validation import Database, OutputDir, check_database, check_output_dir
+from ..validation import Database, InputFile, OutputDir, check_database, check_output_dir
 from .options import common_options
 from .output import say
 from .results import DEFAULT_DB, open_store
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target")
     p.add_argument("--db", type=Database(), default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
     p.add_argument("--out", type=OutputDir(), help="report folder (default results/TARGET)")
-    p.add_argument("--raw", type=Path, metavar="FILE",
+    p.add_argument("--raw", type=InputFile(), metavar="FILE",
                    help="rebuild the report from saved raw results (a runs.jsonl or results.json) instead of --db")
     p.add_argument(
         "--budget", choices=BUDGETS, help="which budget's runs (default: that of the latest reproduce)"
@@ -55,8 +55,6 @@ def _from_raw(args: argparse.Namespace, target: Any, out: Path) -> dict[str, Any
     """The report of ``target`` rebuilt from the raw results file ``args.raw`` alone (no database, nothing run)."""
     from ..experiments.report import report_from_raw
 
-    if not args.raw.is_file():
-        raise ConfigError(f"--raw {args.raw}: no such file (give the runs.jsonl beside a report, or a results.json)")
     check_output_dir(out, "report folder")
     try:
         report = report_from_raw(target, args.raw, out)
