@@ -32,6 +32,8 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...]]] = [
     ("chapter5/table-5.3-numerics-3/runs.jsonl", "table-5.4", ("docs/chapter5.md",)),
     # the headline test: README quotes its accuracy and I(S;Z) tables with their paired tests, the chapter all
     ("chapter5/invariance-5-numerics-3/runs.jsonl", "invariance-5", ("README.md[0,1]", "docs/chapter5.md")),
+    ("chapter5/invariance-5-dropout-numerics-3/runs.jsonl", "invariance-5-dropout", ("README.md[0,1]", "docs/chapter5.md")),
+    ("chapter5/invariance-5-budget-numerics-3/runs.jsonl", "invariance-5-budget", ("README.md[0,1]", "docs/chapter5.md")),
 ]
 
 
