@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vaekit.experiments.report import load_raw
+from vaekit.experiments.report import report_from_raw
 from vaekit.experiments.targets import load_targets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_documented_table_recomputes_from_raw_results(raw: str, target: str, doc
                                                       tmp_path: Path) -> None:
     path = RESULTS / raw
     assert path.is_file(), f"raw results {path} are not committed"
-    report = load_targets()[target].report(load_raw(path), tmp_path)
+    report = report_from_raw(load_targets()[target], path, tmp_path)  # what `vaekit report TARGET --raw` runs
     assert table_rows(report["markdown"]), "the report has no table"
     for document in documents:
         document, rows = quoted_rows(report["markdown"], document)

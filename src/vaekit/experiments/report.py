@@ -270,16 +270,17 @@ def report_from_db(
         lines.append(f"- failed: `{_short_config(r['config'])}`: {_last_line(r['error'])}")
     lines.append("Raw per-run results (configuration, status, numerics version, every metric and the training "
                  "history): `runs.jsonl` beside this report.")
+    text, files = _write_pages(target, report, out, lines)
+    raw = write_text(out / "runs.jsonl", "".join(raw_line(r) for r in rows))
+    return {"markdown": text, "files": [*files, str(raw)], "budget": budget, "counts": counts}
+
+
+def _write_pages(target: Target, report: dict[str, Any], out: Path, lines: list[str]) -> tuple[str, list[str]]:
+    """Write ``out/report.md`` (``lines``) and its HTML page; the markdown and every file of the report."""
     text = "\n".join(lines) + "\n"
     path = write_text(out / "report.md", text)
     page = write_report_html(out, f"{target.name}: {target.description}", text, report.get("files", []))
-    raw = write_text(out / "runs.jsonl", "".join(raw_line(r) for r in rows))
-    return {
-        "markdown": text,
-        "files": [*report.get("files", []), str(path), str(raw), str(page)],
-        "budget": budget,
-        "counts": counts,
-    }
+    return text, [*report.get("files", []), str(path), str(page)]
 
 
 def report_from_raw(target: Target, raw: str | Path, out: Path) -> dict[str, Any]:
@@ -290,14 +291,12 @@ def report_from_raw(target: Target, raw: str | Path, out: Path) -> dict[str, Any
     out = Path(out)
     report = target.report(results, out)
     counts = {s: sum(r["status"] == s for r in results) for s in ("done", "diverged", "failed")}
-    text = "\n".join([
+    text, files = _write_pages(target, report, out, [
         f"## {target.name}: {target.description}", "", report["markdown"], "",
         f"Rebuilt by `vaekit report {target.name} --raw {raw}` from the raw results in that file: "
         f"{counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed runs.",
-    ]) + "\n"
-    path = write_text(out / "report.md", text)
-    page = write_report_html(out, f"{target.name}: {target.description}", text, report.get("files", []))
-    return {"markdown": text, "files": [*report.get("files", []), str(path), str(page)], "counts": counts}
+    ])
+    return {"markdown": text, "files": files, "counts": counts}
 
 
 def raw_line(row: dict[str, Any]) -> str:
