@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import friedmanchisquare, rankdata
+from scipy.stats import friedmanchisquare, rankdata, wilcoxon
 
 from ..data.adbench import ADBENCH_SETS
 from .stats import mean_std
@@ -44,6 +44,24 @@ def friedman(scores: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     stat, p = friedmanchisquare(*scores.T)
     return float(stat), float(p)
+
+
+def paired_against(means: dict[str, dict[str, float]], reference: str,
+                   others: list[str]) -> list[dict[str, Any]]:
+    """``reference`` against each other detector, paired over the sets both have (per-set means over seeds):
+    mean and std of the difference, wins/ties/losses, and the two-sided Wilcoxon signed-rank p (scipy; NaN when
+    every difference is zero or fewer than two sets are paired)."""
+    rows = []
+    for other in others:
+        diffs = np.array([row[reference] - row[other] for row in means.values() if reference in row and other in row])
+        if not len(diffs):
+            continue
+        nonzero = diffs[diffs != 0]
+        p = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else float("nan")
+        rows.append({"detector": other, "sets": len(diffs), "mean": float(diffs.mean()),
+                     "std": float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0, "wins": int((diffs > 0).sum()),
+                     "ties": int((diffs == 0).sum()), "losses": int((diffs < 0).sum()), "p": p})
+    return rows
 
 
 def cd_diagram(scores: np.ndarray, detectors: list[str], path: Path, title: str) -> Path | None:
@@ -120,6 +138,25 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
             best = min(row.values())
             lines.append(f"| {label} | " + " | ".join(
                 (f"**{row[m]:.2f}**" if row[m] == best else f"{row[m]:.2f}") for m in present) + " |")
+        lines.append("")
+    if "vaekit" in present:
+        lines += ["**vaekit's default against each detector**, paired over sets (difference of per-set means over "
+                  "seeds, vaekit − other; wins/ties/losses; two-sided Wilcoxon signed-rank test, scipy)", "",
+                  "| detector | " + " | ".join(f"{label}: difference | W/T/L | p" for label in METRICS.values()) + " |",
+                  "|---|" + "---|---|---|" * len(METRICS)]
+        by_metric = {}
+        for metric in METRICS:
+            table = cells(done, metric)
+            means = {d: {m: float(np.mean(table[(d, m)])) for m in present if (d, m) in table} for d in sets}
+            by_metric[metric] = {r["detector"]: r for r in paired_against(means, "vaekit",
+                                                                           [m for m in present if m != "vaekit"])}
+        for other in (m for m in present if m != "vaekit"):
+            cols = []
+            for metric in METRICS:
+                r = by_metric[metric].get(other)
+                cols.append("– | – | –" if r is None else f"{r['mean']:+.3f} ± {r['std']:.3f} | "
+                            f"{r['wins']}/{r['ties']}/{r['losses']} | {r['p']:.2g}")
+            lines.append(f"| {other} | " + " | ".join(cols) + " |")
         lines.append("")
     for metric, label in METRICS.items():
         table = cells(done, metric)
