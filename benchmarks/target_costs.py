@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from vaekit.experiments.listing import COST_SHAPE_KEYS, COSTS_FILE  # noqa: E402
+from vaekit.experiments.listing import COST_SHAPE_KEYS, COSTS_FILE, cost_name  # noqa: E402
 from vaekit.experiments.report import load_raw  # noqa: E402
 
 
@@ -62,17 +62,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, action="append", default=[], help="also read this results database")
     args = parser.parse_args()
-    groups: dict[tuple[str, str, str, str], list[dict]] = {}
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for record in records(args.db):
         config = record.get("config") or {}
         costs = per_run_costs(record)
         if costs is None or not config.get("target"):
             continue
-        key = (config["target"], config.get("budget") or "quick", str(config.get("dataset")), str(config.get("method")))
+        key = (config["target"], config.get("budget") or "quick", cost_name(config))
         costs["shape"] = {k: config.get(k) for k in COST_SHAPE_KEYS}
         groups.setdefault(key, []).append(costs)
     table: dict[str, dict] = {}
-    for (target, budget, dataset, method), runs in sorted(groups.items()):
+    for (target, budget, name), runs in sorted(groups.items()):
         entry = {"runs": len(runs), "shape": runs[0]["shape"]}
         # Load on a shared machine only ever slows a run down: per epoch and per row the fastest measurement is the
         # best estimate of the cost; a whole run also varies with its epochs (early stopping): its median.
@@ -80,7 +80,7 @@ def main() -> int:
             values = [r[part] for r in runs if part in r]
             if values:
                 entry[f"seconds_per_{part}" if part != "test_rows" else "test_rows"] = pick(values)
-        table.setdefault(target, {}).setdefault(budget, {})[f"{dataset}/{method}"] = entry
+        table.setdefault(target, {}).setdefault(budget, {})[name] = entry
     out = {"machine": "2-core CPU shared with other work (timings are upper bounds)", "targets": table}
     COSTS_FILE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(f"{COSTS_FILE}: {sum(len(g) for g in groups.values())} runs of {len(table)} targets")

@@ -433,3 +433,23 @@ def test_the_cpu_time_estimate_borrows_per_epoch_costs_from_the_run_family():
     assert source == "extrapolated" and total == pytest.approx(sum(0.5 * c["epochs"] for c in runs))
     assert estimate_seconds(target, "quick", {"table-3.2": {"quick": per}}) is None  # not of its family
     assert estimate_seconds(target, "quick", {}) is None
+
+
+def test_the_cpu_time_estimate_of_runs_shared_by_budgets_uses_their_measured_cost():
+    """ADBench's runs carry no budget (a quick run is the same run as the full grid's): a run's measured cost is
+    used whichever budget recorded it, keyed by set and detector."""
+    from vaekit.experiments.listing import cost_name, estimate_seconds
+
+    target = get_target("adbench")
+    runs = [{"target": "adbench", "dataset": f"adbench:s{i}", "detector": m, "seed": 0, "max_rows": 3000}
+            for i in range(2) for m in ("vaekit", "KNN")]
+    target_runs = target.runs
+    target.runs = lambda budget="quick", **_: runs  # type: ignore[method-assign]
+    try:
+        per = {cost_name(c): {"seconds_per_run": 3.0 if c["detector"] == "vaekit" else 0.5} for c in runs}
+        assert cost_name(runs[0]) == "adbench:s0/vaekit"
+        assert estimate_seconds(target, "full", {"adbench": {"quick": per}}) == (7.0, "committed")
+        del per["adbench:s1/KNN"]
+        assert estimate_seconds(target, "full", {"adbench": {"quick": per}}) is None
+    finally:
+        target.runs = target_runs  # type: ignore[method-assign]

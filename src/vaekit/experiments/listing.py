@@ -61,6 +61,11 @@ def committed_costs() -> dict[str, Any]:
         return {}
 
 
+def cost_name(config: dict[str, Any]) -> str:
+    """The name a run's measured cost is kept under: its data set and method (a detector for ADBench)."""
+    return f"{config.get('dataset')}/{config.get('method', config.get('detector'))}"
+
+
 def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tuple[float, str] | None:
     """CPU seconds of the whole grid from committed measurements: each run's measured mean at this budget
     ("committed"), else the quick budget's seconds per epoch times the run's epochs plus its seconds per test row
@@ -75,8 +80,11 @@ def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tupl
         return None
     total, extrapolated = 0.0, False
     for config in configs:
-        name = f"{config.get('dataset')}/{config.get('method')}"
+        name = cost_name(config)
         same = measured.get(budget, {}).get(name, {})
+        if "seconds_per_run" not in same and "epochs" not in config and "budget" not in config:
+            # no budget or epoch count in the configuration: the same run for every budget (ADBench's detectors)
+            same = next((m[name] for m in measured.values() if "seconds_per_run" in m.get(name, {})), same)
         epochs = config.get("epochs")
         quick = next((q for q in (m.get("quick", {}).get(name, {}) for m in (measured, *siblings))
                       if "seconds_per_epoch" in q and all(q.get("shape", {}).get(k) == config.get(k)
