@@ -140,3 +140,23 @@ def test_student_t_default_floor_is_one_half_and_the_bounds_are_strict():
     for bad in (dict(nu_min=0.0), dict(nu_min=2.0, nu_init=2.0)):
         with pytest.raises(ConfigError, match="0 < nu_min < nu_init"):
             StudentT(5, 2, **bad)
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 7), (2, 4, 3, 7), (1, 3, 7), (3, 7)])
+def test_bernoulli_rows_log_prob_equals_the_elementwise_sum_for_broadcast_samples(shape):
+    """The batched-product log-density of data broadcast over sample dimensions (importance sampling) equals
+    torch's Bernoulli summed over the last dimension, for several sample shapes and extreme logits; data of the
+    logits' own shape take the elementwise path."""
+    from torch.distributions import Bernoulli as TorchBernoulli
+
+    from vaekit.likelihoods import BernoulliRows
+
+    g = torch.Generator().manual_seed(1)
+    logits = (torch.randn(shape, generator=g, dtype=torch.float64) * 50).requires_grad_()
+    x = (torch.rand(shape[-2:], generator=g) > 0.5).double()
+    fast = BernoulliRows(logits).log_prob(x)
+    reference = TorchBernoulli(logits=logits).log_prob(x.expand(shape)).sum(-1)
+    assert fast.shape == shape[:-1]
+    torch.testing.assert_close(fast, reference, rtol=1e-11, atol=1e-9)
+    grad, = torch.autograd.grad(fast.sum(), logits)
+    torch.testing.assert_close(grad, torch.sigmoid(-logits.detach()) * x - torch.sigmoid(logits.detach()) * (1 - x))

@@ -47,6 +47,27 @@ class LogitBernoulli(_Bernoulli):
         return value * self.logits - nn.functional.softplus(self.logits)
 
 
+class BernoulliRows(Independent):
+    """``Independent(LogitBernoulli(logits), 1)`` whose ``log_prob`` of data broadcast over leading sample
+    dimensions (importance sampling: logits ``[K, B, D]``, data ``[B, D]``, K > 1) computes sum_d x_d * logit_d as one
+    batched matrix product instead of an elementwise product and a sum, and sums softplus(logits) separately: the
+    same density (to float rounding), about 40 % less time for the log-density of each decoded block on CPU
+    (``benchmarks/importance_sampling.py``). Data of the logits' own shape (training) take the elementwise path,
+    so training's numbers are unchanged."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__(LogitBernoulli(logits=logits, validate_args=False), 1, validate_args=False)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        logits = self.base_dist.logits
+        lead = logits.dim() - value.dim()
+        if lead < 1 or logits.shape[lead:] != value.shape or logits.shape[:lead].numel() == 1:
+            return super().log_prob(value)
+        rows = value.reshape(-1, value.shape[-1])  # [N, D]
+        dot = torch.einsum("snd,nd->sn", logits.reshape(-1, *rows.shape), rows)  # [S, N]
+        return dot.reshape(logits.shape[:-1]) - F.softplus(logits).sum(-1)
+
+
 class Likelihood(nn.Module):
     """Base class: a linear head on decoder features producing p(x|z)."""
 
@@ -94,7 +115,7 @@ class Bernoulli(Likelihood):
         glorot_init(self)
 
     def forward(self, h: torch.Tensor) -> Distribution:
-        return Independent(LogitBernoulli(logits=self.logits(h), validate_args=False), 1)
+        return BernoulliRows(self.logits(h))
 
     def check_data(self, x: torch.Tensor) -> None:
         if not bool(((x == 0) | (x == 1)).all()):
