@@ -34,6 +34,8 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...]]] = [
     ("chapter5/invariance-5-numerics-3/runs.jsonl", "invariance-5", ("README.md[0,1]", "docs/chapter5.md")),
     ("chapter5/invariance-5-dropout-numerics-3/runs.jsonl", "invariance-5-dropout", ("README.md[0,1]", "docs/chapter5.md")),
     ("chapter5/invariance-5-budget-numerics-3/runs.jsonl", "invariance-5-budget", ("README.md[0,1]", "docs/chapter5.md")),
+    # ADBench: README quotes the average ranks and the paired comparison, docs/anomaly.md every table
+    ("adbench/runs.jsonl", "adbench", ("README.md[0,1]", "docs/anomaly.md[0,1,2,3]")),
 ]
 
 

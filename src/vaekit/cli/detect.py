@@ -57,9 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="std of the dequantisation noise on standardised training batches" + auto)
     p.add_argument("--max-train-rows", type=AutoOr(POSITIVE_INT), default="auto",
                    help="train on a seeded subsample of at most this many rows" + auto)
-    p.add_argument("--trim-fraction", type=FRACTION, default=0.0,
+    p.add_argument("--trim-fraction", type=FRACTION, default=0.1,
                    help="contamination-robust refit: drop this fraction of highest-scoring training rows and "
-                        "continue training (default 0: off)")
+                        "continue training for half the epochs (0: off)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the validation split, training and the scores")
     p.add_argument("--device", type=DeviceName(), default=None,
                    help="cpu (default), cuda, cuda:N, mps, or auto (CUDA when available)")
