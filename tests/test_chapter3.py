@@ -192,6 +192,8 @@ def test_figure_32_report_picks_the_jump_epoch(tmp_path):
     assert jump_epoch(result["metrics"]["history"]) == 4
     report = TARGETS["figure-3.2"].report([result], tmp_path)
     assert "epoch 3 → 4" in report["markdown"] and "| -6 | 10 | +5.000 | 1.000 |" in report["markdown"]
+    # one epoch-to-epoch rise of the training loss (+1.9 at epoch 4) above 1 nat, none above 5
+    assert "| Gaussian | 0 | 6 | False | +1.900 (4) | 1 | 0 | -1.000 |" in report["markdown"]
     assert (tmp_path / "figure-3.2.png").is_file()
 
 

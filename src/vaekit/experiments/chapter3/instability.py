@@ -134,7 +134,7 @@ class Figure32(Target):
         done = rep.finished(results)
         fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(9, 3.4))
         lines = [("| Method | seed | epochs | diverged | largest one-epoch rise of the train loss (epoch) | "
-                  "test LL |"), "|---|---|---|---|---|---|"]
+                  "epochs with a rise > 1 nat | > 5 nats | test LL |"), "|---|---|---|---|---|---|---|---|"]
         gaussian = None
         for r in sorted(done, key=lambda r: (r["config"]["method"] != "Gaussian", r["config"]["seed"])):
             c, m = r["config"], r["metrics"]
@@ -145,8 +145,10 @@ class Figure32(Target):
             rise = next((b["train_loss"] - a["train_loss"] for a, b in pairwise(hist) if b["epoch"] == jump),
                         math.nan)
             ll = m.get("test_log_likelihood")
+            rises = [b["train_loss"] - a["train_loss"] for a, b in pairwise(hist)]
             lines.append(f"| {c['method']} | {c['seed']} | {m.get('epochs_run')} | {m.get('diverged')} | "
-                         f"{rise:+.3f} ({jump}) | {'n/a' if ll is None else f'{ll:.3f}'} |")
+                         f"{rise:+.3f} ({jump}) | {sum(r > 1 for r in rises)} | {sum(r > 5 for r in rises)} | "
+                         f"{'n/a' if ll is None else f'{ll:.3f}'} |")
             if gaussian is None and c["likelihood"] in ("gaussian", "map") and m.get("per_point"):
                 gaussian = (c, m, jump)
         if len(ax_a.lines) and max(max(line.get_ydata(), default=0) for line in ax_a.lines) > 1e3:
