@@ -24,13 +24,17 @@ def cell(w: dict) -> str:
 def main() -> None:
     lines = ["| benchmark | command | workload | × shape floor (median; quartiles) | × 2048² GEMM bound | load avg |",
              "|---|---|---|---|---|---|"]
-    t = load("training_step")
-    if t:
+    for result, threads, command in (
+            ("training_step", "1 thread, CPU clock", "`benchmarks/training_step.py --compile`"),
+            ("training_step-t2", "2 threads, wall clock",
+             "`benchmarks/training_step.py --threads 2 --compile --epoch-rows 50000`")):
+        t = load(result)
+        if not t:
+            continue
         load_range = f"{min(t['load_average_1min_during']):.0f}–{max(t['load_average_1min_during']):.0f}"
         for name, w in t["workloads"].items():
-            lines.append(f"| training, 784-500-500-40 Bernoulli, batch 100 ({t['unit']}) | "
-                         f"`benchmarks/training_step.py --compile` | {name} | {cell(w)} | "
-                         f"{w['x_square_gemm_bound']:.2f}× | {load_range} |")
+            lines.append(f"| training, 784-500-500-40 Bernoulli, batch 100 ({t['unit']}; {threads}) | "
+                         f"{command} | {name} | {cell(w)} | {w['x_square_gemm_bound']:.2f}× | {load_range} |")
     for name, label, command in (
             ("importance_sampling-mnist-k1000", "importance sampling, MNIST, K = 1,000",
              "`benchmarks/importance_sampling.py --samples 1000 --unit-rows 20`"),
