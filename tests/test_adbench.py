@@ -114,6 +114,19 @@ def test_trim_fraction_refits_without_the_top_scoring_rows():
     assert not np.array_equal(base.decision_scores_, trimmed.decision_scores_)
 
 
+def test_benchmark_detectors_are_the_default_and_its_stated_variants():
+    """'vaekit' is whatever VAEDetector() is; the others state their trim_fraction, so a default change cannot
+    silently change what they measure (the same holds for every candidate)."""
+    from vaekit.experiments.adbench import CANDIDATES, FULL_DETECTORS, make_detector
+
+    assert make_detector("vaekit", 3).get_params() == VAEDetector(random_state=3).get_params()
+    no_trim, gaussian = make_detector("vaekit no trim", 0), make_detector("vaekit Gaussian no trim", 0)
+    assert (no_trim.likelihood, no_trim.trim_fraction) == ("student-t", 0.0)
+    assert (gaussian.likelihood, gaussian.trim_fraction) == ("gaussian", 0.0)
+    assert {"vaekit", "vaekit no trim", "vaekit Gaussian no trim"} <= set(FULL_DETECTORS)
+    assert all("trim_fraction" in options for options in CANDIDATES.values())
+
+
 def test_detector_save_load_keeps_auto_config(tmp_path):
     x = np.random.default_rng(0).normal(size=(60, 3))
     det = VAEDetector(epochs=2, importance_samples=5, random_state=0).fit(x)

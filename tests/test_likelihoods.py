@@ -160,3 +160,19 @@ def test_bernoulli_rows_log_prob_equals_the_elementwise_sum_for_broadcast_sample
     torch.testing.assert_close(fast, reference, rtol=1e-11, atol=1e-9)
     grad, = torch.autograd.grad(fast.sum(), logits)
     torch.testing.assert_close(grad, torch.sigmoid(-logits.detach()) * x - torch.sigmoid(logits.detach()) * (1 - x))
+
+
+def test_bernoulli_rows_keeps_the_elementwise_path_for_one_sample():
+    """Training (one sample: logits [1, B, D]) must give exactly the previous elementwise log-density, so
+    training's numbers do not move by even a rounding error; the product path is for K > 1 only."""
+    from torch.distributions import Independent
+
+    from vaekit.likelihoods import BernoulliRows, LogitBernoulli
+
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(1, 64, 784, generator=g) * 3
+    x = (torch.rand(64, 784, generator=g) > 0.5).float()
+    elementwise = Independent(LogitBernoulli(logits=logits, validate_args=False), 1).log_prob(x)
+    assert torch.equal(BernoulliRows(logits).log_prob(x), elementwise)
+    several = torch.cat([logits, logits])  # K = 2: the product path, equal to rounding only
+    torch.testing.assert_close(BernoulliRows(several).log_prob(x)[0], elementwise[0], rtol=1e-5, atol=1e-3)
