@@ -57,6 +57,7 @@ def test_cli_detect_reads_an_adbench_set(capsys, adbench_data):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n_rows"] == 80 and summary["n_labelled_anomalies"] == 13
     assert summary["config"]["latent_dim"] == 5 and summary["config"]["hidden"] == [64, 64]
+    assert summary["trim_fraction"] == 0.1  # the default refit, reported
 
 
 # ------------------------------------------------------------------------------------------ shape rule

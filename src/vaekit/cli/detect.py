@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "data": str(args.data), "n_rows": int(len(scores)), "n_flagged": int(flagged.sum()),
         "threshold": finite_or_none(detector.threshold_), "contamination": detector.contamination,
         "threshold_from": threshold_from,
-        "likelihood": detector.likelihood, "prior": detector.prior,
+        "likelihood": detector.likelihood, "prior": detector.prior, "trim_fraction": detector.trim_fraction,
         "model": None if args.model is None else str(args.model),
         "saved": None if args.save is None else str(args.save),
         "output": args.output, "non_finite_scores": int((~np.isfinite(scores)).sum()),
