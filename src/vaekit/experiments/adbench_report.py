@@ -58,10 +58,17 @@ def paired_against(means: dict[str, dict[str, float]], reference: str,
             continue
         nonzero = diffs[diffs != 0]
         p = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else float("nan")
-        rows.append({"detector": other, "sets": len(diffs), "mean": float(diffs.mean()),
-                     "std": float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0, "wins": int((diffs > 0).sum()),
+        mean, std = mean_std(diffs.tolist())
+        rows.append({"detector": other, "sets": len(diffs), "mean": mean, "std": std, "wins": int((diffs > 0).sum()),
                      "ties": int((diffs == 0).sum()), "losses": int((diffs < 0).sum()), "p": p})
     return rows
+
+
+def set_means(done: list[dict[str, Any]], metric: str, detectors: list[str],
+              sets: list[str]) -> dict[str, dict[str, float]]:
+    """``{set: {detector: mean over seeds}}`` of ``metric``, for the detectors a set has."""
+    table = cells(done, metric)
+    return {d: {m: float(np.mean(table[(d, m)])) for m in detectors if (d, m) in table} for d in sets}
 
 
 def cd_diagram(scores: np.ndarray, detectors: list[str], path: Path, title: str) -> Path | None:
@@ -114,9 +121,9 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
     lines = [f"### {name}: {len(sets)} sets, {len(present)} detectors, "
              f"{len({r['config']['seed'] for r in done})} seed(s)", ""]
     rank_rows: dict[str, dict[str, float]] = {}
+    means_by_metric = {metric: set_means(done, metric, present, sets) for metric in METRICS}
     for metric, label in METRICS.items():
-        table = cells(done, metric)
-        means = {d: {m: float(np.mean(table[(d, m)])) for m in present if (d, m) in table} for d in sets}
+        means = means_by_metric[metric]
         ranks, complete = average_ranks(means, present)
         if len(complete):
             scores = np.array([[means[d][m] for m in present] for d in complete])
@@ -144,13 +151,10 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
                   "seeds, vaekit − other; wins/ties/losses; two-sided Wilcoxon signed-rank test, scipy)", "",
                   "| detector | " + " | ".join(f"{label}: difference | W/T/L | p" for label in METRICS.values()) + " |",
                   "|---|" + "---|---|---|" * len(METRICS)]
-        by_metric = {}
-        for metric in METRICS:
-            table = cells(done, metric)
-            means = {d: {m: float(np.mean(table[(d, m)])) for m in present if (d, m) in table} for d in sets}
-            by_metric[metric] = {r["detector"]: r for r in paired_against(means, "vaekit",
-                                                                           [m for m in present if m != "vaekit"])}
-        for other in (m for m in present if m != "vaekit"):
+        others = [m for m in present if m != "vaekit"]
+        by_metric = {metric: {r["detector"]: r for r in paired_against(means_by_metric[metric], "vaekit", others)}
+                     for metric in METRICS}
+        for other in others:
             cols = []
             for metric in METRICS:
                 r = by_metric[metric].get(other)
