@@ -1,5 +1,7 @@
 """The input-validation matrix, through the Python API and the CLI: a clear error, exit 2, nothing written."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,28 @@ def test_csv_problems(tmp_path):
     (tmp_path / "ragged.csv").write_text("1,2\n3\n")
     with pytest.raises(DataError, match="fields"):
         load_dataset(tmp_path / "ragged.csv")
+
+
+@pytest.mark.parametrize("cell, shown", [("", "an empty cell"), ("NA", "'NA'"), (" ? ", "'?'"), ("null", "'null'")])
+def test_csv_missing_values_are_named_as_missing(tmp_path, cell, shown):
+    (tmp_path / "m.csv").write_text(f"a,b\n1,2\n3,4\n5,{cell}\n7,8\n9,{cell}\n")
+    with pytest.raises(DataError, match=rf"column 'b' has 2 missing value\(s\) \({re.escape(shown)} at line 4; "
+                                        r"first lines \[4, 6\]\).*drop or fill"):
+        load_dataset(tmp_path / "m.csv")
+    (tmp_path / "headless.csv").write_text(f"1,2\n3,{cell}\n")
+    with pytest.raises(DataError, match=r"line 2;"):
+        load_dataset(tmp_path / "headless.csv")
+
+
+def test_csv_ignore_columns_space_or_comma_separated(tmp_path):
+    from vaekit.cli.main import build_parser
+    from vaekit.cli.options import file_options
+
+    parser = build_parser()
+    args = parser.parse_args(["fit", "--data", "d.csv", "--ignore-columns", "when,", "kind", "--ignore-columns", "x"])
+    assert file_options(args)["ignore_columns"] == ["when", "kind", "x"]
+    args = parser.parse_args(["fit", "--data", "d.csv"])
+    assert "ignore_columns" not in file_options(args) and args.ignore_columns == []
 
 
 def test_missing_dataset_and_file(tmp_path, monkeypatch):

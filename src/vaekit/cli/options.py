@@ -36,10 +36,19 @@ def tracking_options(p: argparse.ArgumentParser) -> None:
                    help="write TensorBoard event files into this folder (pip install 'vaekit[tensorboard]')")
 
 
+class ColumnList(argparse.Action):
+    """Collects column names given space- or comma-separated, over repeated uses of the option."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        names = [c.strip() for value in values for c in str(value).split(",") if c.strip()]
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *names])
+
+
 def user_file_options(p: argparse.ArgumentParser) -> None:
     """Options for a user's CSV: columns to skip and a row-ID column."""
-    p.add_argument("--ignore-columns", type=lambda text: [c for c in text.split(",") if c], default=[],
-                   help="comma-separated CSV columns to skip (e.g. a timestamp)")
+    p.add_argument("--ignore-columns", nargs="+", action=ColumnList, default=[], metavar="COLUMN",
+                   help="CSV columns to skip (e.g. a timestamp), space- or comma-separated")
     p.add_argument("--id-column", help="CSV column of row IDs: kept out of x, carried into score outputs")
 
 

@@ -70,6 +70,10 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | N
         raise DataError(f"{path} is not a readable .npz archive without pickles ({reason})") from err
 
 
+# Cells read as missing values (lower-cased, stripped): blank, the usual NA spellings, and UCI's "?".
+_MISSING = frozenset({"", "na", "n/a", "#n/a", "<na>", "null", "none", "?"})
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -115,6 +119,15 @@ def _read_csv(
     set_aside = extra_columns(path, header, table, has_header, ignore_columns, id_column, meta)
     features = [i for i, h in enumerate(header) if h not in (label_column, task_column, *set_aside)]
     for i in features:
+        missing = np.array([v.strip().lower() in _MISSING for v in table[:, i]])
+        if missing.any():
+            lines = (np.flatnonzero(missing)[:5] + (2 if has_header else 1)).tolist()
+            token = table[missing, i][0].strip()
+            raise DataError(
+                f"{path}: column {header[i]!r} has {int(missing.sum())} missing value(s) "
+                f"({repr(token) if token else 'an empty cell'} at line {lines[0]}; first lines {lines}); vaekit does "
+                "not impute: drop or fill those rows, or skip the column with --ignore-columns"
+            )
         bad = [v for v in table[:, i] if not _is_number(v)]
         if bad:
             raise DataError(
