@@ -198,6 +198,29 @@ def test_user_files_train_on_most_rows_and_say_so(fitted_dir, capsys, user_csv, 
     assert "split 80/10/10 train/val/test (user-file default; 160 training rows)" in out
 
 
+def test_fit_takes_arrays_and_dataframes_like_the_same_file(fitted_dir, table, capsys, tmp_path):
+    import pandas as pd  # in the test extra
+
+    x, _ = table
+    options = dict(likelihood="gaussian", latent_dim=2, hidden=(8,), importance_samples=5,
+                   train=TrainConfig(epochs=2, batch_size=50))
+    from_file = json.loads((fitted_dir / "result.json").read_text())
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    for data in (x, frame):  # the same rows, split and seed as the CSV fit: the same model and the same number
+        model, summary = vaekit.fit(data, out=tmp_path / "frame", **options)
+        assert summary["split_source"] == "user-data default" and summary["n_train"] == from_file["n_train"]
+        assert summary["test_log_likelihood"] == pytest.approx(from_file["test_log_likelihood"], abs=1e-9)
+    assert model.info["columns"] == ["a", "b", "c"]
+    with pytest.raises(DataError, match=r"columns \['kind'\] are not numeric"):
+        vaekit.fit(frame.assign(kind="x"))
+    gap = frame.copy()
+    gap.iloc[7, 1] = np.nan
+    with pytest.raises(DataError, match=r"1 rows have missing values \(first rows \[7\]\)"):
+        vaekit.fit(gap)
+    code, _, err = run(capsys, "evaluate", tmp_path / "frame")
+    assert code == 2 and "fitted on in-memory rows" in err and "pass --data" in err
+
+
 def test_transform_reconstruct_and_sample_are_in_the_data_units(trained, table):
     x = table[0]
     z = trained.transform(x)

@@ -17,7 +17,7 @@ from torch.distributions import Independent, Normal
 
 from . import generate
 from .checkpoint import checkpoint_record, load_checkpoint, replace_directory, save_checkpoint
-from .data import Dataset, Preprocessor, columns_info, load_dataset, to_tensor, training_data
+from .data import Dataset, Preprocessor, columns_info, from_array, load_dataset, to_tensor, training_data
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
@@ -306,7 +306,7 @@ def train_vae(
 
 
 def fit(
-    data: str | Path | Dataset,
+    data: str | Path | Dataset | Any,
     likelihood: str | None = None,
     prior: str = "standard",
     latent_dim: int = 20,
@@ -320,7 +320,8 @@ def fit(
     model: ModelConfig | Mapping[str, Any] | None = None,
     **model_options: Any,
 ) -> tuple[TrainedModel, dict[str, Any]]:
-    """Train a VAE on ``data`` (a registered name, a ``.npz``/``.csv`` path, or a :class:`Dataset`).
+    """Train a VAE on ``data``: a registered name, a ``.npz``/``.csv`` path, a :class:`Dataset` (for labels or
+    task indices), or in-memory rows (a NumPy array or pandas DataFrame, see :func:`vaekit.data.from_array`).
 
     The model's options come either as keywords (``likelihood=``, ``prior=``, ``latent_dim=``, any
     :class:`~vaekit.model.ModelConfig` field) or at once as ``model=`` (a ``ModelConfig`` or its dict, e.g. from a
@@ -344,7 +345,12 @@ def fit(
         likelihood, prior = spec.pop("likelihood", None), spec.pop("prior", "standard")
         latent_dim, hidden = spec.pop("latent_dim", 20), spec.pop("hidden", (500, 500))
         model_options.update(spec)
-    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    if isinstance(data, Dataset):
+        dataset = data
+    elif isinstance(data, (str, Path)):
+        dataset = load_dataset(data)
+    else:
+        dataset = from_array(data)
     if likelihood is None:
         likelihood = default_likelihood(dataset.binary)
     if likelihood not in LIKELIHOODS:

@@ -4,7 +4,7 @@ from . import adbench  # noqa: F401  (registers the 47 ADBench Classical sets as
 from . import images  # noqa: F401  (registers the image data sets of chapter 4)
 from . import transfer  # noqa: F401  (registers the multi-task data sets and protocols of chapter 5)
 from .dataset import Dataset, Preprocessor, split_indices, to_tensor, validate_matrix
-from .files import load_file
+from .files import from_array, load_file
 from .recorded import columns_info, training_data
 from .registry import DATASETS, DatasetSpec, dataset_status, load_arrays, load_dataset, register
 from .sources import cache_dir, data_dir
@@ -18,6 +18,7 @@ __all__ = [
     "columns_info",
     "data_dir",
     "dataset_status",
+    "from_array",
     "load_arrays",
     "load_dataset",
     "load_file",

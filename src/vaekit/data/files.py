@@ -53,6 +53,28 @@ def load_file(
     return Dataset(path.stem, x, y, s, split=USER_SPLIT, binary=binary, meta=meta)
 
 
+def from_array(data: Any, y: Any = None, s: Any = None, name: str = "array", binary: bool | None = None) -> Dataset:
+    """A :class:`Dataset` of in-memory rows: a NumPy array, a pandas DataFrame (its column names are kept, like a
+    CSV header's) or anything ``numpy.asarray`` reads (a CPU tensor, nested lists). Splits 80/10/10 like a file."""
+    meta: dict[str, Any] = {"split_source": "user-data default", "in_memory": True}
+    if hasattr(data, "columns") and hasattr(data, "dtypes"):  # a DataFrame, without importing pandas
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        text = [str(c) for c, kind in zip(data.columns, data.dtypes) if not (is_numeric_dtype(kind) or is_bool_dtype(kind))]
+        if text:
+            raise DataError(f"{name}: columns {text} are not numeric; drop them or encode them as numbers")
+        meta["columns"] = [str(c) for c in data.columns]
+        if data.isna().to_numpy().any():
+            rows = np.flatnonzero(data.isna().to_numpy().any(axis=1))
+            raise DataError(f"{name}: {len(rows)} rows have missing values (first rows {rows[:5].tolist()}); "
+                            "vaekit does not impute: drop or fill them")
+        data = data.to_numpy()
+    x = np.asarray(data)
+    if binary is None:
+        binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(x.dtype, np.number) else False
+    return Dataset(name, x, y, s, split=USER_SPLIT, binary=binary, meta=meta)
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:

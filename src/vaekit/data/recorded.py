@@ -18,6 +18,8 @@ def columns_info(dataset: Dataset) -> dict[str, Any]:
     if meta.get("path") is not None:  # a user's file: enough to load it again (vaekit plot)
         info["data_path"] = str(Path(meta["path"]).resolve())
         info.update({k: meta[k] for k in ("label_column", "task_column") if meta.get(k) is not None})
+    if meta.get("in_memory"):  # vaekit.fit(array): nothing to read again
+        info["in_memory"] = True
     if meta.get("id_column") is not None:
         info["id_column"] = meta["id_column"]
     if meta.get("ignored_columns"):
@@ -35,4 +37,7 @@ def training_data(info: dict[str, Any]) -> Dataset:
         return load_dataset(info["data_path"], **options)
     if info.get("dataset") is None:
         raise ConfigError("this model does not record its data set; pass --data")
+    if info.get("in_memory"):
+        raise ConfigError("this model was fitted on in-memory rows (an array or DataFrame), which vaekit cannot read "
+                          "again; pass --data with a file of the same columns")
     return load_dataset(info["dataset"])
