@@ -85,3 +85,32 @@ def test_cli_fit_reads_a_npy_file_through_a_memory_map(tmp_path, capsys):
     assert "compressed" in capsys.readouterr().err
     assert main(["fit", "--data", "cancer", "--memory-map", "--epochs", "1"]) == 2
     assert "--memory-map reads .npy" in capsys.readouterr().err
+
+
+def test_a_npy_model_is_scored_and_evaluated_on_npy_files(tmp_path, capsys):
+    x = binary_rows(200, 6)
+    np.save(tmp_path / "rows.npy", x)
+    assert main(["fit", "--data", str(tmp_path / "rows.npy"), "--epochs", "2", "--hidden", "8", "--latent-dim", "2",
+                 "--importance-samples", "5", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), "--importance-samples", "5", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["n_test"] == 20 and evaluated["data"].endswith("rows.npy (test split)")  # the fit's split
+    assert main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "rows.npy"), "--importance-samples", "5",
+                 "--output", str(tmp_path / "scores.csv")]) == 0
+    assert len((tmp_path / "scores.csv").read_text().splitlines()) == 1 + len(x)
+    np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
+    assert main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "text.npy")]) == 2
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
+    assert main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "objects.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "numeric" in err and "not a readable .npy array without pickles" in err
+
+
+def test_an_unknown_name_suggests_close_ones_without_listing_every_set():
+    from vaekit.data import load_dataset
+    from vaekit.errors import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match=r"'smpt' is neither .* did you mean smtp\?") as info:
+        load_dataset("smpt")
+    assert "adbench:aloi" not in str(info.value) and "vaekit datasets" in str(info.value)

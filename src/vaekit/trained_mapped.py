@@ -22,6 +22,7 @@ from .data import Preprocessor
 from .data.dataset import split_indices, validate_matrix
 from .data.files import USER_SPLIT
 from .data.mapped import RELEASE_BYTES, MappedRows, open_memory_map, scan_rows
+from .data.sources import sha256_of
 from .errors import ConfigError, DataError
 from .evaluation import log_likelihood
 from .likelihoods import LIKELIHOODS
@@ -130,6 +131,8 @@ def fit_memory_mapped(
             summary["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - log_z)
             summary["log_normaliser"] = finite_or_none(log_z)
     trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path)}
+    if path.suffix.lower() == ".npy" or member == "x":  # what load_file reads: `vaekit evaluate` finds the test split
+        trained.info.update(data_path=str(path.resolve()), data_sha256=sha256_of(path))
     if out is not None:
         save_run(trained, summary, result.history, out)
     summary["history"] = result.history

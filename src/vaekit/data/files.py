@@ -26,10 +26,11 @@ def load_file(
     ignore_columns: Sequence[str] = (),
     id_column: str | None = None,
 ) -> Dataset:
-    """Load a user ``.npz`` or ``.csv`` file as a :class:`Dataset`.
+    """Load a user ``.npz``, ``.npy`` or ``.csv`` file as a :class:`Dataset`.
 
     ``.npz``: array ``x`` (rows = points, extra axes flattened), optional ``y`` (labels, e.g. anomaly flags) and
-    ``s`` (task index). ``.csv``: a header row is optional; ``label_column`` / ``task_column`` name columns to set
+    ``s`` (task index). ``.npy``: one array, the rows (read into memory; ``vaekit fit --memory-map`` trains on a
+    file larger than memory). ``.csv``: a header row is optional; ``label_column`` / ``task_column`` name columns to set
     aside as ``y`` / ``s`` (task names may be strings); every other column must be numeric.
     ``binary=None`` infers whether all values are 0/1. ``ignore_columns`` are skipped (e.g. timestamps);
     ``id_column`` is kept out of ``x`` and its values go to ``meta["ids"]`` (carried into score outputs).
@@ -42,12 +43,14 @@ def load_file(
                             "task_column": task_column}
     if path.suffix.lower() == ".npz":
         x, y, s = _read_npz(path)
+    elif path.suffix.lower() == ".npy":
+        x, y, s = _read_npy(path), None, None
     elif path.suffix.lower() == ".csv":
         x, y, s, label_names = _read_csv(path, label_column, task_column, meta, tuple(ignore_columns), id_column)
         if label_names is not None:
             meta["label_names"] = label_names
     else:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .npz or .csv")
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .npz, .npy or .csv")
     if binary is None:
         binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(np.asarray(x).dtype, np.number) else False
     return Dataset(path.stem, x, y, s, split=USER_SPLIT, binary=binary, meta=meta)
@@ -73,6 +76,14 @@ def from_array(data: Any, y: Any = None, s: Any = None, name: str = "array", bin
     if binary is None:
         binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(x.dtype, np.number) else False
     return Dataset(name, x, y, s, split=USER_SPLIT, binary=binary, meta=meta)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise DataError(f"{path} is not a readable .npy array without pickles ({reason})") from err
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

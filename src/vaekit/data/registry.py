@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import zipfile
 from collections.abc import Callable
@@ -162,14 +163,17 @@ def load_dataset(name_or_path: str | Path, download: bool = False, **file_option
         return Dataset(spec.name, arrays["x"], arrays.get("y"), arrays.get("s"), split=spec.split,
                        binary=spec.binary)
     path = Path(key).expanduser()
-    if path.suffix.lower() in (".npz", ".csv"):  # a file, even when its name contains '->' or '+'
+    if path.suffix.lower() in (".npz", ".npy", ".csv"):  # a file, even when its name contains '->' or '+'
         return load_file(path, **file_options)  # type: ignore[arg-type]
     for composite in COMPOSITE_LOADERS:
         dataset = composite(key)
         if dataset is not None:
             return dataset
+    close = difflib.get_close_matches(key, sorted(DATASETS), n=3)
     raise DatasetNotFoundError(
-        f"{key!r} is neither a known dataset ({', '.join(sorted(DATASETS))}) nor a .npz/.csv file"
+        f"{key[:80]!r} is neither a registered data set nor a .npz/.npy/.csv file"
+        + (f"; did you mean {' or '.join(close)}?" if close else "")
+        + " (`vaekit datasets` lists the registered ones)"
     )
 
 
