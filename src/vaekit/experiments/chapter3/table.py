@@ -57,7 +57,13 @@ def method_grid(target: str, budget_name: str, budgets: dict[str, dict[str, Any]
 
 
 class MethodGrid(Target):
-    """A target over every (data set present, decoder, seed) of its budget, each run by :func:`train_and_evaluate`."""
+    """A target over every (data set present, decoder, seed) of its budget, each run by :func:`train_and_evaluate`.
+
+    Table 3.2 and Figure 3.5 are one run family: Figure 3.5 at the full budget is Table 3.2's seed 0, so a run
+    either of them finished serves the other (the engine adopts it from the results database).
+    """
+
+    run_family = "chapter-3-methods"
 
     def runs(self, budget: str = "quick", seeds: int | None = None,
              datasets: Sequence[str] | None = None) -> list[dict[str, Any]]:
