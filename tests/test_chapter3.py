@@ -93,18 +93,6 @@ def test_figure_grids_follow_their_budgets(data_dir):
                 assert c.get("dataset", "smtp") in CHAPTER3_DATASETS
 
 
-def test_figure_35_at_the_full_budget_is_table_32s_seed_0(data_dir):
-    """One run family: the engine adopts Table 3.2's finished seed-0 runs for Figure 3.5 instead of rerunning them
-    (quick budgets differ in their test subsample, so they do not share)."""
-    from vaekit.experiments.store import _shared_part
-
-    table, figure = TARGETS["table-3.2"], TARGETS["figure-3.5"]
-    assert table.run_family == figure.run_family is not None
-    table_runs = {_shared_part(c) for c in table.runs("full") if c["seed"] == 0}
-    assert {_shared_part(c) for c in figure.runs("full")} == table_runs
-    assert not {_shared_part(c) for c in figure.runs("quick")} & {_shared_part(c) for c in table.runs("quick")}
-
-
 # ----------------------------------------------------------------------------------------------- execution
 def test_execute_tiny_table_run_returns_finite_json_metrics(data_dir):
     target = TARGETS["table-3.2"]

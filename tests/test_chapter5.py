@@ -71,8 +71,22 @@ def test_budget_lever_overrides_epochs_and_checkpoints():
 
 
 @pytest.mark.parametrize("name", ["table-5.2", "invariance-5", "invariance-5-dropout", "invariance-5-budget"])
-def test_full_budgets_run_the_thesis_pairs(name):
+def test_full_budgets_run_the_thesis_pairs(name, data_dir):
     assert "usps->mnist" in {c["dataset"] for c in TARGETS[name].runs("full")}
+
+
+def test_protocols_with_absent_data_leave_the_default_grid(tmp_path, monkeypatch, capsys):
+    from vaekit.cli import main
+
+    present = {c["dataset"] for c in TARGETS["table-5.3"].runs("full")}
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))  # nothing here: only scikit-learn's bundled sets load
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path / "cache"))
+    assert TARGETS["table-5.3"].runs("full") == []  # every full protocol needs a file (usps, mnist, svhn, ...)
+    assert "synthdigits->svhn" not in present  # absent from the shared data too
+    # named explicitly, an absent data set stops the command before anything runs, naming the file it needs
+    code = main(["reproduce", "table-5.3", "--datasets", "usps->mnist", "--db", str(tmp_path / "r.sqlite")])
+    assert code == 2 and "needs the file 'usps.npz'" in capsys.readouterr().err
+    assert not (tmp_path / "r.sqlite").exists()
 
 
 def test_budget_line_names_every_value_of_a_lever():

@@ -453,3 +453,17 @@ def test_the_cpu_time_estimate_of_runs_shared_by_budgets_uses_their_measured_cos
         assert estimate_seconds(target, "full", {"adbench": {"quick": per}}) is None
     finally:
         target.runs = target_runs  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("reader, source, budgets", [
+    ("figure-3.5", "table-3.2", ("full",)),  # Figure 3.5 at the full budget is Table 3.2's seed 0
+    ("figure-4.2", "figure-4.1", ("quick", "full")),  # the OneHot figures plot the same runs
+])
+def test_targets_that_read_the_same_runs_share_them(reader, source, budgets, data_dir):
+    """One run family: the engine adopts the other target's finished runs instead of training them again."""
+    from vaekit.experiments.store import _shared_part
+
+    assert get_target(reader).run_family == get_target(source).run_family is not None
+    for budget in budgets:
+        wanted = {_shared_part(c) for c in get_target(reader).runs(budget)}
+        assert wanted and wanted <= {_shared_part(c) for c in get_target(source).runs(budget)}

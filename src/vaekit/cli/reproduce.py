@@ -73,6 +73,7 @@ def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
     """The target's run configurations; every problem with the options shows here, before the database opens."""
     if args.budget not in target.budgets:
         raise ConfigError(f"{target.name} has no {args.budget!r} budget; it has {', '.join(target.budgets)}")
+    _check_requested_data(args.datasets or [])
     configs = target.runs(args.budget, args.seeds, args.datasets)
     if not configs:
         raise ConfigError(f"{target.name}: these options select no runs (--datasets {args.datasets}); see vaekit "
@@ -83,6 +84,18 @@ def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
                 f"target {target.name} returned a configuration without its name or seed: {config}"
             )
     return configs
+
+
+def _check_requested_data(names: list[str]) -> None:
+    """A data set named with --datasets that is absent here stops the command before any run starts, with the
+    file it needs and how to get it (a default grid leaves absent data sets out instead)."""
+    from ..data import DATASETS, load_arrays
+    from ..experiments.report_helpers import dataset_available
+
+    for name in names:
+        for part in (p.strip() for half in name.split("->") for p in half.split("+")):
+            if part in DATASETS and not dataset_available(part):
+                load_arrays(DATASETS[part])  # raises DatasetNotFoundError naming the file and how to get it
 
 
 def _report_folder(args: argparse.Namespace, target: Target) -> Path:

@@ -29,6 +29,12 @@ def dataset_available(name: str) -> bool:
     return spec is not None and (locate(spec) is not None or spec.fallback is not None)
 
 
+def protocol_available(name: str) -> bool:
+    """Whether every data set of a protocol (``SOURCE->TARGET``, ``A+B[+C]``, or one name) loads here."""
+    parts = [p.strip() for half in name.split("->") for p in half.split("+")]
+    return all(dataset_available(p) for p in parts)
+
+
 def finished(results: Iterable[Result]) -> list[Result]:
     """Results whose run completed (a diverged run completed: it is kept with its best weights)."""
     return [r for r in results if r.get("status") == "done" and r.get("metrics")]

@@ -42,6 +42,7 @@ class Figure41(Chapter4Target):
     name = "figure-4.1"
     description = "OneHot: samples of q(z|x) for the four one-hot vectors, per method (2-d latent)"
     methods = ("standard", "avb", "vamp", "implicit")
+    run_family = "chapter-4-onehot"  # Figure 4.2 plots the same runs: either target's finished runs serve the other
     budgets: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {"datasets": ["onehot"], "seeds": 3, "train": ONEHOT_QUICK},
         "full": {"datasets": ["onehot"], "seeds": 8, "train": {"patience": None, "importance_samples": [10]}},
