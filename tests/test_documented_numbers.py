@@ -27,6 +27,9 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...]]] = [
     ("chapter4/table-4.2-numerics-3/runs.jsonl", "table-4.2", ("README.md", "docs/chapter4.md")),
     ("chapter3/table-3.2-full-cancer/runs.jsonl", "table-3.2", ("docs/chapter3.md",)),
     ("chapter3/figure-3.2-full/runs.jsonl", "figure-3.2", ("docs/chapter3.md",)),
+    # Figure 3.5's run table at both budgets (the quick one from the earlier session's results.json)
+    ("chapter3/figure-3.5/results.json", "figure-3.5", ("docs/chapter3.md",)),
+    ("chapter3/figure-3.5-full/runs.jsonl", "figure-3.5", ("docs/chapter3.md",)),
     # Tables 5.2-5.4 are one run family: one raw file holds the runs of all three
     ("chapter5/table-5.3-numerics-3/runs.jsonl", "table-5.2", ("docs/chapter5.md",)),
     ("chapter5/table-5.3-numerics-3/runs.jsonl", "table-5.3", ("README.md", "docs/chapter5.md")),

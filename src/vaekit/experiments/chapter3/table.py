@@ -139,6 +139,10 @@ class Table32(MethodGrid):
         return {"markdown": markdown, "files": [str(md_path), str(csv_path)]}
 
 
+#: Figure 3.5's table counts the epochs whose mean training loss rose by more than this over the previous one
+RISE_NATS = 1.0
+
+
 @register_target
 class Figure35(MethodGrid):
     """Figure 3.5: mean training loss against wall clock, one panel per data set, one line per decoder."""
@@ -158,8 +162,9 @@ class Figure35(MethodGrid):
         fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(4.2 * max(1, len(datasets)), 3.3),
                                  squeeze=False)
         colours = dict(zip(METHODS, ("C0", "C1", "C2", "C3")))
-        lines = ["| Dataset | Method | seed | epochs | seconds | final train loss | min train loss | diverged |",
-                 "|---|---|---|---|---|---|---|---|"]
+        lines = ["| Dataset | Method | seed | epochs | seconds | final train loss | min train loss | "
+                 f"epochs the loss rose > {RISE_NATS:g} nat | largest rise | diverged |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
         for ax, d in zip(axes[0], datasets):
             values: list[float] = []
             for r in sorted((r for r in done if r["config"]["dataset"] == d),
@@ -174,8 +179,11 @@ class Figure35(MethodGrid):
                                          if rr["config"]["dataset"] == d and rr["config"]["method"] == c["method"])
                 ax.plot(t, loss, color=colours.get(c["method"]), lw=1, label=c["method"] if first else None)
                 if loss:
+                    rises = np.diff(loss)
+                    largest = f"{rises.max():+.2f}" if len(rises) else "–"
                     lines.append(f"| {d} | {c['method']} | {c['seed']} | {m.get('epochs_run')} | {t[-1]:.0f} | "
-                                 f"{loss[-1]:.3f} | {min(loss):.3f} | {m.get('diverged')} |")
+                                 f"{loss[-1]:.3f} | {min(loss):.3f} | {loss_spikes(m.get('history', []), RISE_NATS)} | "
+                                 f"{largest} | {m.get('diverged')} |")
             if values:  # clip rare spikes so the stable part of every curve stays readable
                 lo, hi = np.min(values), np.percentile(values, 97)
                 ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.15 * (hi - lo + 1e-9))
