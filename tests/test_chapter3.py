@@ -155,6 +155,9 @@ def test_table_report_bolds_best_and_not_significantly_worse(tmp_path):
     assert "1/5 / 0/5 / 0/5 / 0/5" in report["markdown"] and "boom" in report["markdown"]
     assert "aloi" in report["markdown"]  # absent data sets are named
     assert len((tmp_path / "table-3.2.csv").read_text().splitlines()) == 21
+    lines = report["markdown"].splitlines()  # the thesis's row under the measured one, in METHODS order, not bold
+    assert lines[lines.index(row) + 1] == "| smtp (thesis) | -1.248 ± 0.404 | -4.864 ± 0.020 | -1.932 ± 0.404 | 0.827 ± 0.105 |"
+    assert "aloi (thesis)" not in report["markdown"]  # only under data sets that were measured
 
 
 def test_figure_reports_write_small_pngs(tmp_path):
