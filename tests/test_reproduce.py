@@ -467,3 +467,18 @@ def test_targets_that_read_the_same_runs_share_them(reader, source, budgets, dat
     for budget in budgets:
         wanted = {_shared_part(c) for c in get_target(reader).runs(budget)}
         assert wanted and wanted <= {_shared_part(c) for c in get_target(source).runs(budget)}
+
+
+def test_the_chapter_3_sweeps_adopt_table_32s_runs_at_its_settings(data_dir):
+    """Figures 3.6-3.7 at the full budget: their reference lines and default-setting points are Table 3.2's
+    Gaussian and Student-t runs (the configurations differ only in the ``sweep`` label); nothing else is."""
+    from vaekit.experiments.store import _shared_part
+
+    table = {_shared_part(c) for c in get_target("table-3.2").runs("full")}
+    for name in ("figure-3.6", "figure-3.7"):  # (Figure 3.7's MAP runs also carry their swept "b": not twins)
+        runs = get_target(name).runs("full")
+        assert get_target(name).run_family == get_target("table-3.2").run_family
+        twins = [c for c in runs if _shared_part(c) in table]
+        assert sorted((c["method"], c["seed"]) for c in twins) == [(m, s) for m in ("Gaussian", "Student-t")
+                                                                   for s in range(10)]
+        assert all(c["batch_size"] == 100 and c["lr"] == 1e-3 for c in twins)

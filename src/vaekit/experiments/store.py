@@ -85,9 +85,14 @@ def config_key(config: dict[str, Any], code_version: str = CODE_VERSION) -> str:
     ).hexdigest()
 
 
+#: configuration keys that say where a run is reported, not what it computes: twins may differ in them only
+#: (``sweep`` names the series of a chapter-3 figure a run belongs to, e.g. its reference lines)
+LABEL_KEYS = ("target", "budget", "sweep")
+
+
 def _shared_part(config: dict[str, Any]) -> str:
-    """What two targets' runs share when they are twins: the configuration without ``target`` and ``budget``."""
-    return canonical_json({k: v for k, v in config.items() if k not in ("target", "budget")})
+    """What two targets' runs share when they are twins: the configuration without its :data:`LABEL_KEYS`."""
+    return canonical_json({k: v for k, v in config.items() if k not in LABEL_KEYS})
 
 
 def json_ready(value: Any) -> Any:
@@ -271,7 +276,7 @@ class Store:
               ) -> list[str]:
         """Finish runs from their twins: for each ``pending`` key (its configuration) whose row is pending (or
         failed, with ``retry_failed``), copy the outcome of a final run of one of ``targets`` under this numerics
-        version whose configuration differs only in ``target`` and ``budget``. The copy's ``wall_seconds`` is 0
+        version whose configuration differs only in its :data:`LABEL_KEYS` (target, budget, sweep). The copy's ``wall_seconds`` is 0
         (no run time spent). Returns the adopted keys; each keeps its own key, so nothing is re-keyed."""
         if not pending or not targets:
             return []

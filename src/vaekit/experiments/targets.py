@@ -31,7 +31,7 @@ class Target:
     #: whether ``vaekit reproduce all`` runs this target (False for smoke tests)
     include_in_all: ClassVar[bool] = True
     #: targets naming the same family execute a configuration alike, so a run one of them finished serves another
-    #: whose configuration differs only in ``target`` and ``budget`` (the engine copies it; see ``Store.adopt``)
+    #: whose configuration differs only in ``target``, ``budget`` and ``sweep`` (the engine copies it; see ``Store.adopt``)
     run_family: ClassVar[str | None] = None
 
     def runs(self, budget: str = "quick", seeds: int | None = None,

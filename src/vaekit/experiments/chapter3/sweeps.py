@@ -26,7 +26,13 @@ REFERENCE_COLOURS = {"Gaussian": "C0", "Student-t": "C3", "MAP": "C1"}
 
 
 class SweepTarget(Target):
-    """A sweep over one setting on SMTP with reference methods; subclasses define :meth:`grid` and the panels."""
+    """A sweep over one setting on SMTP with reference methods; subclasses define :meth:`grid` and the panels.
+
+    The sweeps share Table 3.2's run family: a run at Table 3.2's settings (a reference line, or the swept series
+    at the default batch size and learning rate) is Table 3.2's run, adopted when either has finished it.
+    """
+
+    run_family = "chapter-3-methods"
 
     #: (title, x label, log x-axis, swept config key, filter on configs of the swept series)
     panels: ClassVar[list[tuple[str, str, bool, str, Callable[[dict[str, Any]], bool]]]]
