@@ -67,18 +67,27 @@ def cost_name(config: dict[str, Any]) -> str:
 
 
 def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tuple[float, str] | None:
+    """:func:`partial_estimate` when it covers every run of the grid, else None."""
+    found = partial_estimate(target, budget, costs)
+    if found is None or found[2] < (run_count(target, budget) or 0):
+        return None
+    return found[0], found[1]
+
+
+def partial_estimate(target: Target, budget: str, costs: dict[str, Any]) -> tuple[float, str, int] | None:
     """CPU seconds of the whole grid from committed measurements: each run's measured mean at this budget
     ("committed"), else the quick budget's seconds per epoch times the run's epochs plus its seconds per test row
     times the rows it evaluates ("extrapolated": an upper bound, early stopping ignored), where the two runs agree on
     :data:`COST_SHAPE_KEYS` — measured on this target or, failing that, on a target of its run family (which trains
-    the same models). None when any run of the grid has no measurement to go by."""
+    the same models). Returns (seconds, source, runs estimated): the sum over the runs that have a measurement to go
+    by (a lower bound for the grid when some have none), or None when none has."""
     measured = costs.get(target.name, {})
     siblings = [costs.get(name, {}) for name in _family(target)]
     try:
         configs = target.runs(budget)
     except Exception:  # noqa: BLE001 - as run_count
         return None
-    total, extrapolated = 0.0, False
+    total, extrapolated, counted = 0.0, False, 0
     for config in configs:
         name = cost_name(config)
         same = measured.get(budget, {}).get(name, {})
@@ -98,8 +107,11 @@ def estimate_seconds(target: Target, budget: str, costs: dict[str, Any]) -> tupl
                 total += quick["seconds_per_row"] * min(subsample or quick["test_rows"], quick["test_rows"])
             extrapolated = True
         else:
-            return None
-    return total, "extrapolated" if extrapolated else "committed"
+            continue
+        counted += 1
+    if not counted:
+        return None
+    return total, "extrapolated" if extrapolated else "committed", counted
 
 
 def _family(target: Target) -> list[str]:
@@ -130,10 +142,16 @@ def budget_rows(targets: dict[str, Target], db: Path | None = None) -> list[dict
             runs = run_count(target, budget)
             mean = measured.get((name, budget))
             cpu, source = (None, None) if mean is None or runs is None else (mean[0] * runs, "database")
+            lower, estimated = None, None
             if cpu is None and runs:
-                cpu, source = estimate_seconds(target, budget, costs) or (None, None)
+                found = partial_estimate(target, budget, costs)
+                if found is not None and found[2] == runs:
+                    cpu, source = found[:2]
+                elif found is not None:  # some runs have nothing measured to go by: a lower bound over the rest
+                    lower, source, estimated = found
             rows.append({"target": name, "budget": budget, "runs": runs, "cpu_seconds_estimate": cpu,
                          "cpu_estimate_source": source, "measured_runs": 0 if mean is None else mean[1],
+                         "cpu_seconds_lower_bound": lower, "estimated_runs": estimated,
                          "settings": settings, "description": target.description, "in_all": target.include_in_all})
     return rows
 
@@ -144,7 +162,12 @@ def budget_table(rows: list[dict[str, Any]]) -> str:
     cells = [header]
     for r in rows:
         mark = {"committed": " *", "extrapolated": " ~"}.get(r.get("cpu_estimate_source") or "", "")
-        cpu = "unknown" if r["cpu_seconds_estimate"] is None else duration(r["cpu_seconds_estimate"]) + mark
+        if r["cpu_seconds_estimate"] is not None:
+            cpu = duration(r["cpu_seconds_estimate"]) + mark
+        elif r.get("cpu_seconds_lower_bound") is not None:
+            cpu = f">= {duration(r['cpu_seconds_lower_bound'])}{mark} ({r['estimated_runs']} runs)"
+        else:
+            cpu = "unknown"
         cells.append((r["target"], r["budget"], "?" if r["runs"] is None else str(r["runs"]), cpu,
                       settings_text(r["settings"])))
     widths = [max(len(c[i]) for c in cells) for i in range(4)]
