@@ -114,3 +114,26 @@ def test_an_unknown_name_suggests_close_ones_without_listing_every_set():
     with pytest.raises(DatasetNotFoundError, match=r"'smpt' is neither .* did you mean smtp\?") as info:
         load_dataset("smpt")
     assert "adbench:aloi" not in str(info.value) and "vaekit datasets" in str(info.value)
+
+
+def test_score_memory_mapped_writes_the_in_memory_scores_block_by_block(tmp_path, capsys, monkeypatch):
+    from vaekit.cli import score
+
+    x = np.random.default_rng(4).normal(size=(300, 5)).astype(np.float32)
+    np.save(tmp_path / "rows.npy", x)
+    assert main(["fit", "--data", str(tmp_path / "rows.npy"), "--likelihood", "student-t", "--epochs", "2",
+                 "--hidden", "8", "--latent-dim", "2", "--out", str(tmp_path / "run")]) == 0
+    monkeypatch.setattr(score, "MAPPED_BLOCK_ROWS", 128)  # three blocks, the last one short
+    common = ["score", str(tmp_path / "run"), "--data", str(tmp_path / "rows.npy"), "--importance-samples", "7"]
+    assert main([*common, "--output", str(tmp_path / "memory.csv")]) == 0
+    capsys.readouterr()
+    assert main([*common, "--memory-map", "--output", str(tmp_path / "mapped.csv"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["memory_mapped"] and summary["n_rows"] == 300
+    assert (tmp_path / "mapped.csv").read_text() == (tmp_path / "memory.csv").read_text()
+    assert main([*common, "--memory-map"]) == 2  # the scores go to a file
+    assert "--output" in capsys.readouterr().err
+    np.savez_compressed(tmp_path / "packed.npz", x=x)
+    assert main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "packed.npz"), "--memory-map",
+                 "--output", str(tmp_path / "never.csv")]) == 2
+    assert "compressed" in capsys.readouterr().err and not (tmp_path / "never.csv").exists()
