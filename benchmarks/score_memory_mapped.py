@@ -15,6 +15,7 @@ Writes benchmarks/results/score_memory_mapped.json. Memory, not speed, is the re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -104,7 +105,8 @@ def main() -> None:
             with context.Pool(1) as pool:
                 results[name] = pool.apply(bounded_score, (str(big), str(run), str(output), args.limit_mib,
                                                            args.samples, mapped))
-            results[name]["output_lines"] = sum(1 for _ in open(output)) if output.exists() else 0
+            with open(output) if output.exists() else contextlib.nullcontext([]) as lines:
+                results[name]["output_lines"] = sum(1 for _ in lines)
             results[name]["output_mib"] = round(output.stat().st_size / 2**20, 1) if output.exists() else 0
     result = {"benchmark": "score_memory_mapped", "machine": {**machine(), "load_average_before": load_before},
               "file_gib": round(rows * 4 * WIDTH / 2**30, 2), "file_rows": rows, "rlimit_data_mib": args.limit_mib,
