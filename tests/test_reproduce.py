@@ -493,3 +493,23 @@ def test_the_chapter_3_sweeps_adopt_table_32s_runs_at_its_settings(data_dir):
         assert sorted((c["method"], c["seed"]) for c in twins) == [(m, s) for m in ("Gaussian", "Student-t")
                                                                    for s in range(10)]
         assert all(c["batch_size"] == 100 and c["lr"] == 1e-3 for c in twins)
+
+
+def test_a_report_from_the_database_uses_each_configurations_newest_numerics_version(tmp_path):
+    """A database kept across a numerics change holds a configuration twice; the report counts it once, newest."""
+    from vaekit.experiments.report import newest_per_configuration, report_from_db
+    from vaekit.experiments.store import CODE_VERSION, Store, config_key
+
+    config = dict(TOY, budget="quick")
+    older = f"numerics-{int(CODE_VERSION.rpartition('-')[2]) - 1}"
+    records = [{"key": config_key(config, version), "config": config, "code_version": version, "status": "done",
+                "metrics": {"test_log_likelihood": value, "seconds": 1.0}}
+               for version, value in ((CODE_VERSION, -1.0), (older, -100.0))]
+    with Store(tmp_path / "db.sqlite") as store:
+        assert store.import_finished(records) == 2
+        rows = store.rows("toy")
+        assert [r["code_version"] for r in newest_per_configuration(rows)] == [CODE_VERSION]
+        report_from_db(get_target("toy"), store, tmp_path / "report", "quick")
+    saved = [json.loads(line) for line in (tmp_path / "report" / "runs.jsonl").read_text().splitlines()]
+    assert [(r["code_version"], r["metrics"]["test_log_likelihood"]) for r in saved] == [(CODE_VERSION, -1.0)]
+    assert "numerics-3" not in (tmp_path / "report" / "report.md").read_text().split("Code of these runs:")[1]

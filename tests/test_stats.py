@@ -25,7 +25,7 @@ def test_pairing_matters():
 
 def test_failed_seeds_are_dropped_and_counted():
     assert mean_std([1.0, None, 3.0, float("nan")]) == (2.0, math.sqrt(2))
-    assert format_cell([1.0, None, 3.0], bold=True, digits=1) == "**2.0 ± 1.4** (1 failed)"
+    assert format_cell([1.0, None, 3.0], bold=True, digits=1) == "**2.0 ± 1.4** (1 missing)"
 
 
 def test_markdown_table_layout():

@@ -219,6 +219,24 @@ def results_from_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+def _version_order(version: str) -> tuple[int, str]:
+    number = version.rpartition("-")[2]
+    return (int(number), version) if number.isdigit() else (-1, version)
+
+
+def newest_per_configuration(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per configuration (``config`` apart from the code version), the one of the newest numerics version,
+    in the order of ``rows``."""
+    newest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        config = json.dumps(row["config"], sort_keys=True)
+        kept = newest.get(config)
+        if kept is None or _version_order(str(row.get("code_version"))) > _version_order(str(kept.get("code_version"))):
+            newest[config] = row
+    chosen = {id(r) for r in newest.values()}
+    return [r for r in rows if id(r) in chosen]
+
+
 def report_from_db(
     target: Target, store: Store, out: Path, budget: str | None = None, keys: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -231,6 +249,8 @@ def report_from_db(
     if budget is None and invocations:
         budget = invocations[-1]["budget"]
     rows = store.rows(target.name, keys=keys, budget=budget)
+    if keys is None:  # a database may hold a configuration under several numerics versions: report the newest
+        rows = newest_per_configuration(rows)
     results = results_from_rows(rows)
     out = Path(out)
     report = target.report(results, out)

@@ -53,14 +53,15 @@ def paired_best(columns: Mapping[str, Sequence[float]], higher_is_better: bool =
 
 
 def format_cell(values: Sequence[float], bold: bool, digits: int = 3) -> str:
-    """``mean ± std`` (markdown, bold when asked); failed or diverged seeds are counted in brackets."""
+    """``mean ± std`` (markdown, bold when asked); seeds without a finite value (failed, non-finite, or not finished
+    yet in a partial report) are counted in brackets as missing."""
     m, s = mean_std(values)
     missing = sum(1 for v in values if v is None or not math.isfinite(v))
     if not math.isfinite(m):
         return "n/a"
     text = f"{m:.{digits}f} ± {s:.{digits}f}"
     text = f"**{text}**" if bold else text
-    return text + (f" ({missing} failed)" if missing else "")
+    return text + (f" ({missing} missing)" if missing else "")
 
 
 def markdown_table(rows: Mapping[str, Mapping[str, Sequence[float]]], columns: Sequence[str],
