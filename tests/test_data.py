@@ -137,6 +137,26 @@ def test_download_is_verified_and_cached_atomically(monkeypatch, tmp_path):
         registry.load_arrays(tampered, download=False)
 
 
+def test_a_goldstein_uchida_csv_placed_by_hand_is_converted_without_the_network(monkeypatch, tmp_path, capsys):
+    """aloi/thyroid/satellite are published as CSV files: the messages name that file, and `vaekit download`
+    converts a copy put in $VAEKIT_DATA instead of fetching it."""
+    from vaekit.cli import main
+    from vaekit.data import load_dataset, sources
+
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    monkeypatch.setenv("VAEKIT_DATA", str(data))
+    monkeypatch.setenv("VAEKIT_CACHE", str(cache))
+    with pytest.raises(DatasetNotFoundError, match="put the source file aloi-unsupervised-ad.csv there"):
+        load_dataset("aloi")
+    monkeypatch.setattr(sources, "fetch", lambda *a, **k: pytest.fail("the network was used"))
+    rows = "".join(f"{i},{i % 7}.5,{'o' if i % 10 == 0 else 'n'}\n" for i in range(40))
+    (data / "aloi-unsupervised-ad.csv").write_text(rows)
+    assert main(["download", "aloi"]) == 0
+    loaded = load_dataset("aloi")
+    assert loaded.x.shape == (40, 2) and int(loaded.y.sum()) == 4 and (cache / "aloi.npz").is_file()
+
+
 def test_content_checksums_match_the_shared_files(data_dir):
     from vaekit.data import registry
 

@@ -40,6 +40,8 @@ class DatasetSpec:
     shape: tuple[int, int] | None = None
     #: further files ``build`` reads (MNIST's test set), found like ``filename``
     companions: tuple[str, ...] = ()
+    #: the public source file that ``download`` converts (e.g. a CSV), when a user may place it by hand instead
+    raw_file: str | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {}
@@ -82,6 +84,7 @@ register(DatasetSpec(
     content_sha256="f1ac105c522d4172d43cb2a0f63e8c049f5045002b75d15db4c960d7c4046d48",
     download=partial(sources.goldstein_uchida_csv, "breast-cancer-unsupervised-ad.csv"),
     fallback=_cancer_from_sklearn, source=f"{sources.GOLDSTEIN_UCHIDA_DOI} breast-cancer-unsupervised-ad.csv",
+    raw_file="breast-cancer-unsupervised-ad.csv",
 ))
 for _name, _file, _desc in (
     ("aloi", "aloi-unsupervised-ad.csv", "Amsterdam Library of Object Images, 50,000 x 27 (Goldstein & Uchida)"),
@@ -90,7 +93,7 @@ for _name, _file, _desc in (
 ):
     register(DatasetSpec(
         _name, f"{_name}.npz", _desc, download=partial(sources.goldstein_uchida_csv, _file),
-        source=f"{sources.GOLDSTEIN_UCHIDA_DOI} {_file}",
+        source=f"{sources.GOLDSTEIN_UCHIDA_DOI} {_file}", raw_file=_file,
     ))
 
 
@@ -115,17 +118,21 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
             arrays = spec.download()
         except OSError as err:  # urllib.error.URLError, timeouts, refused connections, DNS failures
             reason = " ".join(str(getattr(err, "reason", None) or err).split())[:200]
+            by_hand = (f"fetch its source file {spec.raw_file} by hand, put it in $VAEKIT_DATA or "
+                       f"{sources.cache_dir()} and run `vaekit download {spec.name}` again (it converts the file "
+                       "without the network)") if spec.raw_file else (
+                f"fetch {spec.filename} by hand and place it at {sources.cache_dir() / spec.filename} (or in a "
+                "folder named by VAEKIT_DATA)")
             raise DatasetNotFoundError(
-                f"could not reach {spec.source or 'the source of ' + spec.name} ({reason}); fetch "
-                f"{spec.filename} by hand and place it at {sources.cache_dir() / spec.filename} (or in a folder "
-                "named by VAEKIT_DATA)"
+                f"could not reach {spec.source or 'the source of ' + spec.name} ({reason}); {by_hand}"
             ) from None
         if spec.content_sha256 and content_checksum(arrays) != spec.content_sha256:
             raise DataError(f"the download of {spec.name} from {spec.source} does not match its published content "
                             "checksum; the source may have changed — fetch it by hand and check it")
         path = sources.save_npz_atomic(sources.cache_dir() / spec.filename, **arrays)
     if path is None:
-        raise sources.missing_file_error(spec.name, spec.filename, spec.download is not None, spec.source)
+        raise sources.missing_file_error(spec.name, spec.filename, spec.download is not None, spec.source,
+                                         spec.raw_file)
     if verify:
         check_checksum(spec, path)
     try:

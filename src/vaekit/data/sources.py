@@ -68,13 +68,16 @@ def find_file(filename: str) -> Path | None:
     return None
 
 
-def missing_file_error(name: str, filename: str, downloadable: bool, source: str = "") -> DatasetNotFoundError:
+def missing_file_error(name: str, filename: str, downloadable: bool, source: str = "",
+                       raw_file: str | None = None) -> DatasetNotFoundError:
     where = f"$VAEKIT_DATA ({data_dir()})" if data_dir() else "$VAEKIT_DATA (not set)"
     how = f"run `vaekit download {name}`, or " if downloadable else ""
     origin = f" (public source: {source})" if source else ""
+    raw = (f"; without network, put the source file {raw_file} there and run `vaekit download {name}` to convert "
+           "it") if raw_file else ""
     return DatasetNotFoundError(
         f"dataset {name!r} needs the file {filename!r}, which is in neither {where} nor the cache "
-        f"({cache_dir()}): {how}put {filename} in a folder and set VAEKIT_DATA to it{origin}"
+        f"({cache_dir()}): {how}put {filename} in a folder and set VAEKIT_DATA to it{origin}{raw}"
     )
 
 
@@ -113,8 +116,12 @@ def goldstein_uchida_csv(filename: str) -> dict[str, np.ndarray]:
     """A file of Goldstein & Uchida's unsupervised anomaly-detection benchmark (Harvard Dataverse).
 
     The data set's file list gives each file's id and md5; the CSV has no header, numeric columns and a last
-    column ``o`` (outlier) / ``n`` (normal).
+    column ``o`` (outlier) / ``n`` (normal). A copy of the CSV in ``$VAEKIT_DATA`` or the cache is used instead of
+    the network (``vaekit download NAME`` then only converts it).
     """
+    placed = find_file(filename)  # the source CSV put in $VAEKIT_DATA or the cache by hand: converted, no network
+    if placed is not None:
+        return parse_goldstein_uchida(placed.read_text())
     listing_url = f"{DATAVERSE}/api/datasets/:persistentId/?persistentId={GOLDSTEIN_UCHIDA_DOI}"
     listing = json.loads(fetch(listing_url))
     for entry in listing["data"]["latestVersion"]["files"]:
