@@ -147,7 +147,7 @@ def test_a_goldstein_uchida_csv_placed_by_hand_is_converted_without_the_network(
     data.mkdir()
     monkeypatch.setenv("VAEKIT_DATA", str(data))
     monkeypatch.setenv("VAEKIT_CACHE", str(cache))
-    with pytest.raises(DatasetNotFoundError, match="put the source file aloi-unsupervised-ad.csv there"):
+    with pytest.raises(DatasetNotFoundError, match=r"put its source file\(s\) aloi-unsupervised-ad.csv there"):
         load_dataset("aloi")
     monkeypatch.setattr(sources, "fetch", lambda *a, **k: pytest.fail("the network was used"))
     rows = "".join(f"{i},{i % 7}.5,{'o' if i % 10 == 0 else 'n'}\n" for i in range(40))

@@ -118,8 +118,8 @@ def load_arrays(spec: DatasetSpec, download: bool = False, verify: bool = True) 
             arrays = spec.download()
         except OSError as err:  # urllib.error.URLError, timeouts, refused connections, DNS failures
             reason = " ".join(str(getattr(err, "reason", None) or err).split())[:200]
-            by_hand = (f"fetch its source file {spec.raw_file} by hand, put it in $VAEKIT_DATA or "
-                       f"{sources.cache_dir()} and run `vaekit download {spec.name}` again (it converts the file "
+            by_hand = (f"fetch its source file(s) {spec.raw_file} by hand, put them in $VAEKIT_DATA or "
+                       f"{sources.cache_dir()} and run `vaekit download {spec.name}` again (it converts them "
                        "without the network)") if spec.raw_file else (
                 f"fetch {spec.filename} by hand and place it at {sources.cache_dir() / spec.filename} (or in a "
                 "folder named by VAEKIT_DATA)")

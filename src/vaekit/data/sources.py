@@ -73,8 +73,8 @@ def missing_file_error(name: str, filename: str, downloadable: bool, source: str
     where = f"$VAEKIT_DATA ({data_dir()})" if data_dir() else "$VAEKIT_DATA (not set)"
     how = f"run `vaekit download {name}`, or " if downloadable else ""
     origin = f" (public source: {source})" if source else ""
-    raw = (f"; without network, put the source file {raw_file} there and run `vaekit download {name}` to convert "
-           "it") if raw_file else ""
+    raw = (f"; without network, put its source file(s) {raw_file} there and run `vaekit download {name}` to "
+           "convert them") if raw_file else ""
     return DatasetNotFoundError(
         f"dataset {name!r} needs the file {filename!r}, which is in neither {where} nor the cache "
         f"({cache_dir()}): {how}put {filename} in a folder and set VAEKIT_DATA to it{origin}{raw}"

@@ -107,8 +107,8 @@ def parse_usps_h5(payload: bytes) -> dict[str, np.ndarray]:
 
 def download_usps() -> dict[str, np.ndarray]:
     """LIBSVM's USPS (train then test), checked against the published class counts of the training rows."""
-    train = parse_usps_libsvm(sources.fetch(USPS_LIBSVM_URL.format("usps.bz2")))
-    test = parse_usps_libsvm(sources.fetch(USPS_LIBSVM_URL.format("usps.t.bz2")))
+    train = parse_usps_libsvm(_raw_or_fetch("usps", "usps.bz2", USPS_LIBSVM_URL.format("usps.bz2")))
+    test = parse_usps_libsvm(_raw_or_fetch("usps", "usps.t.bz2", USPS_LIBSVM_URL.format("usps.t.bz2")))
     if tuple(np.bincount(train["y"], minlength=10)) != USPS_TRAIN_COUNTS or len(test["y"]) != 2007:
         raise DataError("the USPS download does not have the standard 7,291 / 2,007 rows and class counts")
     return {"x": np.concatenate([train["x"], test["x"]]), "y": np.concatenate([train["y"], test["y"]])}
@@ -367,7 +367,7 @@ register(DatasetSpec(
     "usps", "usps.npz", "USPS digits 16x16 -> 28x28, binarised; 6,438/1,000/1,860 (Table 5.1)",
     split=(6438, 1000, 1860), sha256="f36e76eee427a1160052300543f60be77584d9faec33684ae6385b9cc5b4256e",
     download=download_usps, binary=True, source=USPS_LIBSVM_URL.format("usps{,.t}.bz2"), build=_build,
-    shape=(9298, 784),
+    shape=(9298, 784), raw_file="usps.bz2 and usps.t.bz2",
 ))
 register(DatasetSpec(
     "digits", "digits.npz", "scikit-learn optdigits 8x8 -> 28x28, binarised; 1,000/297/500 (bundled)",
@@ -379,23 +379,24 @@ register(DatasetSpec(
     split=(10_000, 10_000, 26_032),
     download=partial(download_cropped_digits, "svhn", "train_32x32.mat", "test_32x32.mat", SVHN_URL),
     source=SVHN_URL.format("{train,test}_32x32.mat"), build=_build, shape=(46_032, 1024),
+    raw_file="train_32x32.mat and test_32x32.mat",
 ))
 register(DatasetSpec(
     "synthdigits", "synthdigits.npz", "SynthDigits (Ganin & Lempitsky), grey 32x32; 10,000/10,000/9,553",
     split=(10_000, 10_000, 9_553),
     download=partial(download_cropped_digits, "synthdigits", "synth_train_32x32.mat", "synth_test_32x32.mat", None),
     source="synth_{train,test}_32x32.mat (Ganin and Lempitsky, 2015; place them in $VAEKIT_DATA)", build=_build,
-    shape=(29_553, 1024),
+    shape=(29_553, 1024), raw_file="synth_train_32x32.mat and synth_test_32x32.mat",
 ))
 register(DatasetSpec(
     "olivetti", "olivetti.npz", "Olivetti faces 64x64 -> 28x20 grey; 150/100/150 (Table 5.1)",
     split=(150, 100, 150), sha256="f625d79c2bac6cd9ac94a2092ab1bb87a2012255dfa485158b01cc38f11e2736",
-    download=lambda: parse_olivetti(sources.fetch(OLIVETTI_URL)), source=OLIVETTI_URL, build=_build,
-    shape=(400, 560),
+    download=lambda: parse_olivetti(_raw_or_fetch("olivetti", "olivettifaces.mat", OLIVETTI_URL)),
+    source=OLIVETTI_URL, build=_build, shape=(400, 560), raw_file="olivettifaces.mat",
 ))
 register(DatasetSpec(
     "umist", "umist.npz", "UMist faces 112x92 -> 28x20 grey; 300/75/200 (Table 5.1)",
-    split=(300, 75, 200), download=lambda: parse_umist(sources.fetch(UMIST_URL)), source=UMIST_URL, build=_build,
-    shape=(575, 560),
+    split=(300, 75, 200), download=lambda: parse_umist(_raw_or_fetch("umist", "umist_cropped.mat", UMIST_URL)),
+    source=UMIST_URL, build=_build, shape=(575, 560), raw_file="umist_cropped.mat",
 ))
 COMPOSITE_LOADERS.append(parse_protocol)
