@@ -42,11 +42,35 @@ def per_run_costs(record: dict) -> dict | None:
     return costs
 
 
+def budget_of(config: dict, grids: dict[tuple[str, str], set[str]]) -> str:
+    """The budget whose grid holds ``config`` (a committed chapter-3 run does not name its budget): the grid of
+    its target at that budget, with up to 20 seeds, contains the same configuration; "quick" when none does."""
+    from vaekit.experiments.store import _shared_part
+    from vaekit.experiments.targets import load_targets
+
+    target = load_targets().get(config.get("target"))
+    for budget in ("full", "quick"):
+        if target is None or budget not in target.budgets:
+            continue
+        if (target.name, budget) not in grids:
+            try:
+                grids[target.name, budget] = {_shared_part(c) for c in target.runs(budget, seeds=20)}
+            except Exception:  # noqa: BLE001 - a grid that cannot be built here (absent data) matches nothing
+                grids[target.name, budget] = set()
+        if _shared_part(config) in grids[target.name, budget]:
+            return budget
+    return "quick"
+
+
 def records(dbs: list[Path]) -> list[dict]:
-    found = []
+    found, grids = [], {}
     for path in sorted((ROOT / "docs" / "results").rglob("runs.jsonl")) + sorted(
             (ROOT / "docs" / "results").rglob("*results.json")):
-        found += load_raw(path)
+        for record in load_raw(path):
+            config = record.get("config") or {}
+            if config.get("target") and not config.get("budget"):
+                record = {**record, "config": {**config, "budget": budget_of(config, grids)}}
+            found.append(record)
     for db in dbs:
         from vaekit.experiments.store import Store
 
