@@ -202,8 +202,8 @@ def test_fit_takes_arrays_and_dataframes_like_the_same_file(fitted_dir, table, c
     import pandas as pd  # in the test extra
 
     x, _ = table
-    options = dict(likelihood="gaussian", latent_dim=2, hidden=(8,), importance_samples=5,
-                   train=TrainConfig(epochs=2, batch_size=50))
+    options = {"likelihood": "gaussian", "latent_dim": 2, "hidden": (8,), "importance_samples": 5,
+               "train": TrainConfig(epochs=2, batch_size=50)}
     from_file = json.loads((fitted_dir / "result.json").read_text())
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     for data in (x, frame):  # the same rows, split and seed as the CSV fit: the same model and the same number

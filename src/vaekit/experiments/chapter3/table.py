@@ -188,8 +188,8 @@ class Figure35(MethodGrid):
         fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(4.2 * max(1, len(datasets)), 3.3),
                                  squeeze=False)
         colours = dict(zip(METHODS, ("C0", "C1", "C2", "C3")))
-        lines = ["| Dataset | Method | seed | epochs | seconds | final train loss | min train loss | "
-                 f"epochs the loss rose > {RISE_NATS:g} nat | largest rise | diverged |",
+        lines = [("| Dataset | Method | seed | epochs | seconds | final train loss | min train loss | "
+                  f"epochs the loss rose > {RISE_NATS:g} nat | largest rise | diverged |"),
                  "|---|---|---|---|---|---|---|---|---|---|"]
         for ax, d in zip(axes[0], datasets):
             values: list[float] = []
