@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -83,6 +84,12 @@ def records(dbs: list[Path]) -> list[dict]:
 
 
 def main() -> int:
+    # which budget a committed run belongs to is read from the targets' grids, which list the data sets present:
+    # without the data, every run would count as quick
+    os.environ.setdefault("VAEKIT_DATA", str(ROOT.parent / "shared" / "data"))
+    if not (Path(os.environ["VAEKIT_DATA"]) / "smtp.npz").is_file():
+        print(f"VAEKIT_DATA={os.environ['VAEKIT_DATA']} lacks the data sets; set it to the shared data", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, action="append", default=[], help="also read this results database")
     args = parser.parse_args()
