@@ -14,7 +14,7 @@ def fake_run(dataset: str, method: str, seed: int, value: float, val: float = 0.
             "metrics": {"knn_accuracy": value, "best_val_loss": val}}
 
 
-def test_quick_tables_cover_the_usps_pairs_and_every_method():
+def test_quick_tables_cover_the_usps_pairs_and_every_method(data_dir):  # grids list the protocols present
     grid = TARGETS["table-5.3"].runs("quick")
     assert {c["dataset"] for c in grid} == {"digits->mnist", "usps->mnist", "mnist->usps", ch5.TWO_FACES}
     usps = [c for c in grid if c["dataset"] == "usps->mnist"]
@@ -23,7 +23,7 @@ def test_quick_tables_cover_the_usps_pairs_and_every_method():
     assert {c["epochs"] for c in usps} == {ch5.QUICK_PER_DATASET["usps->mnist"]["epochs"]}
 
 
-def test_dropout_lever_grid_and_labels():
+def test_dropout_lever_grid_and_labels(data_dir):
     grid = TARGETS["invariance-5-dropout"].runs("quick")
     assert len(grid) == 5 * 2 * 3
     assert {(c["method"], c["dropout"]) for c in grid} == {(m, d) for m in ("cvae", "proposed") for d in (0, 0.1, 0.5)}
@@ -63,7 +63,7 @@ def test_equal_weights_fall_back_to_the_plain_cvae_and_vfae_keeps_the_best_alpha
     assert len(lines) == 1 and "− CVAE = +0.1000" in lines[0]
 
 
-def test_budget_lever_overrides_epochs_and_checkpoints():
+def test_budget_lever_overrides_epochs_and_checkpoints(data_dir):
     grid = TARGETS["invariance-5-budget"].runs("quick")
     assert {c["method"] for c in grid} == {"cvae", "proposed"} and {c["epochs"] for c in grid} == {600}
     assert {tuple(c["checkpoints"]) for c in grid} == {(100, 200, 300, 400, 500, 600)}

@@ -432,7 +432,7 @@ def test_the_committed_measurements_cover_table_3_2_at_both_budgets(data_dir):
     assert rows["table-3.2", "full"]["cpu_seconds_estimate"] > rows["table-3.2", "quick"]["cpu_seconds_estimate"]
 
 
-def test_the_cpu_time_estimate_borrows_per_epoch_costs_from_the_run_family():
+def test_the_cpu_time_estimate_borrows_per_epoch_costs_from_the_run_family(data_dir):
     """A target that shares its runs (chapter 5) is estimated from a sibling's per-epoch measurement, as an
     extrapolation, never as its own committed cost; without any measurement it stays unknown."""
     from vaekit.experiments.listing import COST_SHAPE_KEYS, estimate_seconds
