@@ -52,7 +52,7 @@ def load_file(
     else:
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .npz, .npy or .csv")
     if binary is None:
-        binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(np.asarray(x).dtype, np.number) else False
+        binary = _all_zero_or_one(x)
     return Dataset(path.stem, x, y, s, split=USER_SPLIT, binary=binary, meta=meta)
 
 
@@ -74,8 +74,14 @@ def from_array(data: Any, y: Any = None, s: Any = None, name: str = "array", bin
         data = data.to_numpy()
     x = np.asarray(data)
     if binary is None:
-        binary = bool(np.isin(x, (0, 1)).all()) if np.issubdtype(x.dtype, np.number) else False
+        binary = _all_zero_or_one(x)
     return Dataset(name, x, y, s, split=USER_SPLIT, binary=binary, meta=meta)
+
+
+def _all_zero_or_one(x: Any) -> bool:
+    """Whether numeric rows are all 0/1 (Bernoulli-ready), the default of ``binary``."""
+    x = np.asarray(x)
+    return bool(np.isin(x, (0, 1)).all()) if np.issubdtype(x.dtype, np.number) else False
 
 
 def _read_npy(path: Path) -> np.ndarray:
