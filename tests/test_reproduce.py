@@ -21,6 +21,7 @@ from vaekit.experiments.engine import run_grid
 from vaekit.experiments.stats import paired_best
 from vaekit.experiments.store import Store, config_key
 from vaekit.experiments.targets import get_target
+from vaekit.interrupts import StopSignals
 
 TESTS = Path(__file__).resolve().parent
 SRC = Path(vaekit.__file__).resolve().parents[1]
@@ -202,6 +203,53 @@ def test_resume_after_kill_9_ends_with_one_done_row_per_configuration(tmp_path):
         if before[r["key"]]["status"] == "running":
             assert r["attempts"] == 2
     assert "| a |" in result["report"]["markdown"] and (out / "report.md").is_file()
+
+
+def _wait_for_done(db, n, proc):
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        with contextlib.suppress(sqlite3.OperationalError):  # the file may exist before its tables
+            if db.exists() and sum(r["status"] == "done" for r in rows(db)) >= n:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"fewer than {n} runs finished; driver exit status {proc.poll()}")
+
+
+def test_sigterm_puts_the_runs_in_flight_back_to_pending_and_exits_143(tmp_path):
+    db, out = tmp_path / "r.sqlite", tmp_path / "out"
+    first = _reproduce(db, out)
+    _wait_for_done(db, 2, first)
+    os.kill(first.pid, signal.SIGTERM)  # what a scheduler sends; the driver alone receives it
+    stdout, stderr = first.communicate(timeout=60)
+    assert first.returncode == 143, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    statuses = [r["status"] for r in rows(db)]
+    assert "running" not in statuses and "pending" in statuses and statuses.count("done") >= 2
+    assert not out.exists()  # no report of a grid that did not finish
+
+    second = _reproduce(db, out)
+    stdout, stderr = second.communicate(timeout=120)
+    assert second.returncode == 0, stderr
+    assert [r["status"] for r in rows(db)] == ["done"] * 12
+
+
+def test_a_sigint_the_parent_ignored_stays_ignored_and_sigterm_still_stops():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a job started with `&` or nohup
+    try:
+        with StopSignals() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)
+            assert stop.exit_status == 143
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with StopSignals() as stop:  # a SIGINT the parent did not ignore stops the command
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        assert stop.exit_status == 130
 
 
 # ------------------------------------------------------------------------------------------------ reports

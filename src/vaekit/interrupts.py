@@ -11,7 +11,10 @@ from types import FrameType
 
 class StopSignals:
     """Within the block, SIGTERM raises :class:`KeyboardInterrupt` like Ctrl-C does (schedulers send SIGTERM);
-    :attr:`exit_status` is 128 + the last stop signal (130 for SIGINT, 143 for SIGTERM)."""
+    :attr:`exit_status` is 128 + the last stop signal (130 for SIGINT, 143 for SIGTERM).
+
+    A SIGINT ignored by the parent (a job started in the background with ``&`` or ``nohup``) stays ignored, as
+    Python itself does: a terminal's Ctrl-C is not meant for it; SIGTERM still stops it."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
@@ -29,7 +32,8 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         if self.enabled:
             for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._raise)
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._raise)
         return self
 
     def __exit__(self, *exc: object) -> None:

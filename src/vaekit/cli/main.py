@@ -30,8 +30,9 @@ from .options import show_defaults
 COMMANDS: dict[str, ModuleType] = {module.NAME: module for module in (
     datasets, download, fit, evaluate, score, detect, reproduce, report, plot, sweep,
 )}
-#: commands that stop on SIGTERM as on Ctrl-C (keep the best model); the others keep Python's default
-STOPPABLE = ("fit", "detect")
+#: commands that stop on SIGTERM as on Ctrl-C: fit/detect keep the best model, reproduce/sweep put their runs in
+#: flight back to pending (a scheduler's SIGTERM must not leave them "running"); the others keep Python's default
+STOPPABLE = ("fit", "detect", "reproduce", "sweep")
 
 
 class Parser(argparse.ArgumentParser):
