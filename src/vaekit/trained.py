@@ -94,6 +94,14 @@ class TrainedModel:
             ll = ll - self.model.prior.log_normaliser()
         return ll.numpy()
 
+    @property
+    def scores_rows_independently(self) -> bool:
+        """Whether a seeded :meth:`score_samples` gives each row the same score whatever batch it is scored in.
+
+        True for diagonal-Gaussian encoders (the importance noise is fixed by the seed); False for encoders that
+        draw their samples per batch (AVB, the beta-CVAE's task latent): score those rows in one call."""
+        return self._gaussian_encoder()
+
     def _gaussian_encoder(self) -> bool:
         """Whether q(z|x) is a diagonal Gaussian over ``latent_dim`` (fixed importance noise applies)."""
         if not self.model.encoder_has_density or self.model.task_latent is not None:

@@ -24,7 +24,7 @@ from .data.files import USER_SPLIT
 from .data.mapped import RELEASE_BYTES, MappedRows, open_memory_map, scan_rows
 from .data.sources import sha256_of
 from .errors import ConfigError, DataError
-from .evaluation import log_likelihood
+from .evaluation import elbo, log_likelihood
 from .likelihoods import LIKELIHOODS
 from .model import VAE
 from .trained import TrainedModel, default_likelihood, finite_or_none, save_run
@@ -124,12 +124,7 @@ def fit_memory_mapped(
         **{k: v for k, v in result.to_dict().items() if k != "history"},
     }
     if len(test_x):
-        raw = log_likelihood(model, test_x, n_samples=importance_samples).double().numpy()
-        log_z = model.prior.log_normaliser()
-        summary.update(test_log_likelihood=finite_or_none(raw.mean()), importance_samples=importance_samples)
-        if log_z != 0.0:
-            summary["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - log_z)
-            summary["log_normaliser"] = finite_or_none(log_z)
+        summary.update(_test_metrics(model, test_x, importance_samples))
     trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path)}
     if path.suffix.lower() == ".npy" or member == "x":  # what load_file reads: `vaekit evaluate` finds the test split
         trained.info.update(data_path=str(path.resolve()), data_sha256=sha256_of(path))
@@ -137,3 +132,21 @@ def fit_memory_mapped(
         save_run(trained, summary, result.history, out)
     summary["history"] = result.history
     return trained, summary
+
+
+def _test_metrics(model: VAE, test_x: MappedRows, importance_samples: int, block: int = 10_000) -> dict[str, Any]:
+    """The test split's metrics, as :meth:`TrainedModel.evaluate` reports them for rows in memory: the
+    importance-sampled log-likelihood (raw and normalised for unnormalised priors), or for an implicit encoder
+    (AVB), which has no density, the discriminator-based ELBO estimate."""
+    if not model.encoder_has_density:
+        total = sum(float(elbo(model, test_x[i:i + block]).double().sum()) for i in range(0, len(test_x), block))
+        return {"test_log_likelihood": None, "test_elbo_estimate": finite_or_none(total / len(test_x)),
+                "importance_samples": 0}
+    raw = log_likelihood(model, test_x, n_samples=importance_samples).double().numpy()
+    metrics: dict[str, Any] = {"test_log_likelihood": finite_or_none(raw.mean()),
+                               "importance_samples": importance_samples}
+    normaliser = model.prior.normaliser_metrics()
+    if normaliser:
+        metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - normaliser["log_normaliser"])
+        metrics.update({k: finite_or_none(v) if isinstance(v, float) else v for k, v in normaliser.items()})
+    return metrics

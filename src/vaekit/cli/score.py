@@ -56,7 +56,7 @@ def _score_memory_mapped(args: argparse.Namespace) -> dict[str, Any]:
     trained = TrainedModel.load(args.model_dir)
     if trained.model.config.n_tasks:
         raise ConfigError("a task-conditioned model needs each row's task: score the data in memory with --task-column")
-    if not trained._gaussian_encoder():  # its samples come from the global stream: they would depend on the block
+    if not trained.scores_rows_independently:  # scored block by block, its scores would depend on the blocks
         raise ConfigError("this model's encoder draws its samples per batch (AVB): score the data in memory")
     rows = MappedRows(open_memory_map(Path(args.data)))
     count, total, finite = 0, 0.0, 0
