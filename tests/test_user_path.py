@@ -270,6 +270,25 @@ def test_human_text_rounds_floats_json_keeps_them(user_csv, capsys, tmp_path):
     assert f"{value:.4g}" in line and len(repr(value)) > 8
 
 
+def test_human_text_names_the_metric_each_prior_has(capsys, tmp_path):
+    np.save(tmp_path / "rows.npy", np.random.default_rng(1).normal(size=(300, 4)).astype(np.float32))
+    lines = {}
+    for prior in ("avb", "implicit"):
+        code, out, err = run(capsys, "fit", "--data", tmp_path / "rows.npy", "--prior", prior, "--epochs", "1",
+                             "--hidden", "8", "--latent-dim", "2", "--batch-size", "50", "--ratio-epochs", "1",
+                             "--out", tmp_path / prior, "--json")
+        assert code == 0, err
+        lines[prior] = next(l for l in err.splitlines() if "saved to" in l)
+        summary = last_json(out)
+        if prior == "avb":
+            assert f"test ELBO estimate {summary['test_elbo_estimate']:.4g}" in lines[prior]
+        else:
+            assert f"normalised {summary['test_log_likelihood_normalised']:.4g}" in lines[prior]
+        assert not re.search(r"\d\.\d{6,}", lines[prior]), lines[prior]  # the memory-mapped line rounds too
+    code, out, err = run(capsys, "evaluate", tmp_path / "avb", "--json")
+    assert code == 0 and f"test ELBO estimate {last_json(out)['test_elbo_estimate']:.4g}" in err
+
+
 # --------------------------------------------------------------------------------------------- PyOD parity
 @pytest.fixture(scope="module")
 def detector(table):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .options import NON_NEGATIVE_INT, POSITIVE_INT, SEED, common_options, data_column_options, file_options
-from .output import fmt, say
+from .output import say, test_metrics_text
 
 if TYPE_CHECKING:  # pragma: no cover - torch loads inside run()
     from ..data import Dataset
@@ -55,9 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics["target_task"] = int(target)
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("active_units", "knn_accuracy", "task_mutual_information")
                       if metrics.get(k) is not None)
-    say(args, f"{what}: test log-likelihood {fmt(metrics['test_log_likelihood'])} (K={args.importance_samples}, "
-              f"{metrics.get('n_test')} rows)"
-              + (f"; {shown}" if shown else ""))
+    say(args, f"{what}: {test_metrics_text(metrics, args.importance_samples)}" + (f"; {shown}" if shown else ""))
     return metrics
 
 

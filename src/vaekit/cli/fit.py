@@ -15,7 +15,7 @@ from ..validation import DeviceName, RunFolder, SplitFractions, check_output_dir
 from .model_options import add_component_options, component_kwargs
 from .options import (FRACTION, INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
                       common_options, data_column_options, file_options, tracking_options)
-from .output import fmt, say
+from .output import say, test_metrics_text
 
 if TYPE_CHECKING:  # pragma: no cover - torch loads inside run()
     from ..data import Dataset
@@ -112,9 +112,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     split = "/".join(f"{100 * f:g}" for f in summary["split"])
     say(args, f"{summary['dataset']}: {args.likelihood} VAE, {summary['epochs_run']} epochs "
               f"({summary['train_seconds']:.1f} s, {status}); split {split} train/val/test "
-              f"({summary['split_source']}; {summary['n_train']} training rows); test log-likelihood "
-              f"{fmt(summary['test_log_likelihood'])} (K={args.importance_samples}, {summary['n_test']} rows); "
-              f"saved to {args.out}")
+              f"({summary['split_source']}; {summary['n_train']} training rows); "
+              f"{test_metrics_text(summary, args.importance_samples)}; saved to {args.out}")
     return summary
 
 
@@ -178,6 +177,6 @@ def _fit_memory_mapped(args: argparse.Namespace, train: TrainConfig) -> dict[str
     summary.pop("history")
     summary["out"] = str(args.out)
     say(args, f"{summary['dataset']} (memory-mapped): {summary['model']['likelihood']} VAE, "
-              f"{summary['epochs_run']} epochs ({summary['train_seconds']:.1f} s); test log-likelihood "
-              f"{summary.get('test_log_likelihood')} (K={args.importance_samples}); saved to {args.out}")
+              f"{summary['epochs_run']} epochs ({summary['train_seconds']:.1f} s); "
+              f"{test_metrics_text(summary, args.importance_samples)}; saved to {args.out}")
     return summary

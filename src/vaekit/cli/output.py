@@ -30,6 +30,19 @@ def fmt(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.1f}"
 
 
+def test_metrics_text(metrics: dict[str, Any], importance_samples: int) -> str:
+    """The test metrics for people: the log-likelihood (and its normalised value for an unnormalised prior), or
+    for an implicit encoder (AVB), which has none, the discriminator-based ELBO estimate."""
+    rows = metrics.get("n_test")
+    where = f"{rows} rows" if rows is not None else "test split"
+    if metrics.get("test_log_likelihood") is None and metrics.get("test_elbo_estimate") is not None:
+        return (f"test ELBO estimate {fmt(metrics['test_elbo_estimate'])} ({where}; an implicit encoder has no "
+                "importance-sampled log-likelihood)")
+    normalised = metrics.get("test_log_likelihood_normalised")
+    extra = f", normalised {fmt(normalised)}" if normalised is not None else ""
+    return f"test log-likelihood {fmt(metrics.get('test_log_likelihood'))}{extra} (K={importance_samples}, {where})"
+
+
 def rows_csv(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
     """A CSV table (``\\n`` line ends) of ``header`` and ``rows``."""
     buffer = io.StringIO()
