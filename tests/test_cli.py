@@ -106,6 +106,8 @@ def test_datasets_lists_presence(capsys, data_dir):
     (["fit", "--data", "{toy}", "--batch-size", "5000"], "batch size"),
     (["fit", "--data", "{toy}", "--split", "0.9,0.2,0.1"], "fractions"),
     (["evaluate", "{nowhere}"], "no checkpoint"),
+    (["detect", "--data", "{toy}", "--task-column", "t"],
+     "vaekit detect: error: unrecognized arguments: --task-column t (see vaekit detect --help)"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, match, fitted, toy_csv, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))

@@ -20,7 +20,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import VaekitError
 from ..interrupts import StopSignals
-from ..runconfig import apply_config
+from ..runconfig import apply_config, subparser
 from . import datasets, detect, download, evaluate, fit, plot, report, reproduce, score, sweep
 from .options import show_defaults
 
@@ -58,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # name the command, and its --help, in the error (argparse would blame `vaekit`)
+            subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as stop:  # argparse: --help/--version (0) or a bad option (2, one line on stderr)
         return stop.code if isinstance(stop.code, int) else 2
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
