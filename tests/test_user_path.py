@@ -479,3 +479,25 @@ def test_fit_takes_the_model_options_at_once_or_as_keywords_not_both():
         vaekit.fit("cancer", model=options, latent_dim=5, train=train)
     with pytest.raises(ConfigError, match="unknown model options"):
         vaekit.fit("cancer", model={"latent_dims": 5}, train=train)
+
+
+def test_fit_takes_the_training_options_as_keywords_too(table, tmp_path):
+    """fit(X, epochs=2, lr=...) trains exactly as fit(X, train=TrainConfig(epochs=2, lr=...)); a misspelt option
+    names the close ones, before anything is read or written."""
+    import vaekit
+    from vaekit import TrainConfig
+    from vaekit.errors import ConfigError
+
+    x = table[0]
+    common = {"likelihood": "gaussian", "latent_dim": 2, "hidden": (8,), "importance_samples": 3}
+    _, by_config = vaekit.fit(x, train=TrainConfig(epochs=2, lr=3e-3, batch_size=40, patience=None), **common)
+    _, by_keywords = vaekit.fit(x, epochs=2, lr=3e-3, batch_size=40, patience=None, **common)
+    assert by_keywords["train"] == by_config["train"] and by_keywords["train"]["epochs"] == 2
+    assert by_keywords["test_log_likelihood"] == by_config["test_log_likelihood"]
+    with pytest.raises(ConfigError, match=r"unknown option 'epoch' \(did you mean epochs\?\)"):
+        vaekit.fit(x, epoch=2, out=tmp_path / "never", **common)
+    with pytest.raises(ConfigError, match="either as train=TrainConfig"):
+        vaekit.fit(x, epochs=2, train=TrainConfig(), **common)
+    with pytest.raises(ConfigError, match="epochs must be"):
+        vaekit.fit(x, epochs=0, **common)
+    assert not (tmp_path / "never").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import difflib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +27,7 @@ from .interrupts import deferred_interrupts
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig, model_options_of
 from .tracking import final_metrics, finish_trackers
-from .training import Trainer, TrainConfig, TrainResult, finite_or_none
+from .training import TrainConfig, Trainer, TrainResult, finite_or_none
 from .validation import check_run_folder
 
 CHECKPOINT_NAME = "model.pt"
@@ -313,6 +315,25 @@ def train_vae(
     return trained, result
 
 
+def training_options(train: TrainConfig | None, options: dict[str, Any]) -> TrainConfig:
+    """The training settings of a fit: ``train``, or the :class:`TrainConfig` fields given as keywords
+    (``epochs=30, lr=5e-4``), which are taken out of ``options``. A keyword that is neither a training nor a model
+    option is refused with the closest names, before any data is read."""
+    train_fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    given = {name: options.pop(name) for name in list(options) if name in train_fields}
+    model_fields = [f.name for f in dataclasses.fields(ModelConfig) if f.name != "x_dim"]
+    for name in options:
+        if name not in (*model_fields, "callbacks"):
+            close = difflib.get_close_matches(name, [*train_fields, *model_fields], n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"unknown option {name!r}{hint}; training options: {', '.join(train_fields)}; model "
+                              f"options: {', '.join(model_fields)}")
+    if given and train is not None:
+        raise ConfigError(f"give the training options either as train=TrainConfig(...) or as keywords "
+                          f"({', '.join(given)}), not both")
+    return TrainConfig(**given) if given else (train or TrainConfig())
+
+
 def fit(
     data: str | Path | Dataset | Any,
     likelihood: str | None = None,
@@ -340,9 +361,10 @@ def fit(
     Returns the trained model and a JSON-ready summary; with ``out`` both are saved there. ``likelihood=None``
     picks Bernoulli for binary data sets (MNIST, OneHot, the digit protocols) and Student-t otherwise.
     ``test_subsample`` evaluates a seeded random subset of that many test rows (reported as ``test_subsample``).
-    ``callbacks`` (in ``model_options``) receive per-epoch records, see :mod:`vaekit.tracking`.
+    ``callbacks`` (in ``model_options``) receive per-epoch records, see :mod:`vaekit.tracking`. Training options may
+    also come as keywords instead of ``train=``: ``fit(X, epochs=30, lr=5e-4)``.
     """
-    train = train or TrainConfig()
+    train = training_options(train, model_options)
     if isinstance(importance_samples, bool) or not isinstance(importance_samples, int) or importance_samples < 1:
         raise ConfigError(f"importance_samples must be a whole number >= 1, got {importance_samples!r}")
     if model is not None:

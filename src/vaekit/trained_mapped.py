@@ -27,8 +27,8 @@ from .errors import ConfigError, DataError
 from .evaluation import elbo, log_likelihood
 from .likelihoods import LIKELIHOODS
 from .model import VAE
-from .trained import TrainedModel, default_likelihood, finite_or_none, save_run
-from .training import Trainer, TrainConfig
+from .trained import TrainedModel, default_likelihood, finite_or_none, save_run, training_options
+from .training import TrainConfig, Trainer
 
 #: train/validation/test fractions of a data file (as for an in-memory ``.npz``/``.csv`` file)
 DEFAULT_SPLIT = USER_SPLIT  # a user's file, as data.files.load_file splits it (80/10/10)
@@ -86,7 +86,7 @@ def fit_memory_mapped(
     Same arguments, summary and saved run as :func:`vaekit.trained.fit`; resident memory stays bounded
     independently of the file's size (see :mod:`vaekit.data.mapped`). Training runs on the CPU.
     """
-    train = train or TrainConfig()
+    train = training_options(train, model_options)
     if train.device not in (None, "cpu"):
         raise ConfigError("memory-mapped data train on the CPU only; drop --device or load the data into memory")
     if model_options.get("n_tasks"):
