@@ -89,6 +89,20 @@ def test_user_npz(tmp_path):
         load_dataset(tmp_path / "bad.npz")
 
 
+def test_an_adbench_style_archive_x_y_loads_in_memory_and_memory_mapped(tmp_path):
+    """ADBench and ODDS save their sets as X (rows) and y (1 = anomaly): such a file works as it is."""
+    from vaekit.data.mapped import open_memory_map
+
+    x = np.arange(24.0).reshape(8, 3)
+    np.savez(tmp_path / "bench.npz", X=x, y=[0, 0, 1, 0, 0, 0, 1, 0])
+    ds = load_dataset(tmp_path / "bench.npz")
+    assert np.array_equal(ds.x, x) and ds.y.tolist() == [0, 0, 1, 0, 0, 0, 1, 0]
+    assert np.array_equal(open_memory_map(tmp_path / "bench.npz"), x)
+    np.savez(tmp_path / "both.npz", x=x, X=-x)  # x is the documented name: it wins
+    assert np.array_equal(load_dataset(tmp_path / "both.npz").x, x)
+    assert np.array_equal(open_memory_map(tmp_path / "both.npz"), x)
+
+
 def test_user_csv_with_label_and_task_columns(tmp_path):
     (tmp_path / "d.csv").write_text("a,b,label,site\n1,2,0,north\n3,4,1,south\n5,6,0,north\n")
     ds = load_dataset(tmp_path / "d.csv", label_column="label", task_column="site")

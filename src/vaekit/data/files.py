@@ -92,16 +92,23 @@ def _read_npy(path: Path) -> np.ndarray:
         raise DataError(f"{path} is not a readable .npy array without pickles ({reason})") from err
 
 
+def data_member(names: list[str]) -> str | None:
+    """The rows' array in a data ``.npz``: ``x``, else ``X`` (ADBench's and ODDS's archives hold ``X`` and ``y``)."""
+    return next((name for name in ("x", "X") if name in names), None)
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             if not hasattr(archive, "files"):
                 raise DataError(f"{path} holds a single .npy array, not a .npz archive; save it with "
                                 "numpy.savez(path, x=array)")
-            if "x" not in archive.files:
-                raise DataError(f"{path}: a data .npz needs an array named 'x' (found {archive.files}); save it "
-                                "with numpy.savez(path, x=..., [y=...], [s=...])")
-            return archive["x"], archive.get("y"), archive.get("s")
+            name = data_member(archive.files)
+            if name is None:
+                raise DataError(f"{path}: a data .npz needs an array named 'x' (or 'X', as ADBench and ODDS save "
+                                f"theirs; found {archive.files}); save it with numpy.savez(path, x=..., [y=...], "
+                                "[s=...])")
+            return archive[name], archive.get("y"), archive.get("s")
     except DataError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError, DatasetNotFoundError
+from .files import data_member
 
 #: Default amount of gathered row data after which the map's pages are released from the process.
 RELEASE_BYTES = 64 * 2**20
@@ -52,6 +53,8 @@ def _npz_member_offset(path: Path, member: str) -> int:
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+            if member == "x":
+                member = data_member(names) or member
             try:
                 info = archive.getinfo(member + ".npy")
             except KeyError:
