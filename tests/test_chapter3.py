@@ -258,6 +258,11 @@ def test_student_t_tends_to_gaussian_and_figure_34_reports_it(tmp_path):
     assert any(f.endswith("figure-3.4.png") for f in report["files"])
     saved = load_raw(tmp_path / "report" / "runs.jsonl")
     assert saved[0]["status"] == "done" and len(saved[0]["metrics"]["x"]) == 401
+    rows = [line for line in report["markdown"].splitlines() if line.startswith("| Student-t")]
+    nus = [float(line.split("ν = ")[1].split(" ")[0]) for line in rows]
+    assert nus == [0.5, 1, 3, 10, 100]  # in the order of nu (the stored keys sort as text: 10 before 3)
+    tails = [float(line.split("|")[-2]) for line in rows]  # ln p(10) falls as nu grows: heavier tails first
+    assert tails == sorted(tails, reverse=True)
     # the old entry point rebuilds a report from saved raw results, without training
     assert forward("vaekit.experiments.chapter3", ["figure-3.4", "--out", str(tmp_path / "again"), "--results",
                                                    str(tmp_path / "report" / "runs.jsonl")]) == 0

@@ -27,6 +27,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...]]] = [
     ("chapter4/table-4.2-numerics-3/runs.jsonl", "table-4.2", ("README.md", "docs/chapter4.md")),
     ("chapter3/table-3.2-full/runs.jsonl", "table-3.2", ("README.md", "docs/chapter3.md")),
     ("chapter3/figure-3.2-full/runs.jsonl", "figure-3.2", ("docs/chapter3.md",)),
+    ("chapter3/figure-3.4/runs.jsonl", "figure-3.4", ("docs/chapter3.md",)),
     # Figure 3.5's run table at both budgets (the quick one from the earlier session's results.json)
     ("chapter3/figure-3.5/results.json", "figure-3.5", ("docs/chapter3.md",)),
     ("chapter3/figure-3.5-full/runs.jsonl", "figure-3.5", ("docs/chapter3.md",)),

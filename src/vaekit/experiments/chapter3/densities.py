@@ -63,7 +63,7 @@ class Figure34(Target):
             m = r["metrics"]
             x = torch.tensor(m["x"])
             at = [int(torch.argmin((x - v).abs())) for v in (0.0, 5.0, 10.0)]
-            for nu, logp in m["student_t"].items():
+            for nu, logp in sorted(m["student_t"].items(), key=lambda item: float(item[0])):  # stored keys sort as text
                 ax.plot(m["x"], torch.tensor(logp).exp().tolist(), lw=1.2, label=f"St, ν = {float(nu):g}")
                 lines.append(f"| Student-t, ν = {float(nu):g} | " + " | ".join(f"{logp[i]:.3f}" for i in at) + " |")
             ax.plot(m["x"], torch.tensor(m["gaussian"]).exp().tolist(), "k--", lw=1.2, label="N(x|0,1)")
