@@ -215,16 +215,19 @@ def _wait_for_done(db, n, proc):
     pytest.fail(f"fewer than {n} runs finished; driver exit status {proc.poll()}")
 
 
-def test_sigterm_puts_the_runs_in_flight_back_to_pending_and_exits_143(tmp_path):
+@pytest.mark.parametrize("to", ["driver", "process group"])
+def test_sigterm_puts_the_runs_in_flight_back_to_pending_and_exits_143(tmp_path, to):
     db, out = tmp_path / "r.sqlite", tmp_path / "out"
     first = _reproduce(db, out)
     _wait_for_done(db, 2, first)
-    os.kill(first.pid, signal.SIGTERM)  # what a scheduler sends; the driver alone receives it
+    # what a scheduler sends: to the driver alone, or (SLURM, systemd) to it and its workers at once
+    os.kill(first.pid, signal.SIGTERM) if to == "driver" else os.killpg(first.pid, signal.SIGTERM)
     stdout, stderr = first.communicate(timeout=60)
     assert first.returncode == 143, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     statuses = [r["status"] for r in rows(db)]
     assert "running" not in statuses and "pending" in statuses and statuses.count("done") >= 2
+    assert all(r["crashes"] == 0 for r in rows(db))  # a stop is not a worker's crash
     assert not out.exists()  # no report of a grid that did not finish
 
     second = _reproduce(db, out)
