@@ -26,6 +26,9 @@ def test_pairing_matters():
 def test_failed_seeds_are_dropped_and_counted():
     assert mean_std([1.0, None, 3.0, float("nan")]) == (2.0, math.sqrt(2))
     assert format_cell([1.0, None, 3.0], bold=True, digits=1) == "**2.0 ± 1.4** (1 missing)"
+    # one value has no spread to show ("± 0.0" would claim a spread of zero)
+    assert format_cell([2.5, None], bold=False, digits=1) == "2.5 (1 seed) (1 missing)"
+    assert format_cell([2.5], bold=False, digits=1) == "2.5 (1 seed)"
 
 
 def test_markdown_table_layout():

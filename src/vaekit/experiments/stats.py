@@ -53,13 +53,14 @@ def paired_best(columns: Mapping[str, Sequence[float]], higher_is_better: bool =
 
 
 def format_cell(values: Sequence[float], bold: bool, digits: int = 3) -> str:
-    """``mean ± std`` (markdown, bold when asked); seeds without a finite value (failed, non-finite, or not finished
-    yet in a partial report) are counted in brackets as missing."""
+    """``mean ± std`` (markdown, bold when asked); a single value has no spread: ``value (1 seed)``. Seeds without
+    a finite value (failed, non-finite, or not finished yet in a partial report) are counted in brackets as
+    missing."""
     m, s = mean_std(values)
     missing = sum(1 for v in values if v is None or not math.isfinite(v))
     if not math.isfinite(m):
         return "n/a"
-    text = f"{m:.{digits}f} ± {s:.{digits}f}"
+    text = f"{m:.{digits}f} (1 seed)" if len(values) - missing == 1 else f"{m:.{digits}f} ± {s:.{digits}f}"
     text = f"**{text}**" if bold else text
     return text + (f" ({missing} missing)" if missing else "")
 
