@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     # 2: the model
     "vaekit.model": 2,
     # 3: training and evaluation
-    "vaekit.training": 3, "vaekit.evaluation": 3, "vaekit.validation": 3, "vaekit.runconfig": 3,
+    "vaekit.training": 3, "vaekit.evaluation": 3, "vaekit.integrity": 3, "vaekit.validation": 3, "vaekit.runconfig": 3,
     # 4: a trained model with its preprocessing
     "vaekit.trained": 4, "vaekit.generate": 4, "vaekit.trained_mapped": 4, "vaekit.columns": 4,
     # 5: what is built on trained models

@@ -23,6 +23,7 @@ from .data import Dataset, Preprocessor, columns_info, from_array, load_dataset,
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
+from .integrity import check_loaded, check_shapes
 from .interrupts import deferred_interrupts
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig, model_options_of
@@ -166,7 +167,7 @@ class TrainedModel:
         """Rebuild a model in evaluation mode from a :meth:`to_record` payload; ``path`` names it in errors."""
         try:
             config = ModelConfig.from_dict(record["model_config"])
-            _check_shapes(config, record["state_dict"], path)
+            check_shapes(config, record["state_dict"], path)
             model = VAE.from_config(config)
             model.load_state_dict(record["state_dict"])
             preprocessor = Preprocessor.from_state_dict(record["preprocessor"])
@@ -174,7 +175,7 @@ class TrainedModel:
                 MemoryError) as err:
             reason = " ".join(str(err).split())[:200] or type(err).__name__
             raise CheckpointError(f"{path} does not match the model it describes ({reason}); retrain") from err
-        _check_loaded(model, preprocessor, path)
+        check_loaded(model, preprocessor, path)
         if not isinstance(record.get("info", {}), dict):
             raise CheckpointError(f"{path}: its 'info' entry is not a mapping; the file is damaged, retrain")
         model.eval()
@@ -205,46 +206,6 @@ class TrainedModel:
         if path.name == DETECTOR_CHECKPOINT_NAME:
             return cls.from_record(load_checkpoint(path, "detector"), path)
         return cls.from_record(load_checkpoint(path, "vae"), path)
-
-
-def _check_shapes(config: ModelConfig, state: Any, path: str | Path) -> None:
-    """Compare the described model's parameter shapes with the stored tensors before allocating anything, so a
-    damaged configuration (e.g. 10^9 tasks) is refused instead of filling the memory."""
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: its state_dict is not a mapping of tensors; the file is damaged, retrain")
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in VAE.from_config(config).state_dict().items()}
-    stored = {k: tuple(v.shape) for k, v in state.items()}
-    if expected != stored:
-        differ = sorted(k for k in expected.keys() | stored.keys() if expected.get(k) != stored.get(k))
-        raise CheckpointError(f"{path}: its weights do not fit the model it describes (e.g. {differ[0]!r}: "
-                              f"stored {stored.get(differ[0])}, expected {expected.get(differ[0])}); the file is "
-                              "damaged, retrain")
-
-
-def _check_loaded(model: VAE, preprocessor: Preprocessor, path: str | Path) -> None:
-    """Refuse a checkpoint whose contents load but are inconsistent: non-finite weights, column indices out of
-    range, standardisation of the wrong length or with non-positive scales."""
-    for name, value in model.state_dict().items():
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise CheckpointError(f"{path}: the weights {name!r} contain NaN or infinite values; the file is "
-                                  "damaged, retrain")
-    keep, width = np.asarray(preprocessor.keep_), preprocessor.n_features_in_
-    if (width < 1 or keep.ndim != 1 or not np.issubdtype(keep.dtype, np.integer) or len(keep) == 0
-            or keep.min() < 0 or keep.max() >= width or len(np.unique(keep)) != len(keep)):
-        raise CheckpointError(f"{path}: its kept-column indices do not fit its {width} input columns; the file is "
-                              "damaged, retrain")
-    if len(keep) != model.config.x_dim:
-        raise CheckpointError(f"{path}: the preprocessing keeps {len(keep)} columns but the model reads "
-                              f"{model.config.x_dim}; the file is damaged, retrain")
-    scaler = preprocessor.scaler_
-    for name, values in (("mean", scaler.mean_), ("scale", scaler.scale_)):
-        if values is None:
-            continue
-        values = np.asarray(values)
-        if values.shape != (len(keep),) or not np.isfinite(values).all() or (name == "scale" and values.min() <= 0):
-            raise CheckpointError(f"{path}: its standardisation {name} is not {len(keep)} finite"
-                                  f"{' positive' if name == 'scale' else ''} numbers; the file is damaged, retrain")
 
 
 def _file_identity(dataset: Dataset) -> dict[str, Any]:
