@@ -498,6 +498,12 @@ def test_chapter4_targets_build_grids_and_reports(tmp_path):
     row = next(line for line in report["markdown"].splitlines() if line.startswith("| mnist (K=10; implicit: raw ≈)"))
     assert "**-86.75 ± 0.25**" in row and row.count("**") == 2  # only the clearly best column is bold
     assert (tmp_path / "table-4.2.csv").is_file()
+    assert "flagged unreliable" not in report["markdown"]  # no implicit run with a log Z: no note
+    for seed, (ess, reliable) in enumerate([(2.5, False), (150.0, True), (9.0, False)]):
+        fake[3 * seed + 2]["metrics"].update(log_normaliser=-1.0, log_normaliser_ess=ess,
+                                             log_normaliser_reliable=reliable, test_ll_normalised_k10=-86.0)
+    note = TARGETS["table-4.2"].report(fake, tmp_path)["markdown"]
+    assert "mnist: effective sample size 2.5–150.0, 2 of 3 runs flagged unreliable (ESS < 100)" in note
 
 
 # ---------------------------------------------------------------- edges found by mutation testing (issue 13)

@@ -58,8 +58,31 @@ class Table42(Chapter4Target):
             writer.writerows(csv_rows)
         text = (f"Table 4.2, {budget_line(done)}.\n\n{table}\n\nBold: best mean and every method not different "
                 "from it by a paired t-test over seeds (p ≥ 0.05). 'normalised' rows subtract the importance-sampled log Z "
-                "of the implicit prior; its raw rows use the unnormalised density N(z) exp T(z), as the thesis (≈).")
+                "of the implicit prior; its raw rows use the unnormalised density N(z) exp T(z), as the thesis (≈)."
+                + log_normaliser_note(done))
         return rep.write_markdown(out, self.name, text, [str(path)])
+
+
+def log_normaliser_note(done: list[dict[str, Any]]) -> str:
+    """How far the 'normalised' rows can be trusted: per data set, the effective sample size of the implicit
+    prior's log Z estimates and how many of them the library flagged unreliable (ESS below ``MIN_ESS``)."""
+    from ...normaliser import MIN_ESS
+
+    parts = []
+    for dataset in dict.fromkeys(r["config"]["dataset"] for r in done):
+        runs = [r["metrics"] for r in done if r["config"]["dataset"] == dataset and r["config"]["method"] == "implicit"
+                and r["metrics"].get("log_normaliser") is not None]
+        ess = [m["log_normaliser_ess"] for m in runs if m.get("log_normaliser_ess") is not None]
+        if not ess:
+            continue
+        flagged = sum(m.get("log_normaliser_reliable") is False for m in runs)
+        parts.append(f"{dataset}: effective sample size {min(ess):.1f}–{max(ess):.1f}, {flagged} of {len(runs)} runs "
+                     f"flagged unreliable (ESS < {MIN_ESS:g})")
+    if not parts:
+        return ""
+    return ("\n\nlog Z of the implicit prior (the 'normalised' rows rest on it): " + "; ".join(parts) + ". With so few "
+            "effective samples neither the estimate nor its standard error can be trusted, so a flagged run's normalised "
+            "value is not a reliable log-likelihood; the raw (≈) rows do not depend on log Z.")
 
 
 @register_target
