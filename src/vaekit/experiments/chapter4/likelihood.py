@@ -76,7 +76,8 @@ def log_normaliser_note(done: list[dict[str, Any]]) -> str:
         if not ess:
             continue
         flagged = sum(m.get("log_normaliser_reliable") is False for m in runs)
-        parts.append(f"{dataset}: effective sample size {min(ess):.1f}–{max(ess):.1f}, {flagged} of {len(runs)} runs "
+        spread = f"{min(ess):.1f}" if min(ess) == max(ess) else f"{min(ess):.1f}–{max(ess):.1f}"
+        parts.append(f"{dataset}: effective sample size {spread}, {flagged} of {len(runs)} runs "
                      f"flagged unreliable (ESS < {MIN_ESS:g})")
     if not parts:
         return ""
