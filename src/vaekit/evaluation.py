@@ -137,3 +137,30 @@ def elbo(model: VAE, x: torch.Tensor, s: torch.Tensor | None = None, batch_size:
     with evaluating(model):
         return torch.cat([model.loss(x[r].to(device), None if s is None else s[r].to(device)).elbo
                           for r in _batches(len(x), batch_size)]).to(x.device)
+
+
+def reestimate_log_normaliser(model: VAE, x: torch.Tensor | None = None, s: torch.Tensor | None = None,
+                              method: str = "annealed", seed: int = 0, n_samples: int | None = None,
+                              n_steps: int = 500, batch_size: int = 1000) -> dict[str, float | bool | str] | None:
+    """Estimate log Z of the model's unnormalised prior again by ``method`` (``"annealed"``: AIS from N(0, I); or
+    ``"importance"``) and use it from now on (normalised log-likelihoods, checkpoints). Given training rows ``x``
+    (``s``: their tasks), the defensive mixture of their posteriors q(z|x) is the importance proposal or the AIS
+    start; else the prior's own posteriors from training (importance) or N(0, I). Returns the estimate
+    (``log_normaliser``, ``..._stderr``, ``..._ess``, ``..._reliable``, ``..._method``, ``..._proposal``); None
+    for a normalised prior."""
+    prior = model.prior
+    if not hasattr(prior, "set_log_normaliser"):
+        return None
+    posteriors = None
+    if x is not None:
+        with evaluating(model):
+            parts = [model.encode(x[b], None if s is None else s[b]) for b in _batches(len(x), batch_size)]
+        if not all(isinstance(q, Independent) and isinstance(q.base_dist, Normal) for q in parts):
+            raise ConfigError("re-estimating log Z from training rows needs a diagonal-Gaussian encoder")
+        posteriors = (torch.cat([q.base_dist.loc for q in parts]), torch.cat([q.base_dist.scale for q in parts]))
+    estimate = prior.estimate_log_normaliser(n_samples, seed=seed, method=method, posteriors=posteriors,
+                                             n_steps=n_steps)
+    prior.set_log_normaliser(estimate)
+    return {"log_normaliser": estimate.log_z, "log_normaliser_stderr": estimate.stderr,
+            "log_normaliser_ess": estimate.ess, "log_normaliser_reliable": estimate.reliable,
+            "log_normaliser_method": method, "log_normaliser_proposal": estimate.proposal}

@@ -22,7 +22,7 @@ from .checkpoint import checkpoint_record, load_checkpoint, replace_directory, s
 from .data import Dataset, Preprocessor, columns_info, from_array, load_dataset, to_tensor, training_data
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
-from .evaluation import elbo, log_likelihood
+from .evaluation import elbo, log_likelihood, reestimate_log_normaliser
 from .integrity import check_loaded, check_shapes
 from .interrupts import deferred_interrupts
 from .likelihoods import LIKELIHOODS
@@ -96,6 +96,13 @@ class TrainedModel:
         if normalised:
             ll = ll - self.model.prior.log_normaliser()
         return ll.numpy()
+
+    def reestimate_log_normaliser(self, x: np.ndarray | None = None, s: np.ndarray | None = None,
+                                  method: str = "annealed", seed: int = 0, **options: Any) -> dict[str, Any] | None:
+        """Estimate the implicit prior's log Z again (AIS by default; ``options``: ``n_samples``, ``n_steps``) and
+        use it from now on; None for normalised priors (see :func:`~vaekit.evaluation.reestimate_log_normaliser`)."""
+        x_t, s_t = self.prepare(x, s) if x is not None else (None, None)
+        return reestimate_log_normaliser(self.model, x_t, s_t, method=method, seed=seed, **options)
 
     @property
     def scores_rows_independently(self) -> bool:

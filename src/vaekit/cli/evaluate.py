@@ -32,6 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-subsample", type=POSITIVE_INT,
                    help="evaluate a seeded random subset of this many rows (default: all)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the importance samples and --test-subsample")
+    p.add_argument("--log-normaliser", choices=("annealed", "importance"),
+                   help="implicit prior: estimate log Z again by this method before evaluating (annealed: AIS "
+                        "from N(0, I), far more effective samples in many latent dimensions; importance: proposal "
+                        "from the training split's posteriors, N(0, I) with --data); default: the stored estimate")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
     common_options(p)
 
@@ -43,10 +47,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trained = TrainedModel.load(args.model_dir)
     test, labelled, what, target = evaluation_rows(trained, args.data, args)
     test = subsample_rows(test, args.test_subsample, args.seed)
+    normaliser = None
+    if args.log_normaliser:
+        rows = (labelled.x, labelled.s) if labelled is not None and args.log_normaliser == "importance" else ()
+        normaliser = trained.reestimate_log_normaliser(*rows, method=args.log_normaliser, seed=args.seed)
+        if normaliser is None:
+            raise ConfigError(f"--log-normaliser: this model's prior ({trained.model.prior.name}) is normalised")
     with torch_seeded(args.seed):
         metrics = representation_metrics(trained, test, labelled, target, n_samples=args.importance_samples,
                                          k=args.knn_neighbours, seed=args.seed,
                                          progress=None if args.progress else False)
+    metrics.update(normaliser or {})
     metrics["data"] = what
     metrics["seed"] = args.seed
     if args.test_subsample is not None:

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prior", choices=sorted(PRIOR_NAMES), default="standard",
                    help="p(z): standard normal, vamp (VampPrior, Eq. 4.8), implicit (optimal prior, Eqs. 4.9-4.19) "
                         "or avb")
-    add_component_options(p, "--vamp-components", "--ratio-epochs")
+    add_component_options(p, "--vamp-components", "--ratio-epochs", "--log-normaliser")
     p.add_argument("--encoder", choices=("gaussian", "implicit"),
                    help="q(z|x): gaussian, or AVB's implicit encoder (default: implicit for --prior avb)")
     add_component_options(p, "--map-b", "--nu-init", "--nu-min", "--variance-floor", "--bounded-mean")

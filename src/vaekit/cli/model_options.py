@@ -49,6 +49,10 @@ COMPONENT_OPTIONS: tuple[ComponentOption, ...] = (
     ComponentOption("--task-weights", "prior", ("implicit",), "task_weights",
                     "implicit prior on tasks: ancestral sampling weights tasks by p_D(s) (data, Eq. 5.8; default) "
                     "or equally", choices=("data", "equal")),
+    ComponentOption("--log-normaliser", "prior", ("implicit",), "normaliser",
+                    "implicit prior: estimate log Z by importance sampling (default) or annealed importance sampling "
+                    "(AIS: slower, far more effective samples in many latent dimensions)",
+                    choices=("importance", "annealed")),
     ComponentOption("--map-b", "likelihood", ("map",), "b", "rate b of the Gamma(1, b) precision prior (map)",
                     type=POSITIVE_FLOAT, default=1.0, always=True),
     ComponentOption("--nu-init", "likelihood", ("student-t",), "nu_init", "initial degrees of freedom (student-t)",

@@ -36,11 +36,13 @@ from torch.distributions import Distribution, kl_divergence
 
 from ..errors import ConfigError
 from .base import Prior, register_prior, standard_normal
+from .annealed import annealed_log_normaliser
 from .normaliser import LogNormaliser, estimate_log_normaliser
 from .ratio import DensityRatioNet, RatioClassifierPhase
 
 ANCESTRAL_MODES = ("reuse", "encode")
 TASK_WEIGHTS = ("data", "equal")
+NORMALISERS = ("importance", "annealed")
 
 
 @register_prior
@@ -65,6 +67,10 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
     normaliser_samples:
         Importance samples for the estimate of log Z (proposal: the last classifier phase's posteriors, i.e. the
         aggregated posterior, in a defensive mixture with N(0, I); see :mod:`vaekit.priors.normaliser`).
+    normaliser:
+        How log Z is estimated: ``"importance"`` (default; ``normaliser_samples`` importance samples) or
+        ``"annealed"`` (AIS from N(0, I) to N(z) exp T(z), :mod:`vaekit.priors.annealed`: slower, far more
+        effective samples in many latent dimensions).
     task_weights:
         How ancestral sampling weights the tasks of a task-conditioned model: ``"data"`` (default) draws training
         rows uniformly, i.e. task k with its share p_D(s=k) (Eq. 5.8); ``"equal"`` draws each task with
@@ -87,6 +93,7 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
         ratio_samples: int | None = None,
         ancestral: str = "reuse",
         normaliser_samples: int = 10_000,
+        normaliser: str = "importance",
         task_weights: str = "data",
         dropout_last_only: bool = False,
     ) -> None:
@@ -98,6 +105,9 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
             raise ConfigError(f"task_weights must be one of {TASK_WEIGHTS}, got {task_weights!r}")
         if normaliser_samples < 2:
             raise ConfigError(f"normaliser_samples must be >= 2, got {normaliser_samples}")
+        if normaliser not in NORMALISERS:
+            raise ConfigError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
+        self.normaliser = normaliser
         self.ratio_samples, self.ancestral, self.normaliser_samples = ratio_samples, ancestral, int(normaliser_samples)
         self.task_weights, self.dropout_last_only = task_weights, bool(dropout_last_only)
         self.ratio = DensityRatioNet(latent_dim, self.ratio_hidden, self.keep_prob, self.dropout_last_only)
@@ -214,29 +224,48 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
         return self.train_ratio(lambda: draw(m), lambda: draw(min(m, 10_000)), started)
 
     # -------------------------------------------------------------------------------------------- normaliser
-    def estimate_log_normaliser(self, n_samples: int | None = None, seed: int = 0) -> LogNormaliser:
-        """Importance-sampled log Z for the current psi (see :mod:`vaekit.priors.normaliser`): the proposal is the last
-        classifier phase's posteriors (with their task weights) in a defensive mixture with N(0, I); before any
-        classifier phase (e.g. a model loaded without a stored estimate) it falls back to N(0, I) alone, which the
-        returned ``proposal`` and a small ``ess`` make visible."""
+    def estimate_log_normaliser(self, n_samples: int | None = None, seed: int = 0, method: str | None = None,
+                                posteriors: tuple[torch.Tensor, torch.Tensor] | None = None,
+                                n_steps: int = 500) -> LogNormaliser:
+        """log Z for the current psi by ``method`` (default: the prior's ``normaliser``).
+
+        ``"importance"`` (:mod:`vaekit.priors.normaliser`): the proposal is the defensive mixture of ``posteriors``
+        (loc, scale of q(z|x) per training row), by default the last classifier phase's (with their task weights);
+        without either (e.g. a model loaded from a checkpoint) N(0, I) alone, which the returned ``proposal`` and a
+        small ``ess`` make visible. ``"annealed"`` (:mod:`vaekit.priors.annealed`): AIS over ``n_steps``
+        temperatures from N(0, I), or from the mixture of ``posteriors`` when given (on Frey faces the start at
+        N(0, I) gave more effective samples, at a tenth of the cost). ``n_samples``: importance samples, or AIS
+        chains (default 500)."""
+        method = method or self.normaliser
+        if method not in NORMALISERS:
+            raise ConfigError(f"method must be one of {NORMALISERS}, got {method!r}")
         loc, scale, weights = self._snapshot if self._snapshot is not None else (None, None, None)
+        if posteriors is not None:
+            (loc, scale), weights = posteriors, None
         was_training = self.ratio.training
         self.ratio.eval()
         try:
+            if method == "annealed":
+                start = (None, None, None) if posteriors is None else (loc, scale, weights)
+                return annealed_log_normaliser(self.ratio, self.latent_dim, *start, n_chains=int(n_samples or 500),
+                                               n_steps=n_steps, seed=seed, device=self.log_z.device)
             return estimate_log_normaliser(self.ratio, self.latent_dim, loc, scale, weights,
                                            n_samples=int(n_samples or self.normaliser_samples), seed=seed,
                                            device=self.log_z.device)
         finally:
             self.ratio.train(was_training)
 
+    def set_log_normaliser(self, estimate: LogNormaliser) -> None:
+        """Use ``estimate`` (e.g. a re-estimate by AIS) as log Z from now on; checkpoints keep it."""
+        self.log_z.fill_(estimate.log_z)
+        self.log_z_stderr.fill_(estimate.stderr)
+        self.log_z_ess.fill_(estimate.ess)
+
     def log_normaliser(self) -> float:
         """log Z for the current psi; estimated on first use after each classifier phase, then cached in the
         ``log_z`` buffers (so checkpoints, and the epoch that early stopping restores, keep their own)."""
         if math.isnan(float(self.log_z)):
-            estimate = self.estimate_log_normaliser()
-            self.log_z.fill_(estimate.log_z)
-            self.log_z_stderr.fill_(estimate.stderr)
-            self.log_z_ess.fill_(estimate.ess)
+            self.set_log_normaliser(self.estimate_log_normaliser())
         return float(self.log_z)
 
     def normaliser_metrics(self) -> dict[str, Any]:
@@ -254,5 +283,5 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
 
     def config(self) -> dict[str, Any]:
         return {**self.schedule_config(), "ratio_samples": self.ratio_samples, "ancestral": self.ancestral,
-                "normaliser_samples": self.normaliser_samples, "task_weights": self.task_weights,
+                "normaliser_samples": self.normaliser_samples, "normaliser": self.normaliser, "task_weights": self.task_weights,
                 "dropout_last_only": self.dropout_last_only}
