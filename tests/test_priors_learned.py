@@ -475,9 +475,11 @@ def test_cli_fit_with_learned_priors(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------ chapter-4 targets
-def test_chapter4_targets_build_grids_and_reports(tmp_path):
-    from vaekit.experiments.chapter4 import train_one
+def test_chapter4_targets_build_grids_and_reports(tmp_path, monkeypatch):
+    from vaekit.experiments.chapter4 import runs as chapter4_runs, train_one
     from vaekit.experiments.targets import TARGETS
+
+    monkeypatch.setattr(chapter4_runs, "ANNEALING_STEPS", 30)
 
     assert {"figure-4.1", "figure-4.2", "figure-4.3", "table-4.2", "timing-4.5.3"} <= set(TARGETS)
     runs = TARGETS["figure-4.3"].runs("quick", seeds=1, datasets=["freyfaces"])
@@ -504,6 +506,14 @@ def test_chapter4_targets_build_grids_and_reports(tmp_path):
                                              log_normaliser_reliable=reliable, test_ll_normalised_k10=-86.0)
     note = TARGETS["table-4.2"].report(fake, tmp_path)["markdown"]
     assert "mnist: effective sample size 2.5–150.0, 2 of 3 runs flagged unreliable (ESS < 100)" in note
+    assert "normalised by AIS" not in note.split("Bold:")[0]  # no AIS estimates yet: no such row
+    for seed in range(3):
+        fake[3 * seed + 2]["metrics"].update(log_normaliser_annealed=-0.5, log_normaliser_annealed_ess=300.0 + seed,
+                                             log_normaliser_annealed_reliable=True,
+                                             test_ll_normalised_annealed_k10=-86.5 + 0.1 * seed)
+    note = TARGETS["table-4.2"].report(fake, tmp_path)["markdown"]
+    assert "| mnist (normalised by AIS, K=10) |" in note and "-86.40 ± 0.10" in note
+    assert "log Z by AIS (the 'normalised by AIS' rows; 500 chains): mnist: effective sample size 300.0–302.0, 0 of 3" in note
 
 
 # ---------------------------------------------------------------- edges found by mutation testing (issue 13)
