@@ -607,3 +607,18 @@ def test_implicit_prior_options_reach_the_classifier():
     ImplicitOptimalPrior(2, normaliser_samples=2)
     with pytest.raises(ConfigError):
         ImplicitOptimalPrior(2, normaliser_samples=1)
+
+
+def test_onehot_report_pairs_each_learned_prior_with_the_standard_one_by_seed(tmp_path):
+    """Figure 4.2's table: the ELBO over the last 20 epochs per method, and each learned prior minus the standard
+    prior paired by seed (mutations caught: pairing across seeds, the sign of the difference, the seed count)."""
+    from vaekit.experiments.chapter4.onehot import onehot_paired_note
+
+    fake = []
+    for seed in range(3):
+        for method, elbo in (("standard", -1.8 - 0.1 * seed), ("vamp", -1.6 - 0.1 * seed + 0.01 * seed)):
+            history = [{"val_loss": 5.0}] * 5 + [{"val_loss": -elbo}] * 20
+            fake.append({"config": {"method": method, "seed": seed}, "metrics": {"history": history}})
+    note = onehot_paired_note(fake, ("standard", "vamp"))
+    assert "VampPrior +0.2100 ± 0.0100 (higher on 3 of 3 seeds, paired p = " in note
+    assert "standard" not in note.split(":")[1].split("(")[0].lower()

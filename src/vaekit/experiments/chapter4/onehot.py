@@ -34,7 +34,26 @@ def onehot_elbo_table(done: list[dict[str, Any]], methods: Sequence[str], last: 
         t, ts = mean_std([v for v in tests if v is not None])
         test = f"{t:.4f} ± {ts:.4f}" if math.isfinite(t) else "n/a (no density q(z|x))"
         lines.append(f"| {METHOD_LABELS[method]} | {m:.4f} ± {s:.4f} | {-LN4 - m:+.4f} | {test} |")
-    return "\n".join(lines) + f"\n\nOptimum: −ln 4 = {-LN4:.4f}; {len(done)} runs."
+    return ("\n".join(lines) + f"\n\nOptimum: −ln 4 = {-LN4:.4f}; {len(done)} runs."
+            + onehot_paired_note(done, methods, last))
+
+
+def onehot_paired_note(done: list[dict[str, Any]], methods: Sequence[str], last: int = 20) -> str:
+    """Each learned prior's validation ELBO (mean of the last ``last`` epochs) minus the standard prior's, paired
+    by seed: mean ± std, on how many seeds it is higher, and the two-sided paired t-test."""
+    elbo = {m: {int(r["config"]["seed"]): -float(np.mean([e["val_loss"] for e in r["metrics"]["history"][-last:]]))
+                for r in done if r["config"]["method"] == m} for m in methods}
+    parts = []
+    for method in methods:
+        seeds = sorted(set(elbo[method]) & set(elbo.get("standard", {})))
+        if method == "standard" or not seeds:
+            continue
+        diff = [elbo[method][s] - elbo["standard"][s] for s in seeds]
+        m, sd = mean_std(diff)
+        p, n = rep.paired_test([elbo[method][s] for s in seeds], [elbo["standard"][s] for s in seeds])
+        parts.append(f"{METHOD_LABELS[method]} {m:+.4f} ± {sd:.4f} (higher on {sum(d > 0 for d in diff)} of {n} "
+                     f"seeds, paired p = {p:.2g})")
+    return ("\n\nValidation ELBO minus the standard prior's, paired by seed: " + "; ".join(parts) + ".") if parts else ""
 
 
 @register_target
