@@ -622,3 +622,4 @@ def test_onehot_report_pairs_each_learned_prior_with_the_standard_one_by_seed(tm
     note = onehot_paired_note(fake, ("standard", "vamp"))
     assert "VampPrior +0.2100 ± 0.0100 (higher on 3 of 3 seeds, paired p = " in note
     assert "standard" not in note.split(":")[1].split("(")[0].lower()
+    assert "(higher on 1 of 1 seeds, no test with one seed)" in onehot_paired_note(fake[:2], ("standard", "vamp"))

@@ -51,8 +51,9 @@ def onehot_paired_note(done: list[dict[str, Any]], methods: Sequence[str], last:
         diff = [elbo[method][s] - elbo["standard"][s] for s in seeds]
         m, sd = mean_std(diff)
         p, n = rep.paired_test([elbo[method][s] for s in seeds], [elbo["standard"][s] for s in seeds])
+        test = f"paired p = {p:.2g}" if n >= 2 else "no test with one seed"
         parts.append(f"{METHOD_LABELS[method]} {m:+.4f} ± {sd:.4f} (higher on {sum(d > 0 for d in diff)} of {n} "
-                     f"seeds, paired p = {p:.2g})")
+                     f"seeds, {test})")
     return ("\n\nValidation ELBO minus the standard prior's, paired by seed: " + "; ".join(parts) + ".") if parts else ""
 
 
