@@ -99,8 +99,8 @@ def table_4_2_note(rows: list[dict[str, Any]], runs_file: Path = TABLE_RUNS, k: 
         "implicit, importance log Z": [ll[("implicit", s)][f"test_ll_normalised_k{k}"] for s in seeds],
         "implicit, AIS log Z": [ll[("implicit", s)][f"test_ll_k{k}"] - log_z[s] for s in seeds],
     }
-    lines = [f"Quick Table 4.2, Frey faces, K = {k}, seeds {', '.join(map(str, seeds))} (AIS: the mean of the "
-             "estimates with the most steps run on that model):", "",
+    lines = [(f"Quick Table 4.2, Frey faces, K = {k}, seeds {', '.join(map(str, seeds))} (AIS: the mean of the "
+              "estimates with the most steps run on that model):"), "",
              "| seed | " + " | ".join(columns) + " | importance log Z | AIS log Z |",
              "|---" * (len(columns) + 3) + "|"]
     for i, s in enumerate(seeds):

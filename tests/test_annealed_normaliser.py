@@ -116,7 +116,7 @@ def grid_log_z(prior: ImplicitOptimalPrior) -> float:
 def test_trained_prior_log_z_matches_the_grid_integral(trained_2d) -> None:  # type: ignore[no-untyped-def]
     """On a trained classifier T (loaded from its checkpoint), AIS from N(0, I) and from the training rows'
     posteriors agree with the quadrature of N(z) exp T(z)."""
-    trained, out, x = trained_2d
+    _, out, x = trained_2d
     loaded = TrainedModel.load(out)
     exact = grid_log_z(loaded.model.prior)
     alone = loaded.model.prior.estimate_log_normaliser(200, method="annealed", seed=0, n_steps=200)
@@ -129,7 +129,7 @@ def test_trained_prior_log_z_matches_the_grid_integral(trained_2d) -> None:  # t
 
 
 def test_reestimated_log_z_shifts_the_normalised_score(trained_2d) -> None:  # type: ignore[no-untyped-def]
-    trained, out, x = trained_2d
+    _, out, x = trained_2d
     loaded = TrainedModel.load(out)
     raw = loaded.score_samples(x[:20], n_samples=4, normalised=False)
     metrics = loaded.reestimate_log_normaliser(method="annealed", seed=1, n_samples=20, n_steps=20)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-from tqdm.auto import tqdm
 from torch.distributions import Independent, Normal
+from tqdm.auto import tqdm
 
 from .errors import ConfigError
 from .model import VAE

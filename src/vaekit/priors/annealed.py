@@ -27,7 +27,7 @@ import torch
 from torch.distributions import Categorical, Independent, Normal
 
 from .mixture import DiagonalGaussianMixture
-from .normaliser import LogNormaliser
+from .normaliser import LogNormaliser, from_log_weights
 
 
 def sigmoid_schedule(n_steps: int, sharpness: float = 4.0) -> torch.Tensor:
@@ -121,18 +121,15 @@ def annealed_log_normaliser(
     for previous, beta in zip(betas[:-1].tolist(), betas[1:].tolist()):
         log_w += (beta - previous) * (target - initial).double().cpu()
         # one HMC transition leaving f_beta = f_0^(1 - beta) f_1^beta invariant
-        def grad_log_f(g0: torch.Tensor, g1: torch.Tensor) -> torch.Tensor:
-            return (1.0 - beta) * g0 + beta * g1
-
         momentum = normal(n_chains, latent_dim)
         z_new, a_new, b_new, ga_new, gb_new = z, initial, target, grad_initial, grad_target
-        p = momentum + 0.5 * eps * grad_log_f(ga_new, gb_new)
+        p = momentum + 0.5 * eps * ((1.0 - beta) * ga_new + beta * gb_new)
         for step in range(leapfrog_steps):
             z_new = z_new + eps * p
             a_new, b_new, ga_new, gb_new = _log_densities(log_ratio, start, z_new)
             if step < leapfrog_steps - 1:
-                p = p + eps * grad_log_f(ga_new, gb_new)
-        p = p + 0.5 * eps * grad_log_f(ga_new, gb_new)
+                p = p + eps * ((1.0 - beta) * ga_new + beta * gb_new)
+        p = p + 0.5 * eps * ((1.0 - beta) * ga_new + beta * gb_new)
         log_f = (1.0 - beta) * initial + beta * target
         log_f_new = (1.0 - beta) * a_new + beta * b_new
         log_accept = (log_f_new - 0.5 * p.pow(2).sum(1) - log_f + 0.5 * momentum.pow(2).sum(1)).nan_to_num(
@@ -143,8 +140,4 @@ def annealed_log_normaliser(
         grad_initial = torch.where(accept[:, None], ga_new, grad_initial)
         grad_target = torch.where(accept[:, None], gb_new, grad_target)
         eps = torch.where(accept[:, None], eps * 1.01, eps * 0.98)  # equilibrium acceptance ~0.67
-    log_z = float(torch.logsumexp(log_w, 0) - math.log(n_chains))
-    w = torch.exp(log_w - log_w.max())
-    stderr = float(w.std() / (w.mean() * math.sqrt(n_chains)))
-    ess = float(w.sum() ** 2 / w.pow(2).sum())
-    return LogNormaliser(log_z, stderr, ess, n_chains, proposal)
+    return from_log_weights(log_w, proposal)

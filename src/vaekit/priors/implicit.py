@@ -35,8 +35,8 @@ import torch
 from torch.distributions import Distribution, kl_divergence
 
 from ..errors import ConfigError
-from .base import Prior, register_prior, standard_normal
 from .annealed import annealed_log_normaliser
+from .base import Prior, register_prior, standard_normal
 from .normaliser import LogNormaliser, estimate_log_normaliser
 from .ratio import DensityRatioNet, RatioClassifierPhase
 

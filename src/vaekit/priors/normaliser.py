@@ -116,9 +116,14 @@ def estimate_log_normaliser(
         log_proposal_gap = log_n - log_r  # log N(z) - log r(z)
         proposal = "defensive-mixture"
     t = torch.cat([log_ratio(z[i:i + chunk].float().to(device)).double().cpu() for i in range(0, len(z), chunk)])
-    log_w = t + log_proposal_gap
-    log_z = float(torch.logsumexp(log_w, 0) - math.log(n_samples))
+    return from_log_weights(t + log_proposal_gap, proposal)
+
+
+def from_log_weights(log_w: torch.Tensor, proposal: str) -> LogNormaliser:
+    """log Z = log mean(w) from log importance weights, with the delta-method standard error and the ESS."""
+    n = len(log_w)
+    log_z = float(torch.logsumexp(log_w, 0) - math.log(n))
     w = torch.exp(log_w - log_w.max())
-    stderr = float(w.std() / (w.mean() * math.sqrt(n_samples)))
+    stderr = float(w.std() / (w.mean() * math.sqrt(n)))
     ess = float(w.sum() ** 2 / w.pow(2).sum())
-    return LogNormaliser(log_z, stderr, ess, n_samples, proposal)
+    return LogNormaliser(log_z, stderr, ess, n, proposal)
