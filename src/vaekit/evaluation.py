@@ -161,6 +161,4 @@ def reestimate_log_normaliser(model: VAE, x: torch.Tensor | None = None, s: torc
     estimate = prior.estimate_log_normaliser(n_samples, seed=seed, method=method, posteriors=posteriors,
                                              n_steps=n_steps)
     prior.set_log_normaliser(estimate)
-    return {"log_normaliser": estimate.log_z, "log_normaliser_stderr": estimate.stderr,
-            "log_normaliser_ess": estimate.ess, "log_normaliser_reliable": estimate.reliable,
-            "log_normaliser_method": method, "log_normaliser_proposal": estimate.proposal}
+    return {**estimate.metrics(), "log_normaliser_method": method, "log_normaliser_proposal": estimate.proposal}

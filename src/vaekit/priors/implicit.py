@@ -272,8 +272,7 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
         log_z = self.log_normaliser()
         estimate = LogNormaliser(log_z, float(self.log_z_stderr), float(self.log_z_ess), self.normaliser_samples,
                                  "cached")
-        return {"log_normaliser": log_z, "log_normaliser_stderr": estimate.stderr,
-                "log_normaliser_ess": estimate.ess, "log_normaliser_reliable": estimate.reliable}
+        return estimate.metrics()
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
                               **kwargs: Any) -> None:  # type: ignore[override]

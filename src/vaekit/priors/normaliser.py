@@ -57,6 +57,11 @@ class LogNormaliser:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "reliable": self.reliable}
 
+    def metrics(self, prefix: str = "log_normaliser") -> dict[str, Any]:
+        """The estimate as result metrics: ``prefix`` (log Z) and ``prefix_stderr``, ``_ess``, ``_reliable``."""
+        return {prefix: self.log_z, f"{prefix}_stderr": self.stderr, f"{prefix}_ess": self.ess,
+                f"{prefix}_reliable": self.reliable}
+
 
 def _mixture_log_prob(mixture: DiagonalGaussianMixture, z: torch.Tensor, max_elements: int = 20_000_000
                       ) -> torch.Tensor:

@@ -102,9 +102,7 @@ ANNEALING_STEPS = 1000
 def annealed_normaliser(prior: Any) -> dict[str, Any]:
     """log Z of an implicit prior by AIS from N(0, I) (:mod:`vaekit.priors.annealed`), beside the importance-sampled
     one that training used: ``log_normaliser_annealed`` with its ``_stderr``, ``_ess`` and ``_reliable``."""
-    estimate = prior.estimate_log_normaliser(method="annealed", n_steps=ANNEALING_STEPS)
-    return {"log_normaliser_annealed": estimate.log_z, "log_normaliser_annealed_stderr": estimate.stderr,
-            "log_normaliser_annealed_ess": estimate.ess, "log_normaliser_annealed_reliable": estimate.reliable}
+    return prior.estimate_log_normaliser(method="annealed", n_steps=ANNEALING_STEPS).metrics("log_normaliser_annealed")
 
 
 def train_one(config: dict[str, Any]) -> dict[str, Any]:
