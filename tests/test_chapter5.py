@@ -110,3 +110,29 @@ def test_figure_5_2_points_come_from_the_logged_tsne(data_dir, caplog) -> None:
     points = metrics["tsne"]
     assert len(points["xy"]) == len(points["group"]) == len(points["label"]) > 0
     assert any("t-SNE" in r.getMessage() for r in caplog.records)
+
+
+def test_table_52_and_the_headline_use_the_ais_log_z_where_a_run_recorded_one(tmp_path):
+    """Table 5.2 gives the proposed model raw, normalised (importance-sampled log Z) and, where recorded, normalised
+    by AIS; the headline's log-likelihood section prefers the AIS value. Mutation caught: the wrong key read."""
+    from vaekit.experiments.chapter5.invariance import normalised_log_likelihood
+
+    def run(method: str, seed: int, ll: float, **extra: float) -> dict:
+        config = {"dataset": "d->m", "method": method, "seed": seed, "budget": "quick", "epochs": 2, "lr": 1e-4,
+                  "patience": None, "dropout": 0.1, "ratio_epochs": 1}
+        return {"status": "done", "config": config,
+                "metrics": {"test_log_likelihood": ll, **extra}}
+
+    with_ais = [run("proposed", s, -100.0 + s, test_log_likelihood_normalised=-90.0 + s,
+                    test_log_likelihood_normalised_annealed=-95.0 + s) for s in range(2)]
+    without = [run("proposed", s, -100.0 + s, test_log_likelihood_normalised=-90.0 + s) for s in range(2)]
+    kinds = {r["config"]["ll_kind"]: r["metrics"]["test_log_likelihood"]
+             for r in ch5.with_normalised_column(with_ais[:1])}
+    assert kinds == {"raw ≈": -100.0, "normalised": -90.0, "normalised by AIS": -95.0}
+    assert {r["config"]["ll_kind"] for r in ch5.with_normalised_column(without)} == {"raw ≈", "normalised"}
+    assert [r["metrics"]["test_log_likelihood"] for r in normalised_log_likelihood(with_ais)] == [-95.0, -94.0]
+    assert [r["metrics"]["test_log_likelihood"] for r in normalised_log_likelihood(without)] == [-90.0, -89.0]
+    cvae = [run("cvae", s, -92.0 - s) for s in range(2)]
+    markdown = TARGETS["table-5.2"].report(with_ais + cvae, tmp_path)["markdown"]
+    assert "| Proposed (normalised by AIS) |" in markdown and "-94.50 ± 0.71 |" in markdown.replace("−", "-")
+    assert "4 runs" in markdown  # the normalised columns are copies of the proposed runs, not runs of their own

@@ -22,6 +22,7 @@ from ...evaluation import log_likelihood
 from ...model import VAE
 from ...trained import fit
 from ...training import TrainConfig, Trainer
+from ..log_normaliser import annealed_normaliser
 
 METHOD_LABELS = {"standard": "Standard VAE", "avb": "AVB", "vamp": "VampPrior", "implicit": "Implicit prior"}
 
@@ -91,18 +92,6 @@ def time_epochs(config: dict[str, Any]) -> dict[str, Any]:
             "ratio_seconds_per_epoch": float(np.mean([r.get("ratio_seconds", 0.0) for r in history])),
             "ratio_cpu_seconds_per_epoch": float(np.mean([r.get("ratio_cpu_seconds", 0.0) for r in history])),
             "threads": torch.get_num_threads()}
-
-
-#: AIS temperatures for the second log Z estimate of implicit-prior runs (500 chains; about 100 s of one core for a
-#: 40-d latent; on trained Frey-faces priors 1,000 steps gave 390 of 500 effective chains, importance sampling 2-4
-#: of 10,000: ``benchmarks/log_normaliser_trained.py``)
-ANNEALING_STEPS = 1000
-
-
-def annealed_normaliser(prior: Any) -> dict[str, Any]:
-    """log Z of an implicit prior by AIS from N(0, I) (:mod:`vaekit.priors.annealed`), beside the importance-sampled
-    one that training used: ``log_normaliser_annealed`` with its ``_stderr``, ``_ess`` and ``_reliable``."""
-    return prior.estimate_log_normaliser(method="annealed", n_steps=ANNEALING_STEPS).metrics("log_normaliser_annealed")
 
 
 def train_one(config: dict[str, Any]) -> dict[str, Any]:

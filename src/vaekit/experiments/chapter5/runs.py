@@ -21,6 +21,7 @@ from ...data.transfer import multitask_dataset, transfer_dataset
 from ...tasks import encode_rows, labelled_rows, model_inputs, representation_metrics
 from ...trained import train_vae
 from ...training import TrainConfig
+from ..log_normaliser import annealed_normaliser
 from .checkpoints import checkpoint_callback
 
 METHODS: dict[str, dict[str, Any]] = {
@@ -92,6 +93,9 @@ def train_one(config: dict[str, Any]) -> dict[str, Any]:
         metrics["active_units"] = float(np.mean([m["active_units"] for m in per_task]))
     if metrics.get("log_normaliser") is not None:  # the implicit prior: normalised = raw - log Z (raw is "≈")
         metrics["test_log_likelihood_normalised"] = metrics["test_log_likelihood"] - metrics["log_normaliser"]
+        metrics.update(annealed_normaliser(trained.model.prior))  # log Z by AIS beside it (reliable where IS is not)
+        metrics["test_log_likelihood_normalised_annealed"] = (metrics["test_log_likelihood"]
+                                                              - metrics["log_normaliser_annealed"])
     if callbacks:
         metrics["checkpoints"] = callbacks[0].records
     if config.get("tsne"):
