@@ -485,17 +485,39 @@ def test_the_committed_measurements_cover_table_3_2_at_both_budgets(data_dir):
 
 def test_the_cpu_time_estimate_borrows_per_epoch_costs_from_the_run_family(data_dir):
     """A target that shares its runs (chapter 5) is estimated from a sibling's per-epoch measurement, as an
-    extrapolation, never as its own committed cost; without any measurement it stays unknown."""
+    extrapolation, where the sibling measured no whole run of the same configurations; without any measurement it
+    stays unknown."""
     from vaekit.experiments.listing import COST_SHAPE_KEYS, estimate_seconds
 
     target = get_target("table-5.4")
     runs = target.runs("quick")
-    per = {f"{c['dataset']}/{c['method']}": {"seconds_per_run": 1.0, "seconds_per_epoch": 0.5,
+    per = {f"{c['dataset']}/{c['method']}": {"seconds_per_epoch": 0.5,
                                              "shape": {k: c.get(k) for k in COST_SHAPE_KEYS}} for c in runs}
     total, source = estimate_seconds(target, "quick", {"table-5.3": {"quick": per}})
     assert source == "extrapolated" and total == pytest.approx(sum(0.5 * c["epochs"] for c in runs))
     assert estimate_seconds(target, "quick", {"table-3.2": {"quick": per}}) is None  # not of its family
     assert estimate_seconds(target, "quick", {}) is None
+
+
+def test_the_cpu_time_estimate_uses_a_siblings_measured_runs_only_for_the_same_configurations(data_dir):
+    """Figures 4.1 and 4.2 train the same grid: one's measured run time is the other's committed cost (they list
+    the same hours). A sibling's mean over a sweep is not lent to a run that is only part of it, but the mean over
+    one configuration is (Table 3.2's runs inside Figure 3.6's sweep). Mutation caught: any sibling mean borrowed,
+    or none."""
+    from vaekit.experiments.listing import cost_name, estimate_seconds, partial_estimate
+
+    onehot = {cost_name(c): {"seconds_per_run": 100.0 * (i + 1)}
+              for i, c in enumerate(get_target("figure-4.2").runs("full")[:4])}
+    total, source = estimate_seconds(get_target("figure-4.1"), "full", {"figure-4.2": {"full": onehot}})
+    assert source == "committed" and total == pytest.approx(8 * (100 + 200 + 300 + 400))
+    sweep = get_target("figure-3.6").runs("full")
+    gaussian = {"smtp/Gaussian": {"seconds_per_run": 7.0}}
+    # Figure 3.6's Gaussian runs span a sweep: its mean is no cost for Table 3.2's single configuration
+    assert partial_estimate(get_target("table-3.2"), "full", {"figure-3.6": {"full": gaussian}}) is None
+    # Table 3.2's mean is the cost of exactly its configuration, which Figure 3.6 runs at batch 100, lr 1e-3
+    found = partial_estimate(get_target("figure-3.6"), "full", {"table-3.2": {"full": gaussian}})
+    twins = [c for c in sweep if c["method"] == "Gaussian" and c["batch_size"] == 100 and c["lr"] == 1e-3]
+    assert found is not None and found[2] == len(twins) == 10 and found[0] == pytest.approx(70.0)
 
 
 def test_the_cpu_time_estimate_of_runs_shared_by_budgets_uses_their_measured_cost():

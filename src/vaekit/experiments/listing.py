@@ -87,10 +87,14 @@ def partial_estimate(target: Target, budget: str, costs: dict[str, Any]) -> tupl
         configs = target.runs(budget)
     except Exception:  # noqa: BLE001 - as run_count
         return None
+    mine = _unseeded_by_cost_name(configs)
+    twins = _twin_costs(target, budget, costs)
     total, extrapolated, counted = 0.0, False, 0
     for config in configs:
         name = cost_name(config)
-        same = measured.get(budget, {}).get(name, {})
+        same = measured.get(budget, {}).get(name, {}) or next(
+            (cost for shared, cost in twins.get(name, []) if shared == mine[name]
+             or shared == frozenset({_unseeded(config)})), {})
         if "seconds_per_run" not in same and "epochs" not in config and "budget" not in config:
             # no budget or epoch count in the configuration: the same run for every budget (ADBench's detectors)
             same = next((m[name] for m in measured.values() if "seconds_per_run" in m.get(name, {})), same)
@@ -112,6 +116,42 @@ def partial_estimate(target: Target, budget: str, costs: dict[str, Any]) -> tupl
     if not counted:
         return None
     return total, "extrapolated" if extrapolated else "committed", counted
+
+
+def _unseeded(config: dict[str, Any]) -> str:
+    from .store import _shared_part
+
+    return _shared_part({k: v for k, v in config.items() if k != "seed"})
+
+
+def _unseeded_by_cost_name(configs: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
+    shapes: dict[str, set[str]] = {}
+    for config in configs:
+        shapes.setdefault(cost_name(config), set()).add(_unseeded(config))
+    return {name: frozenset(found) for name, found in shapes.items()}
+
+
+def _twin_costs(target: Target, budget: str, costs: dict[str, Any]) -> dict[str, list[tuple[frozenset[str], Any]]]:
+    """Measured costs that the sibling targets of ``target``'s run family committed at ``budget``, each with the set of
+    configurations (but for their labels and seeds) it is the mean over: ``{cost name: [(configurations, cost)]}``.
+    A run borrows one when it is of that set and the set is the target's own for that name (the same grid, e.g.
+    Figures 4.1 and 4.2, or Tables 5.2-5.4), or the set is that run's configuration alone (e.g. Table 3.2's runs
+    inside Figure 3.6's sweep); never an average over a sweep the run is only part of."""
+    from .targets import load_targets
+
+    found: dict[str, list[tuple[frozenset[str], Any]]] = {}
+    for name in _family(target):
+        measured = costs.get(name, {}).get(budget, {})
+        if not measured:
+            continue
+        try:
+            configs = load_targets()[name].runs(budget)
+        except Exception:  # noqa: BLE001 - as run_count: an unlistable sibling lends nothing
+            continue
+        for cost, shared in _unseeded_by_cost_name(configs).items():
+            if "seconds_per_run" in measured.get(cost, {}):
+                found.setdefault(cost, []).append((shared, measured[cost]))
+    return found
 
 
 def _family(target: Target) -> list[str]:
