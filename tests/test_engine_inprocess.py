@@ -42,6 +42,12 @@ def test_a_run_family_shares_finished_runs_without_re_keying(tmp_path, twins):
         by_seed = {r["config"]["seed"]: r["metrics"] for r in store.rows("t-twin-a")}
         assert {r["config"]["seed"]: r["metrics"] for r in b} == by_seed == {0: {"value": 0.5}, 1: {"value": 1.5}}
         assert {r["wall_seconds"] for r in b} == {0}
+        # the report's footer says so rather than stating the copies' zero seconds as their run time
+        from vaekit.experiments.report import report_from_db
+
+        footer = (tmp_path / "b" / "report.md").read_text() if report_from_db(
+            get_target("t-twin-b"), store, tmp_path / "b") else ""
+        assert "(2 runs adopted from a target of the same run family" in footer
         lone = grid(store, "t-loner")  # same configurations, no family: its own runs
         assert twins == {"t-twin-a": 2, "t-loner": 2} and lone.shared == 0
 

@@ -276,6 +276,7 @@ def report_from_db(
     lines.append(f"Code of these runs: {', '.join(versions) or 'unknown'} (results are keyed on the numerics "
                  f"version){'; source commits ' + ', '.join(commits) if commits else ''}.")
     run_time = sum(r["wall_seconds"] or 0.0 for r in rows)
+    adopted = sum(r["status"] in ("done", "diverged") and r["wall_seconds"] == 0 for r in rows)  # Store.adopt
     lines.append(
         f"Runs: {counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed"
         + (
@@ -283,7 +284,9 @@ def report_from_db(
             if counts["pending"] + counts["running"]
             else ""
         )
-        + f"; {run_time:.0f} s of run time in all."
+        + f"; {run_time:.0f} s of run time in all"
+        + (f" ({adopted} runs adopted from a target of the same run family, their run time counted there)."
+           if adopted else ".")
     )
     failed = [r for r in results if r["status"] == "failed"]
     for r in failed[:10]:
