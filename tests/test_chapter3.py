@@ -130,7 +130,8 @@ def _result(target, dataset, method, seed, ll, diverged=False, **config):
                 "seconds": 0.5 * e} for e in range(1, 7)]
     return {"config": {"target": target, "dataset": dataset, "method": method, "seed": seed,
                        "likelihood": METHODS.get(method, ("map", {}))[0], **config},
-            "status": "done", "metrics": {"test_log_likelihood": ll, "diverged": diverged, "epochs_run": 6,
+            "status": "diverged" if diverged else "done",  # as the engine stores them (engine.execute_run)
+            "metrics": {"test_log_likelihood": ll, "diverged": diverged, "epochs_run": 6,
                                           "seconds": 1.0, "history": history}}
 
 
@@ -166,7 +167,7 @@ def test_figure_reports_write_small_pngs(tmp_path):
         "figure-3.6": [_result("figure-3.6", "smtp", "Gaussian", s, -2.0 + 0.1 * s + 0.01 * bs, batch_size=bs,
                                lr=1e-3, sweep="optimiser") for s in range(3) for bs in (50, 100)]
         + [_result("figure-3.6", "smtp", "Gaussian", s, -3.0 + 0.1 * s, batch_size=100, lr=1e-2,
-                   sweep="optimiser") for s in range(3)]
+                   sweep="optimiser", diverged=s == 0) for s in range(3)]
         + [_result("figure-3.6", "smtp", "Student-t", s, 0.5 + 0.1 * s, batch_size=100, lr=1e-3,
                    sweep="reference") for s in range(3)],
         "figure-3.7": [_result("figure-3.7", "smtp", f"MAP (b={b:g})", s, -2.0 - b + 0.1 * s, b=b, sweep="b")
@@ -182,7 +183,9 @@ def test_figure_reports_write_small_pngs(tmp_path):
         png = tmp_path / name / f"{name}.png"
         assert png.is_file() and png.stat().st_size < 200_000 and str(png) in report["files"]
     md = (tmp_path / "figure-3.6" / "figure-3.6.md").read_text()
-    assert "| batch_size = 50 | Gaussian |" in md and "| lr = 0.01 | Gaussian |" in md
+    assert "| batch_size = 50 | Gaussian |" in md
+    # a diverged run (status "diverged") stays in its mean and is counted (mutation: finished() keeps "done" only)
+    assert "| lr = 0.01 | Gaussian | -2.900 ± 0.100 | 1/3 |" in md
     row = next(line for line in (tmp_path / "figure-3.8" / "figure-3.8.md").read_text().splitlines()
                if line.startswith("| noise_ratio = 0.1 | Gaussian |"))
     assert float(row.strip("|").split("|")[-1]) < 0.05  # paired with the Student-t runs at ratio 0.1

@@ -19,6 +19,7 @@ from scipy import stats
 
 from ..data.registry import DATASETS, locate
 from .stats import mean_std
+from .store import FINAL
 
 Result = dict[str, Any]
 
@@ -36,8 +37,9 @@ def protocol_available(name: str) -> bool:
 
 
 def finished(results: Iterable[Result]) -> list[Result]:
-    """Results whose run completed (a diverged run completed: it is kept with its best weights)."""
-    return [r for r in results if r.get("status") == "done" and r.get("metrics")]
+    """Results whose run completed: "done" or "diverged" (the engine's status for a run that diverged; it is kept
+    with its best-validation weights)."""
+    return [r for r in results if r.get("status") in FINAL and r.get("metrics")]
 
 
 def by_seed(results: Iterable[Result], key: Callable[[dict[str, Any]], Hashable],
@@ -75,11 +77,11 @@ def paired_test(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[f
 
 def count(results: Iterable[Result], key: Callable[[dict[str, Any]], Hashable], flag: str = "diverged"
           ) -> dict[Hashable, tuple[int, int]]:
-    """``{key: (runs with metrics[flag] true, finished runs)}``."""
+    """``{key: (runs with metrics[flag] true, finished runs)}``; for "diverged" the run's status counts too."""
     out: dict[Hashable, list[int]] = defaultdict(lambda: [0, 0])
     for r in finished(results):
         cell = out[key(r["config"])]
-        cell[0] += bool(r["metrics"].get(flag))
+        cell[0] += bool(r["metrics"].get(flag)) or (flag == "diverged" and r.get("status") == "diverged")
         cell[1] += 1
     return {k: (v[0], v[1]) for k, v in out.items()}
 
@@ -89,7 +91,9 @@ def wall_clock(results: Sequence[Result]) -> str:
     done = finished(results)
     seconds = [float(r["metrics"].get("seconds") or 0.0) for r in done]
     failed = len(results) - len(done)
-    text = f"{len(done)} runs done" + (f", {failed} failed" if failed else "")
+    diverged = sum(r.get("status") == "diverged" for r in done)
+    text = (f"{len(done)} runs done" + (f" ({diverged} diverged: evaluated at their best weights)" if diverged else "")
+            + (f", {failed} failed" if failed else ""))
     if seconds:
         text += f"; run wall clock summed {sum(seconds):.0f} s (longest run {max(seconds):.0f} s)"
     return text
@@ -99,7 +103,7 @@ def failures(results: Sequence[Result]) -> list[str]:
     """Markdown bullet lines naming failed runs and their errors."""
     return [f"- failed: `{r['config'].get('dataset', '')}` {r['config'].get('method', '')} seed "
             f"{r['config'].get('seed')}: {r.get('error', 'no metrics')}" for r in results
-            if r.get("status") != "done" or not r.get("metrics")]
+            if r.get("status") not in FINAL or not r.get("metrics")]
 
 
 def summary_cell(values: Sequence[float | None], digits: int = 3) -> str:
