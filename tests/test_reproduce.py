@@ -587,3 +587,21 @@ def test_a_report_from_the_database_uses_each_configurations_newest_numerics_ver
     saved = [json.loads(line) for line in (tmp_path / "report" / "runs.jsonl").read_text().splitlines()]
     assert [(r["code_version"], r["metrics"]["test_log_likelihood"]) for r in saved] == [(CODE_VERSION, -1.0)]
     assert "numerics-3" not in (tmp_path / "report" / "report.md").read_text().split("Code of these runs:")[1]
+
+
+def test_a_report_from_a_raw_file_uses_each_configurations_newest_numerics_version(tmp_path):
+    """`vaekit report --raw` on a file holding a configuration under two numerics versions (the older one last)
+    reports the newer once and says it left the other out. Mutation caught: the last line winning."""
+    from vaekit.experiments.report import raw_line, report_from_raw
+    from vaekit.experiments.store import CODE_VERSION, config_key
+
+    config = dict(TOY, budget="quick")
+    older = f"numerics-{int(CODE_VERSION.rpartition('-')[2]) - 1}"
+    rows = [{"key": config_key(config, version), "config": config, "code_version": version, "status": "done",
+             "metrics": {"test_log_likelihood": value, "seconds": 1.0}}
+            for version, value in ((CODE_VERSION, -1.0), (older, -100.0))]
+    raw = tmp_path / "runs.jsonl"
+    raw.write_text("".join(raw_line(r) for r in rows))
+    report = report_from_raw(get_target("toy"), raw, tmp_path / "out")
+    assert report["counts"]["done"] == 1 and "1 older records of the same configurations left out" in report["markdown"]
+    assert "-1.000" in report["markdown"] and "-100.000" not in report["markdown"]

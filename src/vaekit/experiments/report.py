@@ -310,14 +310,18 @@ def report_from_raw(target: Target, raw: str | Path, out: Path) -> dict[str, Any
     """Rebuild ``target``'s report from saved raw results alone (see :func:`load_raw`; nothing is run and no
     database is read) and write ``out/report.md`` naming the file it came from."""
     raw = Path(raw)
-    results = load_raw(raw)
+    every = load_raw(raw)
+    results = newest_per_configuration(every)  # a file may hold a configuration under several numerics versions
     out = Path(out)
     report = target.report(results, out)
     counts = {s: sum(r["status"] == s for r in results) for s in ("done", "diverged", "failed")}
+    older = len(every) - len(results)
     text, files = _write_pages(target, report, out, [
         f"## {target.name}: {target.description}", "", report["markdown"], "",
         f"Rebuilt by `vaekit report {target.name} --raw {raw}` from the raw results in that file: "
-        f"{counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed runs.",
+        f"{counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed runs"
+        + (f" ({older} older records of the same configurations left out: each is reported once, at its newest "
+           "numerics version)." if older else "."),
     ])
     return {"markdown": text, "files": files, "counts": counts}
 
@@ -339,7 +343,8 @@ def load_raw(path: str | Path) -> list[dict[str, Any]]:
     text = path.read_text()
     records = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
     return [{"config": r["config"], "status": r["status"], "metrics": r["metrics"], "error": r.get("error"),
-             "key": r.get("key"), "wall_seconds": r.get("wall_seconds"), "host": None} for r in records]
+             "key": r.get("key"), "code_version": r.get("code_version"), "wall_seconds": r.get("wall_seconds"),
+             "host": None} for r in records]
 
 
 def _short_config(config: dict[str, Any]) -> str:
