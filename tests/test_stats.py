@@ -40,3 +40,14 @@ def test_markdown_table_layout():
 def test_constant_gap_is_significant_without_warnings():
     a = [1.0, 2.0, 3.0]
     assert paired_best({"a": a, "b": [v + 10 for v in a]}) == {"a": False, "b": True}
+
+
+def test_a_lone_value_is_not_bold_and_non_contenders_never_are():
+    """A row with one measured column (Table 4.2's normalised rows) has no "best": bolding it read as a win over
+    columns it was never compared with. A column outside ``contenders`` (Table 5.2's raw bound) neither wins nor is
+    bold. Mutations caught: the single-column guard or the contenders filter dropped."""
+    assert paired_best({"a": [1.0, 2.0, 3.0], "b": [None, None, None]}) == {"a": False, "b": False}
+    assert "**" not in markdown_table({"r": {"c": [-150.0, -151.0, -149.0]}}, ["a", "b", "c"])
+    cols = {"raw": [10.0, 11.0, 12.0], "x": [1.0, 2.0, 3.5], "y": [1.1, 2.2, 3.3]}
+    assert paired_best(cols)["raw"] and not paired_best(cols)["x"]
+    assert paired_best(cols, contenders={"x", "y"}) == {"raw": False, "x": True, "y": True}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -18,21 +18,26 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def paired_best(columns: Mapping[str, Sequence[float]], higher_is_better: bool = True,
-                alpha: float = 0.05) -> dict[str, bool]:
+                alpha: float = 0.05, contenders: Collection[str] | None = None) -> dict[str, bool]:
     """Which columns to bold: the best mean, and every column not significantly different from it.
 
     ``columns[name]`` holds one value per seed, aligned by seed across columns (``None``/NaN for a failed run).
     The best column is compared with each other one by a two-sided paired t-test over the seeds where both are
     finite (``scipy.stats.ttest_rel``); a column is bold when p >= ``alpha``. A column with fewer than two paired
-    values is bold only if it is the best.
+    values is bold only if it is the best. A row with fewer than two measured columns has nothing bold (a lone value
+    is not "best"). ``contenders``: the columns that may be best and bold (default all; e.g. not a bound that is not
+    a log-likelihood).
     """
     means = {k: mean_std(v)[0] for k, v in columns.items()}
-    finite = {k: m for k, m in means.items() if math.isfinite(m)}
-    if not finite:
+    finite = {k: m for k, m in means.items() if math.isfinite(m) and (contenders is None or k in contenders)}
+    if len(finite) < 2:
         return {k: False for k in columns}
     best = max(finite, key=finite.get) if higher_is_better else min(finite, key=finite.get)
     bold = {}
     for name, values in columns.items():
+        if contenders is not None and name not in contenders:
+            bold[name] = False
+            continue
         if name == best:
             bold[name] = True
             continue
@@ -66,12 +71,13 @@ def format_cell(values: Sequence[float], bold: bool, digits: int = 3) -> str:
 
 
 def markdown_table(rows: Mapping[str, Mapping[str, Sequence[float]]], columns: Sequence[str],
-                   row_header: str = "Dataset", higher_is_better: bool = True, digits: int = 3) -> str:
+                   row_header: str = "Dataset", higher_is_better: bool = True, digits: int = 3,
+                   contenders: Collection[str] | None = None) -> str:
     """A markdown table with one row per key of ``rows`` and bolding per row by :func:`paired_best`."""
     lines = [f"| {row_header} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row_name, cells in rows.items():
         present = {c: cells[c] for c in columns if c in cells}
-        bold = paired_best(present, higher_is_better)
+        bold = paired_best(present, higher_is_better, contenders=contenders)
         lines.append(f"| {row_name} | " + " | ".join(
             format_cell(cells[c], bold[c], digits) if c in cells else "–" for c in columns) + " |")
     return "\n".join(lines)

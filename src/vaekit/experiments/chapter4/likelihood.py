@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import report_helpers as rep
+from ..log_normaliser import log_normaliser_note
 from ..stats import markdown_table, mean_std
 from ..targets import register_target
 from .figures import plot_components
@@ -63,34 +64,6 @@ class Table42(Chapter4Target):
                 "rows use the unnormalised density N(z) exp T(z), as the thesis (≈)."
                 + log_normaliser_note(done) + log_normaliser_note(done, "annealed"))
         return rep.write_markdown(out, self.name, text, [str(path)])
-
-
-def log_normaliser_note(done: list[dict[str, Any]], estimator: str = "importance") -> str:
-    """How far the 'normalised' rows can be trusted: per data set, the effective sample size of the implicit
-    prior's log Z estimates (``estimator``: ``importance`` or ``annealed``, AIS) and how many of them the library
-    flagged unreliable (ESS below ``MIN_ESS``)."""
-    from ...normaliser import MIN_ESS
-
-    key = "log_normaliser" if estimator == "importance" else "log_normaliser_annealed"
-    parts = []
-    for dataset in dict.fromkeys(r["config"]["dataset"] for r in done):
-        runs = [r["metrics"] for r in done if r["config"]["dataset"] == dataset and r["config"]["method"] == "implicit"
-                and r["metrics"].get(key) is not None]
-        ess = [m[f"{key}_ess"] for m in runs if m.get(f"{key}_ess") is not None]
-        if not ess:
-            continue
-        flagged = sum(m.get(f"{key}_reliable") is False for m in runs)
-        spread = f"{min(ess):.1f}" if min(ess) == max(ess) else f"{min(ess):.1f}–{max(ess):.1f}"
-        parts.append(f"{dataset}: effective sample size {spread}, {flagged} of {len(runs)} runs "
-                     f"flagged unreliable (ESS < {MIN_ESS:g})")
-    if not parts:
-        return ""
-    if estimator == "annealed":
-        return ("\n\nlog Z by AIS (the 'normalised by AIS' rows; 500 chains): " + "; ".join(parts) + ".")
-    return ("\n\nlog Z of the implicit prior (the 'normalised' rows rest on it): "
-            + "; ".join(parts) + ". With so few effective samples neither the estimate nor its standard error can be "
-            "trusted, so a flagged run's normalised value is not a reliable log-likelihood; the raw (≈) rows do not "
-            "depend on log Z.")
 
 
 @register_target
