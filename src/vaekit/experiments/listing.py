@@ -146,7 +146,7 @@ def _twin_costs(target: Target, budget: str, costs: dict[str, Any]) -> dict[str,
             continue
         try:
             configs = load_targets()[name].runs(budget)
-        except Exception:  # noqa: BLE001 - as run_count: an unlistable sibling lends nothing
+        except Exception:  # noqa: BLE001, S112 - as run_count: an unlistable sibling lends nothing
             continue
         for cost, shared in _unseeded_by_cost_name(configs).items():
             if "seconds_per_run" in measured.get(cost, {}):

@@ -58,10 +58,12 @@ class Table42(Chapter4Target):
             writer = csv.DictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(csv_rows)
+        annealed = any("log_normaliser_annealed" in r["metrics"] for r in done)
         text = (f"Table 4.2, {budget_line(done)}.\n\n{table}\n\nBold: best mean and every method not different "
-                "from it by a paired t-test over seeds (p ≥ 0.05). 'normalised' rows subtract the importance-sampled log Z "
-                "of the implicit prior, 'normalised by AIS' rows its estimate by annealed importance sampling; its raw "
-                "rows use the unnormalised density N(z) exp T(z), as the thesis (≈)."
+                "from it by a paired t-test over seeds (p ≥ 0.05); a row with one measured column has nothing bold. "
+                "'normalised' rows subtract the importance-sampled log Z of the implicit prior"
+                + (", 'normalised by AIS' rows its estimate by annealed importance sampling" if annealed else "")
+                + "; its raw rows use the unnormalised density N(z) exp T(z), as the thesis (≈)."
                 + log_normaliser_note(done) + log_normaliser_note(done, "annealed"))
         return rep.write_markdown(out, self.name, text, [str(path)])
 
