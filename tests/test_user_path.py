@@ -405,6 +405,8 @@ def test_fit_config_file_runs_validates_and_repeats(user_csv, capsys, tmp_path):
     assert first["model"]["hidden"] == [8] and first["epochs_run"] == 2
     saved = tmp_path / "a" / "run.toml"
     assert 'likelihood = "gaussian"' in saved.read_text()
+    # the output folder is not repeated: `fit --config RUN/run.toml --seed 1` must not write over RUN
+    assert not [line for line in saved.read_text().splitlines() if line.startswith("out =")]
     code, out, _ = run(capsys, "fit", "--config", saved, "--out", tmp_path / "b", "--json")
     assert code == 0 and last_json(out)["test_log_likelihood"] == first["test_log_likelihood"]
     code, out, _ = run(capsys, "fit", "--config", saved, "--epochs", "1", "--out", tmp_path / "c", "--json")

@@ -25,6 +25,9 @@ from .errors import ConfigError
 RUN_CONFIG_NAME = "run.toml"
 #: options that describe how a command prints, not what it computes: never read from or written to run files
 NOT_SAVED = {"command", "json", "debug", "quiet", "config", "progress", "mlflow", "mlflow_experiment", "tensorboard"}
+#: options a config file may set but a saved run.toml leaves out: repeating a run from its run.toml (e.g. with
+#: another --seed) must not write over the run it came from
+NOT_REPEATED = {"out"}
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -114,11 +117,12 @@ def _toml_value(value: Any) -> str:
 
 
 def run_config_text(args: argparse.Namespace) -> str:
-    """The options of ``args`` as a run file (None values left out; a data file as an absolute path)."""
+    """The options of ``args`` as a run file (None values and the output folder left out; a data file as an
+    absolute path)."""
     lines = [f"# vaekit {args.command}: the options of this run; repeat it with "
              f"vaekit {args.command} --config run.toml"]
     for key, value in sorted(vars(args).items()):
-        if key in NOT_SAVED or key.startswith("_") or value is None:
+        if key in NOT_SAVED or key in NOT_REPEATED or key.startswith("_") or value is None:
             continue
         if key == "data" and Path(str(value)).is_file():
             value = str(Path(str(value)).resolve())
