@@ -93,6 +93,11 @@ def test_cli_fit_reads_a_npy_file_through_a_memory_map(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["memory_mapped"] and summary["epochs_run"] == 2 and summary["n_train"] == 160  # 80/10/10
     assert (tmp_path / "run" / "model.pt").exists()
+    # its options are saved as run.toml too (as on the in-memory path), and repeat the memory-mapped fit
+    assert summary["config_file"] == str(tmp_path / "run" / "run.toml")
+    assert main(["fit", "--config", summary["config_file"], "--epochs", "1", "--out", str(tmp_path / "again"),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["memory_mapped"]
     np.savez_compressed(tmp_path / "small.npz", x=binary_rows(200, 6))
     code = main(["fit", "--data", str(tmp_path / "small.npz"), "--memory-map", "--epochs", "1", "--json"])
     assert code == 2

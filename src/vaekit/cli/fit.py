@@ -172,10 +172,12 @@ def _fit_memory_mapped(args: argparse.Namespace, train: TrainConfig) -> dict[str
     if args.conditional or args.mmd_alpha or args.task_latent_dim or args.target_task is not None:
         raise ConfigError("task options need the in-memory path: a memory-mapped file has no task column")
     if args.out is None:
-        args.out = _default_out(args, args.likelihood or "auto")
-    _, summary = fit_memory_mapped(args.data, out=args.out, train=train, **_model_arguments(args))
+        args.out = check_run_folder(check_output_dir(_default_out(args, args.likelihood or "auto")))
+    with output_lock(args.out):
+        _, summary = fit_memory_mapped(args.data, out=args.out, train=train, **_model_arguments(args))
     summary.pop("history")
     summary["out"] = str(args.out)
+    summary["config_file"] = str(save_run_config(args, Path(args.out)))  # as the in-memory path
     say(args, f"{summary['dataset']} (memory-mapped): {summary['model']['likelihood']} VAE, "
               f"{summary['epochs_run']} epochs ({summary['train_seconds']:.1f} s); "
               f"{test_metrics_text(summary, args.importance_samples)}; saved to {args.out}")
