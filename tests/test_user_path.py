@@ -503,3 +503,15 @@ def test_fit_takes_the_training_options_as_keywords_too(table, tmp_path):
     with pytest.raises(ConfigError, match="epochs must be"):
         vaekit.fit(x, epochs=0, **common)
     assert not (tmp_path / "never").exists()
+
+
+def test_plot_with_data_that_cannot_be_read_fails_before_writing_anything(fitted_dir, tmp_path, capsys):
+    """`vaekit plot RUN --data X`: a typo'd name or a file with NaN is an error (exit 2), not a page without its
+    latent plot, and no figure is left behind. Mutations caught: the explicit data's error swallowed as for the
+    run's own data; the curves written before the data are read."""
+    bad = tmp_path / "nan.csv"
+    bad.write_text("a,b,c\n1,2,3\n" + "1,nan,3\n" * 5)
+    for data, message in (("canser", "did you mean cancer"), (str(bad), "NaN")):
+        code, _, err = run(capsys, "plot", fitted_dir, "--data", data, "--out", tmp_path / "p", "--json")
+        assert code == 2 and message in err, err
+        assert not (tmp_path / "p").exists()

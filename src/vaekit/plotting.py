@@ -176,21 +176,21 @@ def plot_scores(scores: np.ndarray, threshold: float, path: Path, contamination:
 
 def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, Any] | None = None) -> Any:
     """The data set a run was trained on (its test split), or ``data`` (read with ``data_options``) when given;
-    None, with a warning, when the run's data cannot be found here."""
+    None, with a warning, when the run's own data cannot be found here (data given that cannot be read is an
+    error)."""
     from .data import Dataset, load_dataset
     from .errors import DatasetNotFoundError
 
     if isinstance(data, Dataset):
         return data
-    try:
-        if data is None:
-            from .data import training_data
+    if data is not None:
+        return load_dataset(data, **dict(data_options or {}))
+    from .data import training_data
 
-            if info.get("data_path") is None and info.get("dataset") is None:
-                return None
-            dataset = training_data(info)
-        else:
-            dataset = load_dataset(data, **dict(data_options or {}))
+    if info.get("data_path") is None and info.get("dataset") is None:
+        return None
+    try:
+        dataset = training_data(info)
     except DatasetNotFoundError as err:
         log.warning("no latent-space plot: the run's data are not available here (%s); pass --data", err)
         return None
@@ -230,17 +230,17 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
         history = result.pop("history", [])
         summary = {"kind": "VAE", **{k: v for k, v in result.items() if not isinstance(v, (dict, list))}}
     config = trained.model.config.to_dict()
+    dataset = _run_data(trained.info, data, data_options)  # read and checked before any figure is written
+    if dataset is not None and isinstance(data, str):
+        from .columns import align_columns
+
+        dataset = align_columns(trained, dataset)
     files: list[Path] = []
     if history:
         files.append(plot_history(history, out / "curves.png", f"{run_dir.name}: training"))
     if detector is not None:
         files.append(plot_scores(detector.decision_scores_, detector.threshold_, out / "scores.png",
                                  detector.contamination))
-    dataset = _run_data(trained.info, data, data_options)
-    if dataset is not None and isinstance(data, str):
-        from .columns import align_columns
-
-        dataset = align_columns(trained, dataset)
     if dataset is not None and trained.model.encoder_has_density:
         rows = np.arange(len(dataset))
         if len(rows) > max_points:
