@@ -218,3 +218,22 @@ def test_npz_shapes_reads_headers(tmp_path):
 
     np.savez_compressed(tmp_path / "a.npz", x=np.zeros((5, 3), np.float32), y=np.zeros(5, np.int8))
     assert npz_shapes(tmp_path / "a.npz") == {"x": (5, 3), "y": (5,)}
+
+
+def test_column_options_apply_to_csv_files_only_and_one_role_per_column(tmp_path):
+    """Reviewer-found: `--label-column a` on an .npz or a registered data set was ignored (every column trained
+    on); one column given as both label and id was accepted. Both are errors that say what to do."""
+    from vaekit.data import load_dataset
+    from vaekit.errors import ConfigError
+
+    np.savez(tmp_path / "rows.npz", x=np.random.default_rng(0).normal(size=(20, 3)))
+    for where in (tmp_path / "rows.npz", "cancer", "digits->mnist"):
+        with pytest.raises(ConfigError, match="--label-column name columns of a .csv file"):
+            load_dataset(where, label_column="a")
+    (tmp_path / "t.csv").write_text("a,b,c,id\n" + "".join(f"{i},{i % 2},{i * 2},r{i}\n" for i in range(20)))
+    for options, roles in (({"label_column": "a", "id_column": "a"}, "--label-column and --id-column"),
+                           ({"ignore_columns": ["b"], "label_column": "b"}, "--label-column and --ignore-columns"),
+                           ({"label_column": "b", "task_column": "b"}, "--label-column and --task-column")):
+        with pytest.raises(ConfigError, match=f"column '.' is given to both {roles}"):
+            load_dataset(tmp_path / "t.csv", **options)
+    assert load_dataset(tmp_path / "t.csv", label_column="b", id_column="id").x.shape == (20, 2)

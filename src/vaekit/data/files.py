@@ -10,12 +10,37 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, DatasetNotFoundError
+from ..errors import ConfigError, DataError, DatasetNotFoundError
 from .columns import extra_columns, warn_label_like
 from .dataset import Dataset
 
 #: default train/validation/test fractions of a user's file: most rows train (the thesis sets keep their splits)
 USER_SPLIT = (0.8, 0.1, 0.1)
+
+
+#: the options that name columns of a CSV file, as the command line spells them
+COLUMN_OPTIONS = {"label_column": "--label-column", "task_column": "--task-column", "ignore_columns": "--ignore-columns",
+                  "id_column": "--id-column"}
+
+
+def check_column_options(path: Path | str, label_column: str | None = None, task_column: str | None = None,
+                         ignore_columns: Sequence[str] = (), id_column: str | None = None) -> None:
+    """Column options apply to a ``.csv`` file only (an array file or a registered data set has no named columns;
+    silently ignoring them trained on columns the user meant to set aside), and each column takes one role."""
+    given = {"label_column": label_column, "task_column": task_column, "ignore_columns": list(ignore_columns),
+             "id_column": id_column}
+    used = [COLUMN_OPTIONS[k] for k, v in given.items() if v]
+    if used and Path(path).suffix.lower() != ".csv":
+        raise ConfigError(f"{', '.join(used)} name columns of a .csv file; {Path(path).name} has none (an .npz "
+                          "holds arrays x, y and s; a .npy one array of rows, a registered data set its own "
+                          "labels): leave these options out")
+    roles: dict[str, str] = {}
+    for key, value in given.items():
+        for name in ([value] if isinstance(value, str) else value or []):
+            if name in roles and roles[name] != COLUMN_OPTIONS[key]:
+                raise ConfigError(f"column {name!r} is given to both {roles[name]} and {COLUMN_OPTIONS[key]}: "
+                                  "a column takes one role")
+            roles[name] = COLUMN_OPTIONS[key]
 
 
 def load_file(
@@ -38,7 +63,8 @@ def load_file(
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DatasetNotFoundError(f"no such data file: {path}")
+        raise DatasetNotFoundError(f"no such data file: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    check_column_options(path, label_column, task_column, ignore_columns, id_column)
     meta: dict[str, Any] = {"path": str(path), "split_source": "user-file default", "label_column": label_column,
                             "task_column": task_column}
     if path.suffix.lower() == ".npz":

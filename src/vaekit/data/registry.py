@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import DataError, DatasetNotFoundError
 from . import sources
 from .dataset import Dataset
-from .files import load_file
+from .files import COLUMN_OPTIONS, check_column_options, load_file
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,7 @@ def load_dataset(name_or_path: str | Path, download: bool = False, **file_option
     """
     key = str(name_or_path)
     if key in DATASETS:
+        check_column_options(key, **{k: v for k, v in file_options.items() if k in COLUMN_OPTIONS})  # type: ignore[arg-type]
         spec = DATASETS[key]
         arrays = load_arrays(spec, download=download)
         if spec.build is not None:
@@ -172,6 +173,7 @@ def load_dataset(name_or_path: str | Path, download: bool = False, **file_option
     path = Path(key).expanduser()
     if path.suffix.lower() in (".npz", ".npy", ".csv"):  # a file, even when its name contains '->' or '+'
         return load_file(path, **file_options)  # type: ignore[arg-type]
+    check_column_options(key, **{k: v for k, v in file_options.items() if k in COLUMN_OPTIONS})  # type: ignore[arg-type]
     for composite in COMPOSITE_LOADERS:
         dataset = composite(key)
         if dataset is not None:
