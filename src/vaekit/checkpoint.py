@@ -169,6 +169,11 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - an untrusted file can make the parser fail in any way
+        if "unsupported operand" in str(err).lower():  # torch reports any non-pickle bytes as a weights-only failure
+            raise CheckpointError(
+                f"{path} is not a PyTorch checkpoint (text, random bytes or another format); point at the "
+                "model.pt that vaekit fit wrote, or retrain"
+            ) from err
         if "weights only load failed" in str(err).lower() or "unsupported global" in str(err).lower():
             raise CheckpointError(
                 f"{path} holds Python objects other than tensors and plain values (a pickle that could run code), "

@@ -56,7 +56,14 @@ def test_truncated_checkpoint(trained, tmp_path):
 @pytest.mark.parametrize("seed", range(25))
 def test_random_bytes(tmp_path, seed):
     (tmp_path / "model.pt").write_bytes(random.Random(seed).randbytes(4096))
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint|not a loadable") as info:
+        TrainedModel.load(tmp_path)
+    assert "could run code" not in str(info.value)  # random bytes are no pickle carrying code
+
+
+def test_a_text_file_is_named_as_not_a_checkpoint(tmp_path):
+    (tmp_path / "model.pt").write_text('{"weights": [1, 2, 3]}')
+    with pytest.raises(CheckpointError, match="is not a PyTorch checkpoint .text, random bytes"):
         TrainedModel.load(tmp_path)
 
 
@@ -84,7 +91,7 @@ class _Exploit:
 def test_pickle_carrying_code_is_not_executed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.save({"format": "vaekit-checkpoint", "payload": _Exploit()}, tmp_path / "model.pt")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="could run code"):
         TrainedModel.load(tmp_path)
     assert not (tmp_path / "pwned").exists()
     with open(tmp_path / "plain.pt", "wb") as f:
