@@ -149,3 +149,20 @@ def test_fit_on_a_missing_gpu_fails_clearly(capsys, toy_csv, tmp_path):
     code, _, err = run(capsys, "fit", "--data", str(toy_csv), "--device", "cuda", "--epochs", "1",
                        "--out", str(tmp_path / "run"))
     assert code == 2 and "no CUDA GPU" in err and not (tmp_path / "run").exists()
+
+
+def test_datasets_names_a_missing_data_folder_and_a_corrupt_file(tmp_path, monkeypatch, capsys):
+    """Reviewer-found: a typo in VAEKIT_DATA listed everything as missing without a word, and a corrupt file
+    showed as "present"."""
+    from vaekit.cli import main
+
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path / "cache"))
+    assert main(["datasets"]) == 0
+    assert "is not a folder here" in capsys.readouterr().err
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "smtp.npz").write_bytes(b"not an archive")
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "data"))
+    assert main(["datasets"]) == 0
+    out, err = capsys.readouterr()
+    assert any(line.split()[:2] == ["smtp", "error"] for line in out.splitlines()) and "smtp:" in err
