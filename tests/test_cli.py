@@ -58,6 +58,9 @@ def test_evaluate_defaults_to_test_split_of_a_user_file(fitted, toy_csv, capsys)
     assert code == 0
     metrics = last_json(out)
     assert metrics["n_test"] == 200 and np.isfinite(metrics["test_log_likelihood"])
+    # a target task the rows do not have is refused (it was echoed back as if used)
+    code, _, err = run(capsys, "evaluate", str(fitted), "--data", str(toy_csv), "--target-task", "1", "--json")
+    assert code == 2 and "--target-task 1 is not a task index" in err
 
 
 def test_evaluate_progress_bars_follow_no_progress(fitted, toy_csv, capsys, monkeypatch):

@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     trained = TrainedModel.load(args.model_dir)
     test, labelled, what, target = evaluation_rows(trained, args.data, args)
+    asked = getattr(args, "target_task", None)
+    if asked is not None and (test.s is None or asked not in set(test.s.tolist())):
+        raise ConfigError(f"--target-task {args.target_task} is not a task index of the evaluated rows ({what}); "
+                          "leave it out for a model without tasks")
     test = subsample_rows(test, args.test_subsample, args.seed)
     normaliser = None
     if args.log_normaliser:
