@@ -181,3 +181,26 @@ def test_score_memory_mapped_refuses_an_encoder_that_samples_per_batch(tmp_path,
         assert (tmp_path / f"{prior}.csv").exists() is independent
         if not independent:
             assert "score the data in memory" in capsys.readouterr().err
+
+
+def test_nan_rows_of_a_memory_mapped_file_are_named_by_their_row_in_the_file(tmp_path, capsys, monkeypatch):
+    """Reviewer-found: a NaN in the validation/test split surfaced mid-training as "first rows [0]" (the position
+    in a mini-batch), and `score --memory-map` named the row within its block. Both now name the file row, and
+    fit refuses before training. Mutations caught: block-relative rows; validation/test splits not scanned."""
+    from vaekit.cli import score as score_cli
+
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    np.save(tmp_path / "clean.npy", x)
+    x[137, 2] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    code = main(["fit", "--data", str(tmp_path / "nan.npy"), "--epochs", "1", "--hidden", "8", "--latent-dim", "2",
+                 "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert code == 2 and "first file rows, counted from 0: [137]" in err and not (tmp_path / "bad").exists()
+    assert main(["fit", "--data", str(tmp_path / "clean.npy"), "--epochs", "1", "--hidden", "8", "--latent-dim",
+                 "2", "--importance-samples", "2", "--out", str(tmp_path / "run")]) == 0
+    monkeypatch.setattr(score_cli, "MAPPED_BLOCK_ROWS", 64)
+    code = main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "nan.npy"), "--memory-map",
+                 "--importance-samples", "2", "--output", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nan.npy: 1 rows" in err and "[137]" in err and not (tmp_path / "s.csv").exists()

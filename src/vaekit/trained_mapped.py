@@ -100,6 +100,8 @@ def fit_memory_mapped(
                           "rows); lower --batch-size or give more training data")
     raw_train = MappedRows(array, train_idx, release_bytes=release_bytes)
     scan = scan_rows(raw_train, f"{path.name} (training split)")
+    for name, idx in (("validation", val_idx), ("test", test_idx)):  # checked before training, not mid-epoch
+        scan_rows(MappedRows(array, idx, release_bytes=release_bytes), f"{path.name} ({name} split)", stats=False)
     if likelihood is None:
         likelihood = default_likelihood(scan["binary"])
     if likelihood not in LIKELIHOODS:

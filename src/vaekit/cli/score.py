@@ -45,7 +45,7 @@ def _score_memory_mapped(args: argparse.Namespace) -> dict[str, Any]:
     from tqdm import tqdm
 
     from ..checkpoint import atomic_write_bytes
-    from ..data.mapped import MappedRows, open_memory_map
+    from ..data.mapped import MappedRows, check_finite_block, open_memory_map
     from ..errors import ConfigError
     from ..trained import TrainedModel
 
@@ -68,6 +68,7 @@ def _score_memory_mapped(args: argparse.Namespace) -> dict[str, Any]:
         bar = tqdm(blocks, total=math.ceil(len(rows) / MAPPED_BLOCK_ROWS), unit="block", file=sys.stderr,
                    disable=not args.progress or args.quiet or None)
         for block in bar:
+            check_finite_block(block, Path(args.data).name, np.arange(count, count + len(block)))
             scores = trained.score_samples(block, n_samples=args.importance_samples, seed=args.seed)
             f.write("".join(f"{count + i},{v:.6f}\n" for i, v in enumerate(scores)).encode())
             ok = np.isfinite(scores)

@@ -177,14 +177,29 @@ class MappedRows:
             yield self.gather(slice(start, min(start + rows_per_block, len(self))))
 
 
-def scan_rows(rows: MappedRows, what: str = "data") -> dict[str, Any]:
-    """One streaming pass: refuse non-finite values; return whether all values are 0/1 and the per-column
-    minimum and maximum (for the constant-column check)."""
+def check_finite_block(block: np.ndarray, what: str, file_rows: np.ndarray) -> None:
+    """Refuse a block with NaN or infinite values, naming the rows' positions in the file (``file_rows``: the
+    file row of each block row) rather than in the block."""
+    finite = np.isfinite(block)
+    if not finite.all():
+        bad = file_rows[np.flatnonzero(~finite.all(1))]
+        raise DataError(f"{what}: {len(bad)} rows of this block contain NaN or infinite values (first file rows, "
+                        f"counted from 0: {bad[:5].tolist()}); drop or impute them first")
+
+
+def scan_rows(rows: MappedRows, what: str = "data", stats: bool = True) -> dict[str, Any]:
+    """One streaming pass: refuse non-finite values (naming their rows in the file); return whether all values
+    are 0/1 and the per-column minimum and maximum (for the constant-column check; ``stats=False``: the finite
+    check alone)."""
     binary = True
     low = high = None
+    start = 0
     for block in rows.blocks():
-        if not np.isfinite(block).all():
-            raise DataError(f"{what} contain NaN or infinite values; drop or impute them first")
+        positions = np.arange(start, start + len(block))
+        check_finite_block(block, what, positions if rows.rows is None else rows.rows[positions])
+        start += len(block)
+        if not stats:
+            continue
         binary = binary and bool(np.isin(block, (0, 1)).all())
         low = block.min(0) if low is None else np.minimum(low, block.min(0))
         high = block.max(0) if high is None else np.maximum(high, block.max(0))
