@@ -213,8 +213,105 @@ def test_cli_detect_without_labels_prints_csv(labelled_csv, tmp_path, capsys, pl
     unlabelled = tmp_path / "x.csv"
     np.savetxt(unlabelled, planted[0], delimiter=",")
     assert main(["detect", "--data", str(unlabelled), *CLI_BUDGET[:-2], "--epochs", "2"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "row,anomaly_score,flagged" and len(lines) == 1 + 306 + 1  # header, rows, summary line
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    # stdout is the table alone (vaekit detect ... > flags.csv); the summary line goes to stderr
+    assert lines[0] == "row,anomaly_score,flagged" and len(lines) == 1 + 306  # header, rows
+    assert all(len(line.split(",")) == 3 for line in lines) and "rows flagged" in err
+
+
+def test_cli_detect_json_without_output_holds_the_rows(planted, tmp_path, capsys):
+    """``--json`` without ``--output`` prints no table, so the JSON object carries the per-row results."""
+    x = planted[0]
+    with_ids = tmp_path / "ids.csv"
+    with_ids.write_text("id,a,b,c,d\n" + "".join(f"r{i}," + ",".join(f"{v:.6f}" for v in row) + "\n"
+                                                 for i, row in enumerate(x)))
+    code = main(["detect", "--data", str(with_ids), "--id-column", "id", *CLI_BUDGET, "--save", str(tmp_path / "det"),
+                 "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    saved = VAEDetector.load(tmp_path / "det")
+    np.testing.assert_allclose(summary["scores"], saved.decision_scores_, rtol=1e-12)
+    assert summary["flagged"] == saved.labels_.tolist() and sum(summary["flagged"]) == summary["n_flagged"]
+    assert summary["ids"] == [f"r{i}" for i in range(len(x))]
+    code = main(["detect", "--data", str(with_ids), "--id-column", "id", "--model", str(tmp_path / "det"),
+                 "--output", str(tmp_path / "s.csv"), "--json"])
+    assert code == 0  # with --output the rows are in that file, not in the JSON object
+    assert "scores" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def fit_run(labelled_csv, tmp_path_factory):
+    """A ``vaekit fit --out`` run folder (model.pt) trained on the labelled CSV."""
+    out = tmp_path_factory.mktemp("fit") / "run"
+    assert main(["fit", "--data", str(labelled_csv), "--label-column", "attack", "--latent-dim", "2", "--hidden",
+                 "16", "--epochs", "2", "--importance-samples", "5", "--no-progress", "--out", str(out)]) == 0
+    return out
+
+
+def test_cli_detect_saves_a_calibrated_fit_model(fit_run, labelled_csv, tmp_path, capsys):
+    base = ["detect", "--data", str(labelled_csv), "--label-column", "attack"]
+    code = main([*base, "--model", str(fit_run), "--save", str(tmp_path / "det"), "--output", str(tmp_path / "a.csv"),
+                 "--json"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["threshold_from"] == "scored rows" and summary["config"] == {"latent_dim": 2, "hidden": [16]}
+    loaded = VAEDetector.load(tmp_path / "det")
+    assert loaded.config_ == {"latent_dim": 2, "hidden": (16,)} and loaded.threshold_ == summary["threshold"]
+    assert main([*base, "--model", str(tmp_path / "det"), "--output", str(tmp_path / "b.csv")]) == 0
+    first, again = (np.genfromtxt(tmp_path / f, delimiter=",", names=True) for f in ("a.csv", "b.csv"))
+    np.testing.assert_array_equal(again["anomaly_score"], first["anomaly_score"])
+    np.testing.assert_array_equal(again["flagged"], first["flagged"])
+    from sklearn.exceptions import NotFittedError
+
+    from vaekit.trained import TrainedModel
+
+    with pytest.raises(NotFittedError, match="calibrate"):  # from_trained without calibrate has no threshold
+        VAEDetector.from_trained(TrainedModel.load(fit_run)).save(tmp_path / "uncalibrated")
+    assert not (tmp_path / "uncalibrated").exists()
+
+
+def test_cli_evaluate_of_a_detector_asks_for_data(fit_run, labelled_csv, tmp_path, capsys):
+    """A detector trains on every row of its file: no held-out split to evaluate, and no false 'file changed'."""
+    base = ["--data", str(labelled_csv), "--label-column", "attack"]
+    det = tmp_path / "det"
+    assert main(["detect", *base, *CLI_BUDGET, "--save", str(det), "--output", str(tmp_path / "s.csv")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(det), "--importance-samples", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --data" in err and "changed" not in err and len(err.strip().splitlines()) == 1
+    assert main(["evaluate", str(det), *base, "--importance-samples", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_test"] == 306
+    # a detector around a fit model keeps that model's test split
+    calibrated = tmp_path / "calibrated"
+    assert main(["detect", *base, "--model", str(fit_run), "--save", str(calibrated), "--json"]) == 0
+    capsys.readouterr()
+    results = []
+    for model in (calibrated, fit_run):
+        assert main(["evaluate", str(model), "--importance-samples", "5", "--json"]) == 0
+        results.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert results[0]["data"].endswith("(test split)") and results[0]["n_test"] < 306
+    assert results[0]["test_log_likelihood"] == results[1]["test_log_likelihood"]
+
+
+def test_cli_detect_refuses_to_save_into_another_models_fit_run(fit_run, labelled_csv, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(fit_run, run_dir)
+    before = sorted(p.name for p in run_dir.iterdir())
+    base = ["detect", "--data", str(labelled_csv), "--label-column", "attack"]
+    other = tmp_path / "other"
+    assert main([*base, *CLI_BUDGET, "--save", str(other), "--output", str(tmp_path / "o.csv")]) == 0
+    capsys.readouterr()
+    for model in ([], ["--model", str(other)]):  # a new detector, or another saved one
+        code = main([*base, *CLI_BUDGET, *model, "--save", str(run_dir), "--output", str(tmp_path / "new.csv")])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "" and "choose another --save folder" in err and "model.pt" in err
+        assert sorted(p.name for p in run_dir.iterdir()) == before and not (tmp_path / "new.csv").exists()
+    # the run's own model, calibrated and saved beside it, is the same network: allowed
+    assert main([*base, "--model", str(run_dir), "--save", str(run_dir), "--output", str(tmp_path / "c.csv")]) == 0
+    assert (run_dir / "detector.pt").is_file()
 
 
 def test_cli_detect_bad_label_column_exits_2(labelled_csv, capsys):

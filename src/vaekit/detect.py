@@ -98,7 +98,8 @@ class VAEDetector(BaseEstimator):
     decision_scores_ : ndarray of shape (n_samples,)
         -log p(x) of the rows passed to ``fit`` (higher = more anomalous).
     config_ : dict
-        The resolved architecture and budget (``"auto"`` settings replaced by the shape rule's values).
+        The resolved architecture and budget (``"auto"`` settings replaced by the shape rule's values); for a
+        detector made by :meth:`from_trained`, the architecture only (``latent_dim``, ``hidden``).
     threshold_ : float
         The ``100 * (1 - contamination)`` percentile of ``decision_scores_``.
     labels_ : ndarray of shape (n_samples,)
@@ -340,6 +341,7 @@ class VAEDetector(BaseEstimator):
         generator = torch.Generator().manual_seed(random_state)
         detector.importance_noise_ = torch.randn(importance_samples, config.latent_dim, generator=generator)
         detector.train_result_ = TrainResult(epochs_run=int(trained.info.get("epochs_run", 0)))
+        detector.config_ = {"latent_dim": config.latent_dim, "hidden": tuple(config.hidden)}  # trained elsewhere
         return detector
 
     def predict_proba(self, X: Any, method: str = "linear") -> np.ndarray:
@@ -365,7 +367,8 @@ class VAEDetector(BaseEstimator):
     # ------------------------------------------------------------------------------------------ save/load
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.pt`` (hyper-parameters, network, standardisation, threshold) atomically."""
-        check_is_fitted(self)
+        check_is_fitted(self, "threshold_", msg="This %(name)s has no threshold yet: call fit, or calibrate a "
+                                                 "detector made by from_trained, before saving it.")
         params = self.get_params()
         params.pop("callbacks", None)
         params["device"] = None  # the saved detector loads on the CPU

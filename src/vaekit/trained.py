@@ -232,6 +232,9 @@ def training_data_rows(trained: TrainedModel, data: str | None) -> tuple[Dataset
     recorded = info.get("data_path")
     if not recorded or data is not None:
         return None
+    if not info.get("data_sha256"):  # e.g. a detector (detect --save): trained on every row, no held-out split
+        raise ConfigError(f"this model records no checksum of {recorded} (a detector trains on every row: it has "
+                          "no test split); pass --data FILE to evaluate every row of a file")
     path = Path(recorded)
     if not path.is_file():
         raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; move it back for its test "

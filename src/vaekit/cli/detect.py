@@ -18,6 +18,8 @@ from .output import fmt, rows_csv, say, write_csv
 if TYPE_CHECKING:  # pragma: no cover - numpy, scikit-learn and torch load inside run()
     import numpy as np
 
+    from ..detect import VAEDetector
+
 NAME = "detect"
 CONTAMINATION = FloatRange(0.0, 0.5, low_open=True)
 
@@ -81,6 +83,26 @@ def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
             "average_precision": finite_or_none(average_precision_score(y, ranked))}
 
 
+def _check_save_folder(save: Path, detector: VAEDetector | None) -> None:
+    """Refuse ``--save`` into a ``vaekit fit`` run folder whose ``model.pt`` is not ``detector``'s network (None:
+    one still to train): the folder would hold two models, and commands would pick different ones."""
+    import torch
+
+    from ..errors import ConfigError
+    from ..trained import CHECKPOINT_NAME, TrainedModel
+
+    if not (save / CHECKPOINT_NAME).is_file():
+        return
+    if detector is not None:
+        run_model, own = TrainedModel.load(save).model, detector.trained_.model
+        ours, theirs = own.state_dict(), run_model.state_dict()
+        if own.config == run_model.config and ours.keys() == theirs.keys() and all(
+                torch.equal(ours[k].cpu(), theirs[k].cpu()) for k in ours):
+            return  # detect --model RUN --save RUN: the run's own model, calibrated
+    raise ConfigError(f"--save {save} holds a vaekit fit run ({CHECKPOINT_NAME}) of another model; saving the "
+                      "detector there would leave two models in one folder: choose another --save folder")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -97,6 +119,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with lock:
         if args.model is not None:
             detector = VAEDetector.load(args.model)
+            if args.save is not None:
+                _check_save_folder(args.save, detector)
             dataset = align_columns(detector.trained_, dataset)
             if not hasattr(detector, "decision_scores_"):  # a model saved by vaekit fit: threshold from these rows
                 detector.set_params(contamination=0.1 if args.contamination is None else args.contamination)
@@ -106,6 +130,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 detector.set_contamination(args.contamination)
             scores = detector.decision_function(dataset.x)
         else:
+            if args.save is not None:
+                _check_save_folder(args.save, None)  # before training
             detector = VAEDetector(
                 likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
                 contamination=0.1 if args.contamination is None else args.contamination, epochs=args.epochs,
@@ -146,9 +172,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if y is not None:
         summary.update(_metrics(y, scores), n_labelled_anomalies=int(y.sum()))
+    if not args.output:  # the per-row results go into the JSON object (with --output they are in that file)
+        summary.update(scores=[finite_or_none(v) for v in scores], flagged=flagged.tolist())
+        if ids is not None:
+            summary["ids"] = ids
     quality = "" if y is None else f"; ROC-AUC {fmt(summary['roc_auc'], 3)}, AP {fmt(summary['average_precision'], 3)}"
     source = (f"saved detector {args.model}" if args.model
               else f"{detector.likelihood} VAE, {result.epochs_run} epochs")
-    say(args, f"{args.data}: {source}; {summary['n_flagged']}/{summary['n_rows']} rows flagged{quality}"
-               + (f"; scores in {args.output}" if args.output else ""))
+    line = (f"{args.data}: {source}; {summary['n_flagged']}/{summary['n_rows']} rows flagged{quality}"
+            + (f"; scores in {args.output}" if args.output else ""))
+    if args.output or args.json:
+        say(args, line)
+    else:  # stdout holds the CSV: it must stay one table (vaekit detect ... > flags.csv)
+        print(line, file=sys.stderr)
     return summary
