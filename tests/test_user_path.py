@@ -515,3 +515,17 @@ def test_plot_with_data_that_cannot_be_read_fails_before_writing_anything(fitted
         code, _, err = run(capsys, "plot", fitted_dir, "--data", data, "--out", tmp_path / "p", "--json")
         assert code == 2 and message in err, err
         assert not (tmp_path / "p").exists()
+
+
+def test_refitting_into_a_run_folder_drops_what_described_the_old_model(user_csv, tmp_path, capsys):
+    """Reviewer-found: re-fitting into a run folder carried over the old model's plots/ (and, after an .npy fit,
+    its run.toml). Other files of the folder are still kept. Mutation caught: every entry carried over."""
+    out = tmp_path / "run"
+    args = ["--data", user_csv, "--id-column", "id", "--ignore-columns", "when", "--label-column", "label",
+            "--likelihood", "gaussian", *TINY, "--out", out]
+    assert run(capsys, "fit", *args)[0] == 0
+    assert run(capsys, "plot", out)[0] == 0 and (out / "plots" / "index.html").is_file()
+    (out / "notes.txt").write_text("mine")
+    assert run(capsys, "fit", *args, "--seed", "1")[0] == 0
+    assert not (out / "plots").exists() and (out / "notes.txt").read_text() == "mine"
+    assert "seed = 1" in (out / "run.toml").read_text()  # the new run's options

@@ -7,7 +7,7 @@ import ctypes.util
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -114,12 +114,18 @@ def _link_or_copy(src: Any, dst: Any) -> None:
         shutil.copy2(src, dst, follow_symlinks=False)
 
 
-def replace_directory(path: str | Path, files: dict[str, Callable[[Any], None]]) -> Path:
+#: entries of a run folder that describe the model it held (its figures, the options that trained it, a detector
+#: around it): a new model written into the folder does not inherit them
+STALE_WITH_MODEL = ("plots", "run.toml", "detector.pt")
+
+
+def replace_directory(path: str | Path, files: dict[str, Callable[[Any], None]],
+                      drop: Collection[str] = STALE_WITH_MODEL) -> Path:
     """Write a folder's files as one atomic update: afterwards ``path`` holds either its previous complete
     contents or all of the new ``files`` (``name -> write(file)``), never a mix.
 
     The files are written into a fresh sibling folder, synced, and swapped into place in one rename (an atomic
-    exchange where the system has one); other entries of the previous folder are carried over.
+    exchange where the system has one); other entries of the previous folder are carried over, except ``drop``.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -129,7 +135,7 @@ def replace_directory(path: str | Path, files: dict[str, Callable[[Any], None]])
     try:
         os.chmod(new, 0o777 & ~current_umask())
         if path.is_dir():
-            _carry_over(path, new, set(files))
+            _carry_over(path, new, {*files, *drop})
         for name, write in files.items():
             with open(new / name, "wb") as f:
                 write(f)
