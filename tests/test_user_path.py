@@ -529,3 +529,11 @@ def test_refitting_into_a_run_folder_drops_what_described_the_old_model(user_csv
     assert run(capsys, "fit", *args, "--seed", "1")[0] == 0
     assert not (out / "plots").exists() and (out / "notes.txt").read_text() == "mine"
     assert "seed = 1" in (out / "run.toml").read_text()  # the new run's options
+
+
+def test_a_fit_that_diverges_in_its_first_epoch_says_nothing_was_trained(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(300, 4)) * 1e3
+    np.savez(tmp_path / "wide.npz", x=x)
+    code, out, _ = run(capsys, "fit", "--data", tmp_path / "wide.npz", "--likelihood", "gaussian", "--lr", "1e8",
+                       "--epochs", "3", "--hidden", "8", "--latent-dim", "2", "--out", tmp_path / "run")
+    assert code == 0 and "diverged at epoch 1; nothing was trained" in out

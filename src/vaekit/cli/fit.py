@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     summary["out"] = str(args.out)
     summary["config_file"] = str(save_run_config(args, Path(args.out)))
     status = f"diverged at epoch {summary['diverged_epoch']}" if summary["diverged"] else "ok"
+    if summary["diverged"] and not summary.get("best_epoch"):
+        status += ("; nothing was trained: the saved model holds its initial weights (lower --lr, or check the "
+                   "data's scale)")
     if summary.get("evaluation_skipped"):
         status += "; test evaluation skipped"
     split = "/".join(f"{100 * f:g}" for f in summary["split"])
