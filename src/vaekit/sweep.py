@@ -21,12 +21,16 @@ relative to the grid file.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError, DatasetNotFoundError
 from .experiments.targets import Target, register_target
+
+if TYPE_CHECKING:  # pragma: no cover - the data load inside the functions
+    from .data import Dataset
 
 NAME = "sweep"
 #: options a grid may set: fit's model and training options, and the CSV column options
@@ -98,6 +102,30 @@ def _short(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
+def _load_data(config: dict[str, Any]) -> Dataset:
+    """The data of one run, loaded as the run loads it."""
+    from .data import load_dataset
+
+    return load_dataset(config["data"], **{k: config[k] for k in DATA_OPTIONS if k in config})
+
+
+def check_data(configs: Sequence[dict[str, Any]], where: str) -> None:
+    """Load each distinct data of the grid once, as its runs will (and as ``vaekit fit`` does before it trains), so
+    a missing file, an unknown or absent data set, or unusable rows (NaN, a missing column) stop the sweep before
+    anything is run or written."""
+    seen: set[str] = set()
+    for config in configs:
+        data = {k: config[k] for k in ("data", *DATA_OPTIONS) if k in config}
+        marker = json.dumps(data, sort_keys=True, default=str)
+        if marker in seen:
+            continue
+        seen.add(marker)
+        try:
+            _load_data(config)
+        except (DataError, DatasetNotFoundError) as err:
+            raise type(err)(f"{where}: data {config['data']!r}: {err}") from None
+
+
 @register_target
 class SweepTarget(Target):
     """Runs one configuration of a user's grid with :func:`vaekit.fit`; reports like the thesis targets."""
@@ -112,11 +140,10 @@ class SweepTarget(Target):
         raise ConfigError("a sweep's runs come from its grid file: vaekit sweep GRID.toml")
 
     def execute(self, config: dict[str, Any]) -> dict[str, Any]:
-        from .data import load_dataset
         from .trained import fit
         from .training import TrainConfig
 
-        data = load_dataset(config["data"], **{k: config[k] for k in DATA_OPTIONS if k in config})
+        data = _load_data(config)
         train = TrainConfig(seed=int(config["seed"]), **{
             ("warmup_epochs" if k == "warmup" else k): config[k] for k in TRAIN_OPTIONS if k in config})
         _, summary = fit(

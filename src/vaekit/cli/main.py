@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.json:
         print(json.dumps(result, allow_nan=False, default=str))
+    if result.get("exit_status"):  # finished, with a result to report, but not successfully (e.g. runs failed)
+        print(f"vaekit {args.command}: error: {_one_line(str(result.get('error', 'failed')))}", file=sys.stderr)
+        return int(result["exit_status"])
     if result.get("interrupted"):
         print(f"vaekit {args.command}: interrupted; the best model so far was saved to {result.get('out')}",
               file=sys.stderr)

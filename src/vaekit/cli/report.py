@@ -53,13 +53,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _from_raw(args: argparse.Namespace, target: Any, out: Path) -> dict[str, Any]:
     """The report of ``target`` rebuilt from the raw results file ``args.raw`` alone (no database, nothing run)."""
-    from ..experiments.report import report_from_raw
+    from ..experiments.report import load_raw, report_from_raw
 
     check_output_dir(out, "report folder")
     try:
+        check_raw_target(target, load_raw(args.raw), args.raw)
         report = report_from_raw(target, args.raw, out)
+    except ConfigError:
+        raise
     except (ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"--raw {args.raw} is not raw vaekit results for {target.name} (one JSON run per line "
                           f"with config, status and metrics, or a results.json list): {err!r}") from None
     say(args, report["markdown"])
     return {"target": target.name, "raw": str(args.raw), **report}
+
+
+def check_raw_target(target: Any, records: list[dict[str, Any]], raw: Path) -> None:
+    """Refuse raw results recorded for another target: each record's ``config["target"]`` must be ``target`` or a
+    target of its run family (they share runs; e.g. Tables 5.2-5.4 read Table 5.3's file). Records without one (the
+    older ``results.json`` lists) pass."""
+    from ..experiments.targets import load_targets
+
+    targets = load_targets()
+    family = target.run_family
+    named = {str(r["config"]["target"]) for r in records if isinstance(r["config"], dict) and "target" in r["config"]}
+    foreign = sorted(name for name in named if name != target.name
+                     and (family is None or getattr(targets.get(name), "run_family", None) != family))
+    if foreign:
+        again = f"; report them with `vaekit report {foreign[0]} --raw {raw}`" if len(foreign) == 1 else ""
+        raise ConfigError(f"--raw {raw}: these raw results are for {', '.join(foreign)}, not {target.name}{again}")

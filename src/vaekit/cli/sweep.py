@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..runconfig import convert, subparser
 from ..validation import Database, OutputDir
+from . import fit
 from .options import POSITIVE_INT, common_options
 from .output import say
 from .results import DEFAULT_DB, machine
@@ -32,7 +36,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..experiments.engine import run_grid
     from ..experiments.report import report_from_db
     from ..experiments.store import Store
-    from ..sweep import NAME as SWEEP_TARGET, load_grid
+    from ..sweep import NAME as SWEEP_TARGET
+    from ..sweep import check_data, load_grid
 
     modules = [m for m in os.environ.get("VAEKIT_TARGET_MODULES", "").split(",") if m]
     if "vaekit.sweep" not in modules:  # the workers find the sweep target through this variable
@@ -40,6 +45,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..experiments.targets import get_target
 
     name, configs, settings = load_grid(args.grid)
+    check_options(configs, str(args.grid))
+    check_data(configs, str(args.grid))
     target = get_target(SWEEP_TARGET)
     budget = f"sweep:{name}"
     target.budgets = {budget: settings}
@@ -50,9 +57,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary = run_grid(store, SWEEP_TARGET, configs, budget, workers=args.workers, backend=args.backend,
                            progress=args.progress)
         store.end_invocation(invocation, summary.to_dict())
-        report = report_from_db(target, store, args.out or Path("results") / name, budget, keys=summary.keys)
+        out = args.out or Path("results") / name
+        report = report_from_db(target, store, out, budget, keys=summary.keys)
     say(args, report["markdown"])
     counts = summary.counts
     say(args, f"sweep {name}: {counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed; "
               f"{summary.wall_seconds:.1f} s")
-    return {"sweep": name, **summary.to_dict(), "report": report}
+    result = {"sweep": name, **summary.to_dict(), "report": report}
+    if counts["failed"]:  # the report is written; the exit status says that runs failed (vaekit.cli.main)
+        result["exit_status"] = 1
+        result["error"] = (f"{counts['failed']} of {len(set(summary.keys))} runs of sweep {name} failed; the report "
+                           f"(each failure's error under 'failed:') is in {out}")
+    return result
+
+
+def check_options(configs: Sequence[dict[str, Any]], where: str) -> None:
+    """Refuse an option value of any grid point that ``vaekit fit`` refuses on its command line: each value goes
+    through fit's own option (type and choices), as a ``vaekit fit --config`` file's values do."""
+    from ..sweep import OPTIONS
+
+    parser = argparse.ArgumentParser(prog="vaekit")
+    fit.add_parser(parser.add_subparsers(dest="command"))
+    actions = {a.dest: a for a in subparser(parser, fit.NAME)._actions}
+    checked: set[str] = set()
+    for config in configs:
+        for key in OPTIONS:
+            if key not in config:
+                continue
+            marker = json.dumps([key, config[key]], default=str)
+            if marker not in checked:
+                convert(actions[key], config[key], where)
+                checked.add(marker)
