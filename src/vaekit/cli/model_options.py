@@ -9,6 +9,7 @@ applies to are written once. The defaults equal those of the classes they feed (
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +78,15 @@ def add_component_options(p: argparse.ArgumentParser, *flags: str) -> None:
 
 def component_kwargs(args: argparse.Namespace, component: str) -> dict[str, Any]:
     """Keyword arguments of the chosen ``component`` (``args.likelihood`` or ``args.prior``): the options that
-    apply to it and are set (non-empty, or ``always`` ones at any value)."""
+    apply to it and are set (non-empty, or ``always`` ones at any value); one set away from its default for
+    another component is warned about (it has no effect)."""
     name = getattr(args, component)
     kwargs: dict[str, Any] = {}
     for option in COMPONENT_OPTIONS:
         value = getattr(args, option.dest)
         if option.component == component and name in option.applies_to and (option.always or value):
             kwargs[option.kwarg] = value
+        elif option.component == component and name is not None and value and value != option.default:
+            warnings.warn(f"{option.flag} applies to the {' / '.join(option.applies_to)} {component}, not {name}: "
+                          "it is ignored", stacklevel=2)
     return kwargs
