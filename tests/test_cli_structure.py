@@ -47,7 +47,8 @@ def test_a_component_option_set_for_another_component_is_warned_about():
     the warning dropped, or raised for an option left at its default."""
     args = _fit_args("--likelihood", "gaussian", "--map-b", "3", "--nu-init", "4", "--prior", "vamp",
                      "--ratio-epochs", "2")
-    with pytest.warns(UserWarning) as record:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         component_kwargs(args, "likelihood")
         component_kwargs(args, "prior")
     assert sorted(str(w.message).split()[0] for w in record) == ["--map-b", "--nu-init", "--ratio-epochs"]
