@@ -258,7 +258,10 @@ def test_cli_detect_saves_a_calibrated_fit_model(fit_run, labelled_csv, tmp_path
     assert summary["threshold_from"] == "scored rows" and summary["config"] == {"latent_dim": 2, "hidden": [16]}
     loaded = VAEDetector.load(tmp_path / "det")
     assert loaded.config_ == {"latent_dim": 2, "hidden": (16,)} and loaded.threshold_ == summary["threshold"]
-    assert main([*base, "--model", str(tmp_path / "det"), "--output", str(tmp_path / "b.csv")]) == 0
+    with pytest.warns(UserWarning, match="--likelihood, --epochs: a saved detector .--model. is used as it was"):
+        code = main([*base, "--model", str(tmp_path / "det"), "--output", str(tmp_path / "b.csv"),
+                     "--likelihood", "gaussian", "--epochs", "7"])  # ignored, with a warning
+    assert code == 0
     first, again = (np.genfromtxt(tmp_path / f, delimiter=",", names=True) for f in ("a.csv", "b.csv"))
     np.testing.assert_array_equal(again["anomaly_score"], first["anomaly_score"])
     np.testing.assert_array_equal(again["flagged"], first["flagged"])

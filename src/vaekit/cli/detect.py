@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,22 @@ def _check_save_folder(save: Path, detector: VAEDetector | None) -> None:
                       "detector there would leave two models in one folder: choose another --save folder")
 
 
+#: the options that shape a detector's training: a saved one (--model) is used as it was trained
+TRAINING_OPTIONS = ("likelihood", "prior", "latent_dim", "hidden", "epochs", "batch_size", "lr", "patience",
+                    "validation_fraction", "constant_columns", "training_noise", "max_train_rows", "trim_fraction")
+
+
+def _warn_training_options(args: argparse.Namespace) -> None:
+    """Warn about training options given with --model (they were ignored without a word)."""
+    commands = argparse.ArgumentParser().add_subparsers()
+    add_parser(commands)
+    parser = commands.choices[NAME]
+    given = [f"--{k.replace('_', '-')}" for k in TRAINING_OPTIONS if getattr(args, k) != parser.get_default(k)]
+    if given:
+        warnings.warn(f"{', '.join(given)}: a saved detector (--model) is used as it was trained; these training "
+                      "options are ignored", stacklevel=2)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -118,6 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     lock = output_lock(args.save, "--save") if args.save is not None else contextlib.nullcontext()
     with lock:
         if args.model is not None:
+            _warn_training_options(args)
             detector = VAEDetector.load(args.model)
             if args.save is not None:
                 _check_save_folder(args.save, detector)
