@@ -151,8 +151,8 @@ def check_checksum(spec: DatasetSpec, path: Path) -> None:
     """Refuse a file in the data directory that does not match the published checksum of ``spec``."""
     if spec.sha256 and path.parent == sources.data_dir() and sources.sha256_of(path) != spec.sha256:
         raise DataError(
-            f"{path} does not match the published checksum of {spec.filename}; replace the file "
-            "(or pass verify=False if you changed it on purpose)"
+            f"{path} does not match the published checksum of {spec.filename}; replace the file (if you changed it "
+            "on purpose, give its path instead of the name, --data PATH, and it loads as a user file)"
         )
 
 
