@@ -103,3 +103,11 @@ def test_report_raw_accepts_old_results_without_a_target(tmp_path, capsys):
     raw.write_text(json.dumps(records))
     code, _, err = run(capsys, "report", "figure-3.2", "--raw", raw, "--out", tmp_path / "rep")
     assert code == 0, err
+
+
+def test_a_grids_hidden_sizes_take_the_forms_fit_accepts():
+    """Reviewer-found: `hidden = 8` passed the option check (fit reads it as one layer) but the run failed on
+    tuple(8)."""
+    from vaekit.sweep import hidden_sizes
+
+    assert hidden_sizes(8) == (8,) and hidden_sizes([128, 64]) == (128, 64) and hidden_sizes("32,16") == (32, 16)

@@ -127,6 +127,15 @@ def check_data(configs: Sequence[dict[str, Any]], where: str) -> None:
 
 
 @register_target
+
+def hidden_sizes(value: Any) -> tuple[int, ...]:
+    """A grid's ``hidden`` as layer sizes: ``8``, ``[128, 128]`` or ``"128,128"`` (as ``vaekit fit --hidden``)."""
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, str):
+        return tuple(int(v) for v in value.split(","))
+    return tuple(int(v) for v in value)
+
 class SweepTarget(Target):
     """Runs one configuration of a user's grid with :func:`vaekit.fit`; reports like the thesis targets."""
 
@@ -149,7 +158,8 @@ class SweepTarget(Target):
         _, summary = fit(
             data, split=config.get("split"), importance_samples=config.get("importance_samples", 100),
             test_subsample=config.get("test_subsample"), constant_columns=config.get("constant_columns", "error"),
-            train=train, **{k: (tuple(config[k]) if k == "hidden" else config[k]) for k in MODEL_OPTIONS if k in config},
+            train=train, **{k: (hidden_sizes(config[k]) if k == "hidden" else config[k]) for k in MODEL_OPTIONS
+                            if k in config},
         )
         keep = (METRIC, "test_log_likelihood_normalised", "best_val_loss", "best_epoch", "epochs_run", "diverged",
                 "train_seconds", "n_train", "n_test", "history")
