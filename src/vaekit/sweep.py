@@ -126,8 +126,6 @@ def check_data(configs: Sequence[dict[str, Any]], where: str) -> None:
             raise type(err)(f"{where}: data {config['data']!r}: {err}") from None
 
 
-@register_target
-
 def hidden_sizes(value: Any) -> tuple[int, ...]:
     """A grid's ``hidden`` as layer sizes: ``8``, ``[128, 128]`` or ``"128,128"`` (as ``vaekit fit --hidden``)."""
     if isinstance(value, int):
@@ -136,6 +134,8 @@ def hidden_sizes(value: Any) -> tuple[int, ...]:
         return tuple(int(v) for v in value.split(","))
     return tuple(int(v) for v in value)
 
+
+@register_target
 class SweepTarget(Target):
     """Runs one configuration of a user's grid with :func:`vaekit.fit`; reports like the thesis targets."""
 
