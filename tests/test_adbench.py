@@ -181,6 +181,14 @@ def test_report_tables_ranks_times_and_raw_file(tmp_path):
     # vaekit beats both others on every set: 4 wins; the difference to IForest grows by 0.01 per set
     assert "| IForest | +0.115 ± 0.013 | 4/0/0 | 0.12 |" in md
     assert "| PyOD VAE | +0.200 ± 0.000 | 4/0/0 | 0.12 |" in md
+    # a run without its score time leaves the seconds table; the other run's fit and score are summed together
+    # (mutation caught: fit and score times paired by position across runs)
+    results = _fake_results()
+    first = next(r for r in results if r["config"]["dataset"] == "adbench:wine" and r["config"]["detector"] == "vaekit")
+    first["metrics"]["score_seconds"], first["metrics"]["fit_seconds"] = None, 9.0
+    md = write_report("adbench", results, tmp_path / "partial", ["vaekit", "IForest", "PyOD VAE"])["markdown"]
+    assert next(line for line in md.split("**Seconds per run**")[1].splitlines()
+                if line.startswith("| wine |")).startswith("| wine | 1.50 |")
 
 
 def test_paired_comparison_counts_wins_and_tests_the_differences():

@@ -176,8 +176,10 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
                 ("–" if m not in row else (f"**{_fmt(row[m])}**" if np.mean(row[m]) == best else _fmt(row[m])))
                 for m in present) + " |")
         lines.append("")
-    fit, score = cells(done, "fit_seconds"), cells(done, "score_seconds")
-    total = {k: [a + b for a, b in zip(fit[k], score[k])] for k in fit}
+    timed = [{**r, "metrics": {"seconds": r["metrics"]["fit_seconds"] + r["metrics"]["score_seconds"]}}
+             for r in done if r["metrics"].get("fit_seconds") is not None
+             and r["metrics"].get("score_seconds") is not None]  # summed per run, never across two runs
+    total = cells(timed, "seconds")
     lines += ["**Seconds per run** (fit on the training part + score the test part, mean over seeds)", "",
               "| set | " + " | ".join(present) + " | vaekit / IForest | vaekit / PyOD VAE |",
               "|---|" + "---|" * (len(present) + 2)]
