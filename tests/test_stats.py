@@ -51,3 +51,10 @@ def test_a_lone_value_is_not_bold_and_non_contenders_never_are():
     cols = {"raw": [10.0, 11.0, 12.0], "x": [1.0, 2.0, 3.5], "y": [1.1, 2.2, 3.3]}
     assert paired_best(cols)["raw"] and not paired_best(cols)["x"]
     assert paired_best(cols, contenders={"x", "y"}) == {"raw": False, "x": True, "y": True}
+
+
+def test_a_column_of_one_seed_is_not_best_over_columns_of_several():
+    """Reviewer-found (partial grids): a 1-seed column with a high value became "best" and, with no pairs to test,
+    left every other column un-bold."""
+    cols = {"a": [5.0, None, None], "b": [1.0, 1.2, 1.1], "c": [1.05, 1.15, 1.12]}
+    assert paired_best(cols) == {"a": False, "b": True, "c": True}

@@ -24,14 +24,17 @@ def paired_best(columns: Mapping[str, Sequence[float]], higher_is_better: bool =
     ``columns[name]`` holds one value per seed, aligned by seed across columns (``None``/NaN for a failed run).
     The best column is compared with each other one by a two-sided paired t-test over the seeds where both are
     finite (``scipy.stats.ttest_rel``); a column is bold when p >= ``alpha``. A column with fewer than two paired
-    values is bold only if it is the best. A row with fewer than two measured columns has nothing bold (a lone value
-    is not "best"). ``contenders``: the columns that may be best and bold (default all; e.g. not a bound that is not
+    values is bold only if it is the best, and it is the best only if no column has two or more values. A row with
+    fewer than two measured columns has nothing bold (a lone value is not "best"). ``contenders``: the columns that may be best and bold (default all; e.g. not a bound that is not
     a log-likelihood).
     """
     means = {k: mean_std(v)[0] for k, v in columns.items()}
     finite = {k: m for k, m in means.items() if math.isfinite(m) and (contenders is None or k in contenders)}
     if len(finite) < 2:
         return {k: False for k in columns}
+    seeds = {k: sum(v is not None and math.isfinite(v) for v in columns[k]) for k in finite}
+    if max(seeds.values()) >= 2:  # a partial grid: a column of one seed cannot be "best" over columns of several
+        finite = {k: m for k, m in finite.items() if seeds[k] >= 2}
     best = max(finite, key=finite.get) if higher_is_better else min(finite, key=finite.get)
     bold = {}
     for name, values in columns.items():
