@@ -337,3 +337,10 @@ def test_cli_detect_as_subprocess(labelled_csv):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["n_rows"] == 306
+
+
+def test_too_few_rows_say_what_to_do():
+    from vaekit.detect import MIN_SAMPLES
+
+    with pytest.raises(DataError, match=f"trains on at least {MIN_SAMPLES} rows .* give more rows"):
+        VAEDetector(epochs=1).fit(np.zeros((MIN_SAMPLES - 1, 3)) + np.arange(3))

@@ -260,7 +260,9 @@ class VAEDetector(BaseEstimator):
             return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
                                  ensure_min_samples=MIN_SAMPLES if reset else 1)
         except ValueError as err:
-            raise DataError(str(err)) from err
+            hint = (f"; a detector trains on at least {MIN_SAMPLES} rows (more for a useful one): give more rows"
+                    if "sample(s)" in str(err) and reset else "")
+            raise DataError(str(err) + hint) from err
 
     # -------------------------------------------------------------------------------------------- scoring
     def _log_likelihood(self, X: np.ndarray) -> np.ndarray:
