@@ -204,3 +204,13 @@ def test_nan_rows_of_a_memory_mapped_file_are_named_by_their_row_in_the_file(tmp
                  "--importance-samples", "2", "--output", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 2 and "nan.npy: 1 rows" in err and "[137]" in err and not (tmp_path / "s.csv").exists()
+
+
+def test_a_memory_mapped_value_beyond_float32_is_named_not_reported_as_infinite(tmp_path):
+    """Reviewer-found: a float64 value beyond float32 overflowed in the cast (a bare numpy warning) and was then
+    reported as 'NaN or infinite'; the in-memory path says to rescale."""
+    x = np.random.default_rng(0).normal(size=(50, 3))
+    x[20, 1] = 1e300
+    np.save(tmp_path / "big.npy", x)
+    with pytest.raises(DataError, match="beyond the float32 range"):
+        MappedRows(open_memory_map(tmp_path / "big.npy")).gather(slice(0, 50))

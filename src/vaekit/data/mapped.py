@@ -148,7 +148,12 @@ class MappedRows:
             index = index.cpu().numpy()
         if self.rows is not None:
             index = self.rows[index]
-        block = np.asarray(self.array[index], dtype=np.float32)
+        try:
+            with np.errstate(over="raise"):
+                block = np.asarray(self.array[index], dtype=np.float32)
+        except FloatingPointError:
+            raise DataError("the file holds values beyond the float32 range (|x| > 3.4e38) that would overflow to "
+                            "infinity; rescale them") from None
         if block.ndim == 1:
             block = block[None]
         self._gathered += len(block) * (self.array.shape[1] * self.array.itemsize + FAULT_AROUND_BYTES)
