@@ -624,3 +624,18 @@ def test_onehot_report_pairs_each_learned_prior_with_the_standard_one_by_seed(tm
     assert "VampPrior +0.2100 ± 0.0100 (higher on 3 of 3 seeds, paired p = " in note
     assert "standard" not in note.split(":")[1].split("(")[0].lower()
     assert "(higher on 1 of 1 seeds, no test with one seed)" in onehot_paired_note(fake[:2], ("standard", "vamp"))
+
+
+def test_timing_report_gives_the_wall_clock_ratio_and_the_device(tmp_path):
+    """On a GPU the process CPU time is the host's share: the report also divides the wall-clock seconds, and names
+    the device. Mutation caught: the wall ratio computed from CPU seconds."""
+    from vaekit.experiments.targets import load_targets
+
+    runs = [{"status": "done", "config": {"dataset": "mnist", "method": method, "seed": 0, "budget": "full", "epochs": 5,
+                                          "warmup": 100, "lr": 5e-4},
+             "metrics": {"cpu_seconds_per_epoch": cpu, "seconds_per_epoch": wall, "ratio_cpu_seconds_per_epoch": 0.0,
+                         "threads": 16, "device": "cuda:0"}}
+            for method, cpu, wall in (("vamp", 3.6, 3.6), ("implicit", 67.2, 16.0))]
+    markdown = load_targets()["timing-4.5.3"].report(runs, tmp_path)["markdown"]
+    row = next(line for line in markdown.splitlines() if line.startswith("| Implicit prior"))
+    assert row.endswith("| 0.05 | 16.0 | 0.23 |") and "device cuda:0" in markdown

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -201,6 +202,24 @@ def test_training_and_evaluation_on_cuda_match_the_cpu_path(prior):
     ll = log_likelihood(model, (x[:20] > 0.5).float(), n_samples=5)
     assert ll.device.type == "cpu" and torch.isfinite(ll).all()
     assert model.sample(3).shape == (3, 12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_trained_on_cuda_scores_and_detects_with_default_arguments():
+    """Reviewer-found on an H200: score_samples' encoder probe was built on the CPU, so every seeded score of a
+    CUDA model failed, and VAEDetector(device="cuda") failed in its default trimmed refit."""
+    import vaekit
+    from vaekit import VAEDetector
+
+    x = np.random.default_rng(0).normal(size=(300, 4))
+    for prior in ("standard", "implicit"):
+        model, _ = vaekit.fit(x, latent_dim=2, hidden=(8,), prior=prior, device="cuda", epochs=2,
+                              prior_kwargs={"ratio_epochs": 1} if prior == "implicit" else {})
+        assert np.isfinite(model.score_samples(x[:5], n_samples=5)).all()
+        if prior == "implicit":
+            assert model.reestimate_log_normaliser(x[:50], method="importance") is not None
+    detector = VAEDetector(device="cuda", latent_dim=2, hidden=(8,), epochs=2, random_state=0).fit(x)
+    assert detector.labels_.shape == (300,)
 
 
 def test_each_rollback_multiplies_the_learning_rate_by_the_factor(monkeypatch):

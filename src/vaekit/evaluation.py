@@ -153,8 +153,10 @@ def reestimate_log_normaliser(model: VAE, x: torch.Tensor | None = None, s: torc
         return None
     posteriors = None
     if x is not None:
+        device = model_device(model)
         with evaluating(model):
-            parts = [model.encode(x[b], None if s is None else s[b]) for b in _batches(len(x), batch_size)]
+            parts = [model.encode(x[b].to(device), None if s is None else s[b].to(device))
+                     for b in _batches(len(x), batch_size)]
         if not all(isinstance(q, Independent) and isinstance(q.base_dist, Normal) for q in parts):
             raise ConfigError("re-estimating log Z from training rows needs a diagonal-Gaussian encoder")
         posteriors = (torch.cat([q.base_dist.loc for q in parts]), torch.cat([q.base_dist.scale for q in parts]))

@@ -116,8 +116,9 @@ class TrainedModel:
         """Whether q(z|x) is a diagonal Gaussian over ``latent_dim`` (fixed importance noise applies)."""
         if not self.model.encoder_has_density or self.model.task_latent is not None:
             return False
-        probe = self.model.encode(torch.zeros(1, self.model.config.x_dim),
-                                  torch.zeros(1, dtype=torch.long) if self.model.config.n_tasks else None)
+        device = next(self.model.parameters()).device  # the probe goes where the model is (e.g. CUDA)
+        s = torch.zeros(1, dtype=torch.long, device=device) if self.model.config.n_tasks else None
+        probe = self.model.encode(torch.zeros(1, self.model.config.x_dim, device=device), s)
         return isinstance(probe, Independent) and isinstance(probe.base_dist, Normal)
 
     def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100,

@@ -91,7 +91,7 @@ def time_epochs(config: dict[str, Any]) -> dict[str, Any]:
             "cpu_seconds_per_epoch": float(cpu.mean()),
             "ratio_seconds_per_epoch": float(np.mean([r.get("ratio_seconds", 0.0) for r in history])),
             "ratio_cpu_seconds_per_epoch": float(np.mean([r.get("ratio_cpu_seconds", 0.0) for r in history])),
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "device": str(next(model.parameters()).device)}
 
 
 def train_one(config: dict[str, Any]) -> dict[str, Any]:
