@@ -537,3 +537,18 @@ def test_a_fit_that_diverges_in_its_first_epoch_says_nothing_was_trained(tmp_pat
     code, out, _ = run(capsys, "fit", "--data", tmp_path / "wide.npz", "--likelihood", "gaussian", "--lr", "1e8",
                        "--epochs", "3", "--hidden", "8", "--latent-dim", "2", "--out", tmp_path / "run")
     assert code == 0 and "diverged at epoch 1; nothing was trained" in out
+
+
+def test_numpy_scalar_options_save_and_load(tmp_path):
+    """Reviewer-found: np.int64 options (from np.arange, a grid over arrays, a DataFrame cell) trained the whole
+    budget and then failed to save as JSON, or saved a checkpoint that a weights-only load refused as code."""
+    x = np.random.default_rng(0).normal(size=(200, 4))
+    model, summary = vaekit.fit(x, latent_dim=np.int64(2), hidden=(np.int64(8),), epochs=np.int64(2),
+                                lr=np.float32(1e-3), importance_samples=np.int64(5), out=tmp_path / "run")
+    assert summary["epochs_run"] == 2 and type(model.model.config.latent_dim) is int
+    np.testing.assert_allclose(vaekit.TrainedModel.load(tmp_path / "run").score_samples(x[:3], n_samples=5),
+                               model.score_samples(x[:3], n_samples=5))
+    detector = VAEDetector(latent_dim=np.int64(2), hidden=(8,), epochs=np.int64(1), contamination=np.float64(0.1),
+                           random_state=np.int64(0)).fit(x)
+    detector.save(tmp_path / "det")
+    assert VAEDetector.load(tmp_path / "det").threshold_ == detector.threshold_

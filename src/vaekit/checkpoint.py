@@ -153,7 +153,7 @@ def replace_directory(path: str | Path, files: dict[str, Callable[[Any], None]],
 def checkpoint_record(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The record :func:`save_checkpoint` writes: ``payload`` with format and library versions."""
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "vaekit_version": __version__,
-            "numerics_version": NUMERICS_VERSION, "kind": kind, **payload}
+            "numerics_version": NUMERICS_VERSION, "kind": kind, **python_values(payload)}
 
 
 def save_checkpoint(path: str | Path, kind: str, payload: dict[str, Any]) -> Path:
@@ -204,3 +204,24 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     if record.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {record.get('kind')!r} model, not a {kind!r} model")
     return record
+
+
+def python_values(value: Any) -> Any:
+    """``value`` with NumPy scalars (``np.int64(2)``, ``np.float32(0.1)``, ``np.bool_``) as the Python numbers they
+    hold, through dicts, lists and tuples: options read from arrays or DataFrames then save as JSON and load from a
+    weights-only checkpoint (tensors and other objects are returned as they are)."""
+    if isinstance(value, dict):
+        return {k: python_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(python_values(v) for v in value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
+def plain_fields(instance: Any) -> None:
+    """Replace every NumPy scalar in a dataclass ``instance``'s fields by its Python value (:func:`python_values`)."""
+    from dataclasses import fields
+
+    for field in fields(instance):
+        setattr(instance, field.name, python_values(getattr(instance, field.name)))

@@ -21,6 +21,7 @@ from torch import nn
 from torch.distributions import Distribution
 from torch.nn import functional as F
 
+from .checkpoint import plain_fields
 from .conditioning import ConditionDraw, DecoderCondition, TaskMMD, TaskOneHot
 from .encoders import make_encoder
 from .errors import ConfigError, DataError
@@ -55,6 +56,7 @@ class ModelConfig:
     task_latent_dim: int = 0
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # NumPy scalars (np.int64(2)) as Python numbers: JSON and weights-only checkpoints
         if self.encoder is None:
             self.encoder = prior_class(self.prior).encoder
         self.hidden = tuple(int(h) for h in self.hidden)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import difflib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from . import generate
-from .checkpoint import checkpoint_record, load_checkpoint, replace_directory, save_checkpoint
+from .checkpoint import checkpoint_record, load_checkpoint, python_values, replace_directory, save_checkpoint
 from .data import Dataset, Preprocessor, columns_info, from_array, load_dataset, to_tensor, training_data
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
@@ -291,9 +290,9 @@ def training_options(train: TrainConfig | None, options: dict[str, Any]) -> Trai
     """The training settings of a fit: ``train``, or the :class:`TrainConfig` fields given as keywords
     (``epochs=30, lr=5e-4``), which are taken out of ``options``. A keyword that is neither a training nor a model
     option is refused with the closest names, before any data is read."""
-    train_fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    train_fields = [f.name for f in fields(TrainConfig)]
     given = {name: options.pop(name) for name in list(options) if name in train_fields}
-    model_fields = [f.name for f in dataclasses.fields(ModelConfig) if f.name != "x_dim"]
+    model_fields = [f.name for f in fields(ModelConfig) if f.name != "x_dim"]
     for name in options:
         if name not in (*model_fields, "callbacks"):
             close = difflib.get_close_matches(name, [*train_fields, *model_fields], n=3)
@@ -336,7 +335,7 @@ def fit(
     ``callbacks`` (in ``model_options``) receive per-epoch records, see :mod:`vaekit.tracking`. Training options may
     also come as keywords instead of ``train=``: ``fit(X, epochs=30, lr=5e-4)``.
     """
-    train = training_options(train, model_options)
+    train, importance_samples = training_options(train, model_options), python_values(importance_samples)
     if isinstance(importance_samples, bool) or not isinstance(importance_samples, int) or importance_samples < 1:
         raise ConfigError(f"importance_samples must be a whole number >= 1, got {importance_samples!r}")
     if model is not None:

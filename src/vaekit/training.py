@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoint import plain_fields
 from .errors import ConfigError
 from .evaluation import elbo
 from .model import VAE
@@ -53,6 +54,7 @@ class TrainConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # NumPy scalars as Python numbers (saved with the run as JSON)
         if self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:

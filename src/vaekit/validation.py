@@ -365,3 +365,4 @@ def output_lock(path: Path, what: str = "--out") -> Iterator[None]:
             with contextlib.suppress(OSError):
                 lock_path.unlink()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
