@@ -552,3 +552,20 @@ def test_numpy_scalar_options_save_and_load(tmp_path):
                            random_state=np.int64(0)).fit(x)
     detector.save(tmp_path / "det")
     assert VAEDetector.load(tmp_path / "det").threshold_ == detector.threshold_
+
+
+def test_a_dataframe_is_scored_by_column_name(tmp_path):
+    """Reviewer-found: TrainedModel recorded a DataFrame's column names but scored a reordered DataFrame as if in
+    order (silently wrong), and accepted renamed columns; a detector built from the fit did the same."""
+    import pandas as pd
+
+    x = np.random.default_rng(0).normal(size=(200, 4)) * [1, 100, 1, 1] + [0, 0, 50, 0]
+    frame = pd.DataFrame(x, columns=list("abcd"))
+    model, _ = vaekit.fit(frame, latent_dim=2, hidden=(8,), epochs=2, importance_samples=5, out=tmp_path / "run")
+    in_order = model.score_samples(frame.iloc[:5], n_samples=5)
+    np.testing.assert_allclose(model.score_samples(frame.iloc[:5][list("dcba")], n_samples=5), in_order)
+    with pytest.raises(DataError, match=r"missing \['a'\], unexpected \['zz'\]"):
+        model.score_samples(frame.iloc[:5].rename(columns={"a": "zz"}), n_samples=5)
+    detector = VAEDetector.load(tmp_path / "run").calibrate(frame)
+    with pytest.raises(DataError):
+        detector.decision_function(frame[list("dcba")])

@@ -340,6 +340,8 @@ class VAEDetector(BaseEstimator):
         detector._check_params()
         detector.trained_ = trained
         detector.n_features_in_ = int(trained.preprocessor.n_features_in_)
+        if trained.info.get("columns"):  # names recorded at fit: a DataFrame is checked by them (scikit-learn)
+            detector.feature_names_in_ = np.asarray(trained.info["columns"], dtype=object)
         generator = torch.Generator().manual_seed(random_state)
         detector.importance_noise_ = torch.randn(importance_samples, config.latent_dim, generator=generator)
         detector.train_result_ = TrainResult(epochs_run=int(trained.info.get("epochs_run", 0)))

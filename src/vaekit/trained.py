@@ -19,6 +19,7 @@ from torch.distributions import Independent, Normal
 from . import generate
 from .checkpoint import checkpoint_record, load_checkpoint, python_values, replace_directory, save_checkpoint
 from .data import Dataset, Preprocessor, columns_info, from_array, load_dataset, to_tensor, training_data
+from .data.columns import frame_in_order
 from .data.sources import sha256_of
 from .errors import CheckpointError, ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood, reestimate_log_normaliser
@@ -53,9 +54,9 @@ class TrainedModel:
     def prepare(
         self, x: np.ndarray, s: np.ndarray | None = None, transform: Any = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Validate and preprocess raw rows into model inputs. With a training ``transform`` (e.g. dynamic
-        binarisation) the rows are checked as the model will see them, after the transform."""
-        x_t = to_tensor(self.preprocessor.transform(np.asarray(x)))
+        """Validate and preprocess raw rows (a DataFrame's columns matched by name) into model inputs; with a
+        training ``transform`` (e.g. dynamic binarisation) they are checked as the model will see them."""
+        x_t = to_tensor(self.preprocessor.transform(np.asarray(frame_in_order(x, self.info.get("columns")))))
         assert x_t is not None
         self.model.check_input(x_t if transform is None else transform(x_t, torch.Generator().manual_seed(0)))
         s_t = to_tensor(None if s is None else np.asarray(s).astype(np.int64))

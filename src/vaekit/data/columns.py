@@ -87,3 +87,19 @@ def align_to_columns(dataset: Dataset, expected: list[str] | None) -> Dataset:
     aligned.x = dataset.x[:, order]
     aligned.meta = {**dataset.meta, "columns": list(expected)}
     return aligned
+
+
+def frame_in_order(x: Any, expected: list[str] | None) -> Any:
+    """A pandas DataFrame's columns in the model's ``expected`` order, matched by name (refused when the names
+    differ); anything without column names (an array) as it is."""
+    names = getattr(x, "columns", None)
+    if names is None or not expected:
+        return x
+    given = [str(c) for c in names]
+    if given == list(expected):
+        return x
+    missing, unexpected = [c for c in expected if c not in given], [c for c in given if c not in expected]
+    if missing or unexpected:
+        raise DataError(f"the DataFrame's columns do not match the model's: missing {missing}, unexpected "
+                        f"{unexpected}; the model was trained on {list(expected)}")
+    return x[[names[given.index(c)] for c in expected]]
