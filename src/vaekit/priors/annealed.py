@@ -64,6 +64,19 @@ def _log_densities(log_ratio: Callable[[torch.Tensor], torch.Tensor], start: Dia
 
 
 @torch.no_grad()
+def annealed_samples(log_ratio: Callable[[torch.Tensor], torch.Tensor], latent_dim: int, n: int, *,
+                     n_chains: int = 500, n_steps: int = 500, seed: int = 0,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` approximate samples of p(z) ∝ N(z; 0, I) exp T(z) (Eq. 4.13's prior, ``log_ratio`` = T): the final
+    states of AIS chains from N(0, I) (:func:`annealed_log_normaliser`), resampled by their importance weights.
+    A sampler that needs no training rows (a model loaded from a checkpoint keeps none)."""
+    chains = max(int(n_chains), 2)
+    _, z, log_w = _anneal(log_ratio, latent_dim, n_chains=chains, n_steps=n_steps, seed=seed, device=device)
+    generator = torch.Generator().manual_seed(seed + 1)
+    pick = torch.multinomial(torch.softmax(log_w, 0).float(), n, replacement=True, generator=generator)
+    return z[pick.to(z.device)].detach()
+
+
 def annealed_log_normaliser(
     log_ratio: Callable[[torch.Tensor], torch.Tensor],
     latent_dim: int,
@@ -89,6 +102,18 @@ def annealed_log_normaliser(
     leapfrog steps (initial size ``step_size``, adapted per chain). ``log_ratio`` is called on float32 batches of
     ``n_chains`` rows on ``device`` and must be differentiable in z. Seeded: the same inputs give the same estimate.
     """
+    proposal, _, log_w = _anneal(log_ratio, latent_dim, loc, scale, weights, n_chains=n_chains, n_steps=n_steps,
+                                 leapfrog_steps=leapfrog_steps, step_size=step_size, defensive=defensive,
+                                 max_components=max_components, seed=seed, device=device)
+    return from_log_weights(log_w, proposal)
+
+
+def _anneal(log_ratio: Callable[[torch.Tensor], torch.Tensor], latent_dim: int, loc: torch.Tensor | None = None,
+            scale: torch.Tensor | None = None, weights: torch.Tensor | None = None, *, n_chains: int = 500,
+            n_steps: int = 500, leapfrog_steps: int = 5, step_size: float = 0.05, defensive: float = 0.2,
+            max_components: int = 2_000, seed: int = 0, device: torch.device | str = "cpu",
+            ) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """The AIS chains of :func:`annealed_log_normaliser`: (proposal name, final states, log importance weights)."""
     if n_chains < 2:
         raise ValueError(f"n_chains must be >= 2, got {n_chains}")
     if leapfrog_steps < 1 or step_size <= 0:
@@ -140,4 +165,4 @@ def annealed_log_normaliser(
         grad_initial = torch.where(accept[:, None], ga_new, grad_initial)
         grad_target = torch.where(accept[:, None], gb_new, grad_target)
         eps = torch.where(accept[:, None], eps * 1.01, eps * 0.98)  # equilibrium acceptance ~0.67
-    return from_log_weights(log_w, proposal)
+    return proposal, z, log_w

@@ -35,7 +35,7 @@ import torch
 from torch.distributions import Distribution, kl_divergence
 
 from ..errors import ConfigError
-from .annealed import annealed_log_normaliser
+from .annealed import annealed_log_normaliser, annealed_samples
 from .base import Prior, register_prior, standard_normal
 from .normaliser import LogNormaliser, estimate_log_normaliser
 from .ratio import DensityRatioNet, RatioClassifierPhase
@@ -189,14 +189,20 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """Ancestral samples of the aggregated posterior from the last epoch's training posteriors."""
+        """Ancestral samples of the aggregated posterior from the last epoch's training posteriors; without them (a
+        model loaded from a checkpoint) samples of N(z) exp T(z) by annealed importance sampling (seeded from the
+        global random state)."""
         if self._snapshot is not None:
             return self._ancestral(*self._snapshot[:2], n, self._snapshot[2])
         if not self._posteriors:
-            raise ConfigError(
-                "the implicit prior has no sampler of its own: sampling is ancestral (a training point, then its "
-                "posterior); train the model first, or encode data and sample q(z|x) directly"
-            )
+            was_training = self.ratio.training
+            self.ratio.eval()
+            try:
+                with torch.enable_grad():  # the HMC steps follow the gradient of T
+                    return annealed_samples(self.ratio, self.latent_dim, n, seed=int(torch.randint(2**31, ())),
+                                            device=self.log_z.device)
+            finally:
+                self.ratio.train(was_training)
         loc = torch.cat([p[0] for p in self._posteriors])
         scale = torch.cat([p[1] for p in self._posteriors])
         return self._ancestral(loc, scale, n)
