@@ -344,3 +344,19 @@ def test_too_few_rows_say_what_to_do():
 
     with pytest.raises(DataError, match=f"trains on at least {MIN_SAMPLES} rows .* give more rows"):
         VAEDetector(epochs=1).fit(np.zeros((MIN_SAMPLES - 1, 3)) + np.arange(3))
+
+
+def test_a_detector_says_what_it_lacks(fit_run):
+    """Reviewer-found: a detector loaded from a fit run raised a bare AttributeError from predict until calibrated;
+    an unfitted one from calibrate; prior='avb' trained the whole budget and then could not score."""
+    from sklearn.exceptions import NotFittedError
+
+    x = np.random.default_rng(0).normal(size=(50, 3))
+    loaded = VAEDetector.load(fit_run)
+    for call in (loaded.predict, loaded.predict_proba, loaded.predict_confidence):
+        with pytest.raises(NotFittedError, match="no threshold yet: call fit, or calibrate"):
+            call(np.zeros((2, loaded.n_features_in_)))
+    with pytest.raises(NotFittedError, match="no model to calibrate"):
+        VAEDetector().calibrate(x)
+    with pytest.raises(ConfigError, match="prior='avb' cannot score rows"):
+        VAEDetector(prior="avb", epochs=1).fit(x)

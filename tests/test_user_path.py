@@ -569,3 +569,12 @@ def test_a_dataframe_is_scored_by_column_name(tmp_path):
     detector = VAEDetector.load(tmp_path / "run").calibrate(frame)
     with pytest.raises(DataError):
         detector.decision_function(frame[list("dcba")])
+
+
+def test_a_dataframe_with_a_bool_column_fits():
+    import pandas as pd
+
+    x = np.random.default_rng(0).normal(size=(200, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "flag": x[:, 1] > 0})
+    model, _ = vaekit.fit(frame, latent_dim=2, hidden=(8,), epochs=1, importance_samples=5)
+    assert model.info["columns"] == ["a", "b", "flag"]

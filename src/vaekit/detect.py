@@ -239,6 +239,9 @@ class VAEDetector(BaseEstimator):
         self.labels_ = (scores > self.threshold_).astype(int)
 
     def _check_params(self) -> None:
+        if self.prior == "avb":  # checked before training: its encoder has no density to score rows with
+            raise ConfigError("prior='avb' cannot score rows: its implicit encoder has no density q(z|x), so there is "
+                              "no log-likelihood to rank anomalies by; choose standard, vamp or implicit")
         if not 0 < self.contamination <= 0.5:
             raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination}")
         if not 0 <= self.validation_fraction < 1:
@@ -281,6 +284,7 @@ class VAEDetector(BaseEstimator):
     def predict(self, X: Any, return_confidence: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """1 for rows whose anomaly score exceeds ``threshold_``, else 0; with ``return_confidence`` also
         :meth:`predict_confidence` (PyOD's signature)."""
+        self._check_threshold("predicting")
         scores = self.decision_function(X)
         labels = (scores > self.threshold_).astype(int)
         if return_confidence:
@@ -299,6 +303,7 @@ class VAEDetector(BaseEstimator):
         label, i.e. ``1 - binom.cdf(n - round_down(n * contamination), n, p)`` for outliers and one minus that
         for inliers.
         """
+        self._check_threshold("asking for confidences")
         scores = self.decision_function(X)
         return self._confidence(scores, (scores > self.threshold_).astype(int))
 
@@ -323,6 +328,8 @@ class VAEDetector(BaseEstimator):
     def calibrate(self, X: Any) -> VAEDetector:
         """Set ``decision_scores_``/``threshold_``/``labels_`` from the scores of ``X`` (no training): for a
         detector built from a model saved by :func:`vaekit.fit` (see :meth:`from_trained`)."""
+        check_is_fitted(self, "trained_", msg="This %(name)s has no model to calibrate: fit it, or make it with "
+                                              "from_trained / load a fit run.")
         self._set_training_scores(-self._log_likelihood(self._validate(X, reset=False)))
         return self
 
@@ -355,6 +362,7 @@ class VAEDetector(BaseEstimator):
         z-value under the training scores' mean and standard deviation through erf (Kriegel et al., 2011).
         Both are clipped to [0, 1].
         """
+        self._check_threshold("asking for probabilities")
         scores = self.decision_function(X)
         train = self.decision_scores_
         if method == "linear":
@@ -368,11 +376,15 @@ class VAEDetector(BaseEstimator):
         p = np.clip(p, 0.0, 1.0)
         return np.column_stack([1 - p, p])
 
+    def _check_threshold(self, before: str) -> None:
+        """NotFittedError, saying what to do, for a detector without training scores (e.g. from_trained)."""
+        check_is_fitted(self, "threshold_", msg="This %(name)s has no threshold yet: call fit, or calibrate a "
+                                                f"detector made by from_trained, before {before}.")
+
     # ------------------------------------------------------------------------------------------ save/load
     def save(self, directory: str | Path) -> Path:
         """Write ``detector.pt`` (hyper-parameters, network, standardisation, threshold) atomically."""
-        check_is_fitted(self, "threshold_", msg="This %(name)s has no threshold yet: call fit, or calibrate a "
-                                                 "detector made by from_trained, before saving it.")
+        self._check_threshold("saving it")
         params = self.get_params()
         params.pop("callbacks", None)
         params["device"] = None  # the saved detector loads on the CPU

@@ -97,7 +97,7 @@ def from_array(data: Any, y: Any = None, s: Any = None, name: str = "array", bin
             rows = np.flatnonzero(data.isna().to_numpy().any(axis=1))
             raise DataError(f"{name}: {len(rows)} rows have missing values (first rows {rows[:5].tolist()}); "
                             "vaekit does not impute: drop or fill them")
-        data = data.to_numpy()
+        data = data.to_numpy(dtype=np.float64)  # bool columns as 0/1 (mixed with floats they gave dtype object)
     x = np.asarray(data)
     if binary is None:
         binary = _all_zero_or_one(x)
