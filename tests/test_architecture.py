@@ -32,7 +32,7 @@ LAYERS: dict[str, int] = {
     # 4: a trained model with its preprocessing
     "vaekit.trained": 4, "vaekit.generate": 4, "vaekit.trained_mapped": 4, "vaekit.columns": 4,
     # 5: what is built on trained models
-    "vaekit.detect": 5, "vaekit.tasks": 5,
+    "vaekit.detect": 5, "vaekit.detect_outputs": 5, "vaekit.tasks": 5,
     # 6: the faces: command line, experiments, user grids, plots and pages, the package itself
     "vaekit.cli": 6, "vaekit.experiments": 6, "vaekit.sweep": 6, "vaekit.plotting": 6, "vaekit.htmlreport": 6,
     "vaekit.__main__": 6, "vaekit": 6,

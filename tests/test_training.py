@@ -383,3 +383,21 @@ def test_model_from_a_config_dict_rebuilds_it_and_refuses_unknown_options():
     assert model.config == ModelConfig(x_dim=3, latent_dim=2, hidden=(8,), likelihood="student-t")
     with pytest.raises(ConfigError, match="nonsense"):
         ModelConfig.from_dict({"x_dim": 3, "latent_dim": 2, "nonsense": 1})
+
+
+def test_trainer_fit_checks_its_rows():
+    """Reviewer-found: Trainer.fit took float64 tensors and NumPy arrays to raw torch errors, the wrong width to a
+    matmul error, and NaN rows to a "divergence"."""
+    from vaekit.errors import DataError
+
+    x, v = _data()
+    cfg = TrainConfig(epochs=1, batch_size=50, patience=None)
+    assert not Trainer(cfg).fit(small_vae(), x.double().numpy(), v.double()).diverged  # converted to float32
+    with pytest.raises(DataError, match="expected rows of"):
+        Trainer(cfg).fit(small_vae(), x[:, :-1], v)
+    bad = x.clone()
+    bad[3, 0] = float("nan")
+    with pytest.raises(DataError, match=r"train_x: 1 rows contain NaN .*\[3\]"):
+        Trainer(cfg).fit(small_vae(), bad, v)
+    with pytest.raises(ConfigError, match="n_samples must be >= 1"):
+        TrainConfig(n_samples=0)

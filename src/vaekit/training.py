@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import plain_fields
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .evaluation import elbo
 from .model import VAE
 from .nets import adam
@@ -67,6 +68,8 @@ class TrainConfig:
             raise ConfigError(f"warm-up epochs must be >= 0 (0: no warm-up), got {self.warmup_epochs}")
         if self.on_divergence not in DIVERGENCE_POLICIES:
             raise ConfigError(f"on_divergence must be one of {DIVERGENCE_POLICIES}, got {self.on_divergence!r}")
+        if self.n_samples < 1 or self.max_rollbacks < 0:
+            raise ConfigError(f"n_samples must be >= 1 and max_rollbacks >= 0, got {self.n_samples}, {self.max_rollbacks}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 or None, got {self.patience}")
 
@@ -157,6 +160,7 @@ class Trainer:
         val_s: torch.Tensor | None = None,
     ) -> TrainResult:
         cfg = self.config
+        train_x, val_x = _checked_rows(train_x, model, "train_x"), _checked_rows(val_x, model, "val_x")
         if train_x.shape[0] < 1:
             raise ConfigError("the training split is empty")
         device_name = cfg.device or os.environ.get(DEVICE_ENV) or None  # vaekit reproduce --device sets it
@@ -306,3 +310,23 @@ class Trainer:
         result.diverged_epoch = epoch
         result.epochs_run = epoch
         return False
+
+
+def _checked_rows(x: Any, model: VAE, what: str) -> Any:
+    """Rows for :meth:`Trainer.fit`: an array or tensor as float32 of the model's width without NaN/inf (a
+    :class:`~vaekit.errors.DataError` that says so, not a "divergence"); other row sources (memory-mapped rows)
+    as they are."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if not isinstance(x, torch.Tensor):
+        return x
+    if x.is_floating_point() and x.dtype != torch.float32:
+        x = x.float()
+    if x.ndim != 2 or x.shape[1] != model.config.x_dim:
+        raise DataError(f"{what}: expected rows of {model.config.x_dim} columns (the model's width), got shape "
+                        f"{tuple(x.shape)}")
+    bad = ~torch.isfinite(x).all(1)
+    if bool(bad.any()):
+        raise DataError(f"{what}: {int(bad.sum())} rows contain NaN or infinite values (first rows "
+                        f"{torch.nonzero(bad)[:5, 0].tolist()}); drop or impute them")
+    return x
