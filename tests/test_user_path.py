@@ -578,3 +578,14 @@ def test_a_dataframe_with_a_bool_column_fits():
     frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "flag": x[:, 1] > 0})
     model, _ = vaekit.fit(frame, latent_dim=2, hidden=(8,), epochs=1, importance_samples=5)
     assert model.info["columns"] == ["a", "b", "flag"]
+
+
+def test_a_trimmed_detectors_history_and_trackers_cover_both_phases(table):
+    """Reviewer-found: with the default trim_fraction the refit replaced the history (epochs renumbered from 1)
+    and its epochs never reached the trackers, while epochs_run counted both phases."""
+    tracker = MemoryTracker()
+    detector = VAEDetector(latent_dim=2, hidden=(8,), epochs=4, patience=None, importance_samples=5, random_state=0,
+                           callbacks=[tracker]).fit(table[0])
+    epochs = [r["epoch"] for r in detector.train_result_.history if "train_loss" in r]
+    assert epochs == list(range(1, detector.train_result_.epochs_run + 1)) == [1, 2, 3, 4, 5, 6]
+    assert [e for e, _ in tracker.epochs] == epochs

@@ -227,8 +227,17 @@ class VAEDetector(OutlierProbabilities, BaseEstimator):
         model = self.trained_.model
         x_t, _ = self.trained_.prepare(train_x[np.sort(keep)])
         v_t = None if val_x is None else self.trained_.prepare(val_x)[0]
-        first = self.train_result_
-        result = Trainer(second, batch_transform=meta.get("batch_transform")).fit(model, x_t, v_t)
+        first, offset = self.train_result_, self.train_result_.epochs_run
+        # the refit's epochs continue the first phase's numbering, for the history and for the trackers
+        callbacks = [lambda epoch, m, record, cb=cb: cb(epoch + offset, m, {**record, "epoch": epoch + offset})
+                     for cb in self.callbacks or []]
+        result = Trainer(second, callbacks=callbacks, batch_transform=meta.get("batch_transform")).fit(model, x_t, v_t)
+        result.history = first.history + [{**r, "epoch": r["epoch"] + offset} if "epoch" in r else r
+                                          for r in result.history]
+        result.best_epoch += offset if result.best_epoch else 0
+        result.diverged, result.rollbacks = result.diverged or first.diverged, result.rollbacks + first.rollbacks
+        result.diverged_epoch = first.diverged_epoch if first.diverged else (
+            None if result.diverged_epoch is None else result.diverged_epoch + offset)
         result.epochs_run += first.epochs_run
         result.train_seconds += first.train_seconds
         self.train_result_ = result
