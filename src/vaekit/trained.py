@@ -361,7 +361,7 @@ def fit(
     if train.batch_size > len(train_set):
         raise ConfigError(
             f"batch size {train.batch_size} is larger than the training split ({len(train_set)} rows); "
-            "lower --batch-size or give more training data"
+            "lower the batch size (--batch-size; batch_size=) or give more training data"
         )
     trained, result = train_vae(
         train_set, val_set, likelihood=likelihood, prior=prior, latent_dim=latent_dim, hidden=hidden,

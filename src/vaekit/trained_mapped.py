@@ -97,7 +97,7 @@ def fit_memory_mapped(
     train_idx, val_idx, test_idx = split_indices(len(array), fractions, train.seed)
     if train.batch_size > len(train_idx):
         raise ConfigError(f"batch size {train.batch_size} is larger than the training split ({len(train_idx)} "
-                          "rows); lower --batch-size or give more training data")
+                          "rows); lower the batch size (--batch-size; batch_size=) or give more training data")
     raw_train = MappedRows(array, train_idx, release_bytes=release_bytes)
     scan = scan_rows(raw_train, f"{path.name} (training split)")
     for name, idx in (("validation", val_idx), ("test", test_idx)):  # checked before training, not mid-epoch
