@@ -67,6 +67,8 @@ def records(dbs: list[Path]) -> list[dict]:
     found, grids = [], {}
     for path in sorted((ROOT / "docs" / "results").rglob("runs.jsonl")) + sorted(
             (ROOT / "docs" / "results").rglob("*results.json")):
+        if path.parent.name.endswith("-gpu"):  # measured on a lent GPU: no CPU cost (the listing is CPU time)
+            continue
         for record in load_raw(path):
             config = record.get("config") or {}
             if config.get("target") and not config.get("budget"):
