@@ -85,3 +85,28 @@ def test_a_dead_worker_forker_restarts_the_local_pool_instead_of_ending_the_grid
     with Store(tmp_path / "db.sqlite") as store:
         summary = run_grid(store, "toy", configs, "quick", workers=1, backend="local")
     assert failures == [1] and summary.counts["done"] == 2 and summary.executed == 2
+
+
+def test_a_pool_that_broke_since_the_last_wait_sends_the_run_back_instead_of_ending_the_grid(tmp_path, monkeypatch):
+    """Found by CI under load: a worker died after wait() returned, and the next submit raised BrokenProcessPool out
+    of vaekit reproduce. That run now comes back as a crash with the pool's others and is run again."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from vaekit.experiments.engine import run_grid
+    from vaekit.experiments.store import Store
+    from vaekit.experiments.targets import get_target
+
+    original, failures = ProcessPoolExecutor.submit, []
+
+    def broken_once(self, *args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise BrokenProcessPool("A child process terminated abruptly")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", broken_once)
+    configs = get_target("toy").runs("quick", seeds=1, datasets=["blobs"])[:2]
+    with Store(tmp_path / "db.sqlite") as store:
+        summary = run_grid(store, "toy", configs, "quick", workers=1, backend="local")
+    assert failures == [1] and summary.counts["done"] == 2

@@ -160,6 +160,9 @@ class LocalBackend:
         except (EOFError, ConnectionError):  # the process that forks the workers died: start a new pool, once
             self.close(cancel=True)
             future = self._pool().submit(execute_run, target, config, self.threads)
+        except BrokenProcessPool as err:  # a worker died since the last wait: this run goes back with the others
+            future = Future()
+            future.set_exception(err)
         self.futures[future] = key
 
     def wait(self, timeout: float) -> list[Event]:
