@@ -1,5 +1,4 @@
-"""Grid engine: run a target's configurations on a local process pool, on Ray or in this process, recording
-each run.
+"""Grid engine: run a target's configurations on a local process pool, on Ray or in this process; record each.
 
 Only this driver writes the database. Each run executes in a worker (:func:`execute_run`, self-contained: it
 imports the target by name, seeds torch/numpy/random with the run's seed, and returns a JSON-ready record); a
@@ -161,8 +160,7 @@ class LocalBackend:
             self.close(cancel=True)
             future = self._pool().submit(execute_run, target, config, self.threads)
         except BrokenProcessPool as err:  # a worker died since the last wait: this run goes back with the others
-            future = Future()
-            future.set_exception(err)
+            (future := Future()).set_exception(err)
         self.futures[future] = key
 
     def wait(self, timeout: float) -> list[Event]:
