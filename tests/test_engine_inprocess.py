@@ -63,49 +63,27 @@ def test_a_twin_of_another_numerics_version_is_not_shared(tmp_path, twins, monke
         assert grid(store, "t-twin-b").shared == 0 and twins == {"t-twin-a": 2, "t-twin-b": 2}
 
 
-def test_a_dead_worker_forker_restarts_the_local_pool_instead_of_ending_the_grid(tmp_path, monkeypatch):
-    """Found when the forkserver of a running grid was killed: the next submit raised EOFError out of
-    vaekit reproduce. The local backend now starts a new pool once and the grid goes on."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from vaekit.experiments.engine import run_grid
-    from vaekit.experiments.store import Store
-    from vaekit.experiments.targets import get_target
-
-    original, failures = ProcessPoolExecutor.submit, []
-
-    def flaky_submit(self, *args, **kwargs):
-        if not failures:
-            failures.append(1)
-            raise EOFError("unexpected EOF")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ProcessPoolExecutor, "submit", flaky_submit)
-    configs = get_target("toy").runs("quick", seeds=1, datasets=["blobs"])[:2]
-    with Store(tmp_path / "db.sqlite") as store:
-        summary = run_grid(store, "toy", configs, "quick", workers=1, backend="local")
-    assert failures == [1] and summary.counts["done"] == 2 and summary.executed == 2
-
-
-def test_a_pool_that_broke_since_the_last_wait_sends_the_run_back_instead_of_ending_the_grid(tmp_path, monkeypatch):
-    """Found by CI under load: a worker died after wait() returned, and the next submit raised BrokenProcessPool out
-    of vaekit reproduce. That run now comes back as a crash with the pool's others and is run again."""
+@pytest.mark.parametrize("failure", ["forker", "broken"])
+def test_a_failed_submit_restarts_or_requeues_instead_of_ending_the_grid(tmp_path, monkeypatch, failure):
+    """Two failures of submit found in the field: the forkserver of a running grid was killed (EOFError: the local
+    backend starts a new pool once), and, under load in CI, a worker died after wait() returned
+    (BrokenProcessPool: the run comes back as a crash with the pool's others and is run again). Either way the grid
+    goes on instead of raising out of vaekit reproduce."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     from vaekit.experiments.engine import run_grid
-    from vaekit.experiments.store import Store
-    from vaekit.experiments.targets import get_target
 
     original, failures = ProcessPoolExecutor.submit, []
+    error = EOFError("unexpected EOF") if failure == "forker" else BrokenProcessPool("a child process died")
 
-    def broken_once(self, *args, **kwargs):
+    def failing_once(self, *args, **kwargs):
         if not failures:
             failures.append(1)
-            raise BrokenProcessPool("A child process terminated abruptly")
+            raise error
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(ProcessPoolExecutor, "submit", broken_once)
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", failing_once)
     configs = get_target("toy").runs("quick", seeds=1, datasets=["blobs"])[:2]
     with Store(tmp_path / "db.sqlite") as store:
         summary = run_grid(store, "toy", configs, "quick", workers=1, backend="local")
