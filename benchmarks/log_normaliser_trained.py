@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from vaekit.data import load_dataset
+from vaekit.fitting import fit
 from vaekit.priors.annealed import annealed_log_normaliser
 from vaekit.priors.normaliser import estimate_log_normaliser
-from vaekit.trained import TrainedModel, fit
+from vaekit.trained import TrainedModel
 from vaekit.training import TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"

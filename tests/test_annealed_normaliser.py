@@ -15,11 +15,12 @@ from torch.distributions import Categorical, Independent, Normal
 from vaekit.cli import main
 from vaekit.data import Dataset
 from vaekit.errors import ConfigError
+from vaekit.fitting import fit
 from vaekit.priors import ImplicitOptimalPrior, standard_normal
 from vaekit.priors.annealed import annealed_log_normaliser, defensive_mixture, sigmoid_schedule
 from vaekit.priors.mixture import DiagonalGaussianMixture
 from vaekit.priors.normaliser import estimate_log_normaliser
-from vaekit.trained import TrainedModel, fit
+from vaekit.trained import TrainedModel
 from vaekit.training import TrainConfig
 
 

@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     # 3: training and evaluation
     "vaekit.training": 3, "vaekit.evaluation": 3, "vaekit.integrity": 3, "vaekit.validation": 3, "vaekit.runconfig": 3,
     # 4: a trained model with its preprocessing
-    "vaekit.trained": 4, "vaekit.generate": 4, "vaekit.trained_mapped": 4, "vaekit.columns": 4,
+    "vaekit.trained": 4, "vaekit.fitting": 4, "vaekit.generate": 4, "vaekit.trained_mapped": 4, "vaekit.columns": 4,
     # 5: what is built on trained models
     "vaekit.detect": 5, "vaekit.detect_outputs": 5, "vaekit.tasks": 5,
     # 6: the faces: command line, experiments, user grids, plots and pages, the package itself

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from vaekit.cli import main
 from vaekit.data.mapped import MappedRows, open_memory_map
 from vaekit.errors import DataError
-from vaekit.trained import fit
+from vaekit.fitting import fit
 from vaekit.trained_mapped import fit_memory_mapped
 from vaekit.training import TrainConfig
 
@@ -104,6 +105,21 @@ def test_cli_fit_reads_a_npy_file_through_a_memory_map(tmp_path, capsys):
     assert "compressed" in capsys.readouterr().err
     assert main(["fit", "--data", "cancer", "--memory-map", "--epochs", "1"]) == 2
     assert "--memory-map reads .npy" in capsys.readouterr().err
+
+
+def test_the_default_run_folder_of_a_memory_mapped_fit_names_the_likelihood_the_data_chose(tmp_path, capsys,
+                                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "bits.npy", binary_rows(200, 6))
+    np.save(tmp_path / "reals.npy", np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32))
+    tiny = ["--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--importance-samples", "2", "--json"]
+    for name, likelihood in (("bits", "bernoulli"), ("reals", "student-t")):
+        assert main(["fit", "--data", str(tmp_path / f"{name}.npy"), *tiny]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["out"] == str(Path("runs") / f"{name}-{likelihood}-standard-seed0")
+        assert (tmp_path / summary["out"] / "model.pt").is_file() and (tmp_path / summary["out"] / "run.toml").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["bits-bernoulli-standard-seed0",
+                                                                    "reals-student-t-standard-seed0"]
 
 
 def test_a_npy_model_is_scored_and_evaluated_on_npy_files(tmp_path, capsys):

@@ -327,3 +327,40 @@ def test_decode_feeds_z_with_the_task_one_hot_or_zeta_to_the_decoder():
         torch.testing.assert_close(beta.decode(z[0], zeta=zeta).base_dist.loc, expected)
     with pytest.raises(ConfigError, match="needs the task-specific latent zeta"):
         beta.decode(z[0])
+
+
+# ------------------------------------------------------------------------------ vaekit.fit and the task indices
+TINY = dict(latent_dim=2, hidden=(4,), epochs=1, batch_size=20, importance_samples=2)
+
+
+def test_fit_warns_when_task_indices_would_be_ignored(caplog):
+    from vaekit import fit
+
+    with caplog.at_level("WARNING", logger="vaekit.fitting"):
+        trained, _ = fit(two_task_data(), **TINY)
+    assert trained.model.config.n_tasks == 0
+    assert "n_tasks=2" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vaekit.fitting"):
+        trained, _ = fit(two_task_data(), n_tasks=0, **TINY)  # the VAE baseline, on purpose
+    assert trained.model.config.n_tasks == 0 and "n_tasks" not in caplog.text
+
+
+def test_fit_conditions_the_vfae_and_beta_cvae_on_every_task_of_the_data():
+    from vaekit import fit
+
+    assert fit(two_task_data(), mmd_alpha=1.0, **TINY)[0].model.config.n_tasks == 2
+    assert fit(two_task_data(), task_latent_dim=1, **TINY)[0].model.config.n_tasks == 2
+
+
+def test_fit_refuses_task_conditioning_the_data_cannot_feed():
+    from vaekit import fit
+
+    plain = two_task_data()
+    plain.s = None
+    with pytest.raises(ConfigError, match="no task indices"):
+        fit(plain, n_tasks=2, **TINY)
+    three = two_task_data()
+    three.s = np.arange(len(three.x)) % 3
+    with pytest.raises(ConfigError, match="pass n_tasks=3"):
+        fit(three, n_tasks=2, **TINY)

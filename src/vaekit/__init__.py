@@ -19,7 +19,7 @@ _EXPORTS = {
     "VAE": "model", "LossTerms": "model", "ModelConfig": "model",
     "Trainer": "training", "TrainConfig": "training", "TrainResult": "training",
     "log_likelihood": "evaluation", "elbo": "evaluation",
-    "TrainedModel": "trained", "fit": "trained",
+    "TrainedModel": "trained", "fit": "fitting",
     "Dataset": "data", "load_dataset": "data",
     "VAEDetector": "detect",
 }

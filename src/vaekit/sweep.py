@@ -149,7 +149,7 @@ class SweepTarget(Target):
         raise ConfigError("a sweep's runs come from its grid file: vaekit sweep GRID.toml")
 
     def execute(self, config: dict[str, Any]) -> dict[str, Any]:
-        from .trained import fit
+        from .fitting import fit
         from .training import TrainConfig
 
         data = _load_data(config)

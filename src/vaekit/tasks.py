@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import Dataset
+from .data import Dataset, check_task_count, task_indices
 from .errors import ConfigError
 from .evaluation import evaluating, model_device
 from .metrics import active_units, knn_accuracy, task_mutual_information_bounds
@@ -95,30 +95,6 @@ def pick_alpha(val_losses: Mapping[float, float | None]) -> float:
     if not finite:
         raise ValueError("no alpha finished with a finite validation loss")
     return min(sorted(finite), key=lambda a: finite[a])
-
-
-def task_indices(data: Dataset) -> np.ndarray:
-    """The task indices of ``data`` as int64, or a clear error when it has none."""
-    if data.s is None:
-        raise ConfigError(f"{data.name} has no task indices: give --task-column NAME, an .npz array 's', or a "
-                          "protocol such as usps->mnist")
-    return np.asarray(data.s, dtype=np.int64)
-
-
-#: the most tasks a conditioned model accepts (each task gets an embedding row / one-hot input)
-MAX_TASKS = 10_000
-
-
-def check_task_count(data: Dataset) -> int:
-    """The number of tasks K = max(s) + 1 a conditioned model needs, refusing sparse codes (e.g. s = 10^9) that
-    would allocate a huge one-hot input instead of being recoded as 0 .. K-1."""
-    s = task_indices(data)
-    n_tasks = int(s.max()) + 1
-    distinct = len(np.unique(s))
-    if n_tasks > MAX_TASKS or n_tasks > max(2 * distinct, distinct + 10):
-        raise ConfigError(f"{data.name}: task indices run up to {n_tasks - 1} but only {distinct} distinct tasks "
-                          f"appear; recode them as 0 .. {distinct - 1} (at most {MAX_TASKS} tasks)")
-    return n_tasks
 
 
 __all__ = ["encode_rows", "labelled_rows", "model_inputs", "pick_alpha", "representation_metrics", "task_indices",

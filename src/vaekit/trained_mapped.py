@@ -1,4 +1,4 @@
-"""``fit`` for data larger than memory: the same schedule as :func:`vaekit.trained.fit`, reading a memory map.
+"""``fit`` for data larger than memory: the same schedule as :func:`vaekit.fitting.fit`, reading a memory map.
 
 The split, preprocessing, model, training loop and evaluation are those of the in-memory path; only the rows are
 gathered from the file batch by batch (:class:`~vaekit.data.mapped.MappedRows`), and the preprocessing is fitted
@@ -25,9 +25,10 @@ from .data.mapped import RELEASE_BYTES, MappedRows, open_memory_map, scan_rows
 from .data.sources import sha256_of
 from .errors import ConfigError, DataError
 from .evaluation import elbo, log_likelihood
+from .fitting import save_run, training_options
 from .likelihoods import LIKELIHOODS
 from .model import VAE
-from .trained import TrainedModel, default_likelihood, finite_or_none, save_run, training_options
+from .trained import TrainedModel, default_likelihood, finite_or_none
 from .training import TrainConfig, Trainer
 
 #: train/validation/test fractions of a data file (as for an in-memory ``.npz``/``.csv`` file)
@@ -83,7 +84,7 @@ def fit_memory_mapped(
 ) -> tuple[TrainedModel, dict[str, Any]]:
     """Train on the rows of a ``.npy`` file (or the uncompressed ``member`` of a ``.npz``) without loading it.
 
-    Same arguments, summary and saved run as :func:`vaekit.trained.fit`; resident memory stays bounded
+    Same arguments, summary and saved run as :func:`vaekit.fitting.fit`; resident memory stays bounded
     independently of the file's size (see :mod:`vaekit.data.mapped`). Training runs on the CPU.
     """
     train = training_options(train, model_options)

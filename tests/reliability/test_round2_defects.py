@@ -19,9 +19,9 @@ from vaekit.cli import main
 from vaekit.data import Dataset, load_dataset
 from vaekit.errors import CheckpointError, ConfigError, DataError
 from vaekit.labels import anomaly_labels
+from vaekit.model import VAE
 from vaekit.training import Trainer
 from vaekit.validation import output_lock
-from vaekit.model import VAE
 
 TINY_FIT = ["--latent-dim", "2", "--hidden", "4", "--epochs", "1", "--batch-size", "10", "--importance-samples", "2"]
 TINY_DETECT = ["--latent-dim", "1", "--hidden", "4", "--epochs", "2", "--batch-size", "20", "--importance-samples",
@@ -116,7 +116,7 @@ def test_anomaly_labels_rules():
 def test_failure_between_the_two_writes_keeps_the_old_run(small_run, tmp_path, monkeypatch):
     """Item 2: model.pt was renamed into place before result.json was written; a full disk in between left the
     new model beside the old result."""
-    from vaekit.trained import save_run
+    from vaekit.fitting import save_run
 
     model, _ = small_run
     newer = copy.deepcopy(model)
@@ -305,7 +305,7 @@ def test_output_files_respect_the_umask(umask, mode, small_run, tmp_path, numeri
     previous = os.umask(umask)
     try:
         code, _, err = run(capsys, "score", small_run[1], "--data", numeric_csv, "--output", tmp_path / "s.csv")
-        from vaekit.trained import save_run
+        from vaekit.fitting import save_run
 
         save_run(model, {}, [], tmp_path / "run")
     finally:
@@ -391,7 +391,7 @@ def test_run_folder_swap_keeps_other_files_and_refuses_foreign_folders(small_run
                                                                          no_training):
     """The atomic run-folder swap must never swallow a folder that is not a run (e.g. ``--out .``), and keeps
     extra files (plots, notes) of a run folder."""
-    from vaekit.trained import save_run
+    from vaekit.fitting import save_run
 
     model, _ = small_run
     out = tmp_path / "run"

@@ -18,7 +18,7 @@ from vaekit.checkpoint import atomic_write_bytes
 from vaekit.data import Dataset
 from vaekit.data.sources import save_npz_atomic
 from vaekit.detect import VAEDetector
-from vaekit.trained import save_run
+from vaekit.fitting import save_run
 
 #: the calls a write may fail in (a full disk shows in fsync or in the write before it; a crash anywhere)
 FAULT_POINTS = [(os, "fsync"), (os, "replace"), (os, "rename"), (os, "link"), (os, "fchmod"), (os, "chmod"),

@@ -41,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from ..fitting import subsample_rows
     from ..tasks import representation_metrics
-    from ..trained import TrainedModel, subsample_rows
+    from ..trained import TrainedModel
 
     trained = TrainedModel.load(args.model_dir)
     test, labelled, what, target = evaluation_rows(trained, args.data, args)
@@ -81,8 +82,8 @@ def evaluation_rows(trained: TrainedModel, data: str | None,
     every row of ``data`` (no kNN)."""
     from ..columns import align_columns
     from ..data import load_dataset, training_data
+    from ..fitting import training_data_rows
     from ..tasks import labelled_rows
-    from ..trained import training_data_rows
 
     name = trained.info.get("dataset")
     target = getattr(args, "target_task", None)

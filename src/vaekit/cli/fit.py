@@ -87,7 +87,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..data import load_dataset
-    from ..trained import default_likelihood, fit
+    from ..fitting import fit
+    from ..trained import default_likelihood
 
     if args.data is None:
         raise ConfigError("give --data (on the command line or as data = ... in the --config file)")
@@ -132,7 +133,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _model_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments that :func:`vaekit.trained.fit` and ``fit_memory_mapped`` share."""
+    """Keyword arguments that :func:`vaekit.fitting.fit` and ``fit_memory_mapped`` share."""
     return dict(
         likelihood=args.likelihood, prior=args.prior, latent_dim=args.latent_dim, hidden=args.hidden,
         split=args.split, importance_samples=args.importance_samples, constant_columns=args.constant_columns,
@@ -170,14 +171,23 @@ def memory_mapped(args: argparse.Namespace) -> bool:
 
 
 def _fit_memory_mapped(args: argparse.Namespace, train: TrainConfig) -> dict[str, Any]:
+    from ..fitting import save_run
+    from ..trained import default_likelihood
     from ..trained_mapped import fit_memory_mapped
 
     if args.conditional or args.mmd_alpha or args.task_latent_dim or args.target_task is not None:
         raise ConfigError("task options need the in-memory path: a memory-mapped file has no task column")
-    if args.out is None:
-        args.out = check_run_folder(check_output_dir(_default_out(args, args.likelihood or "auto")))
-    with output_lock(args.out):
-        _, summary = fit_memory_mapped(args.data, out=args.out, train=train, **_model_arguments(args))
+    if args.out is None and args.likelihood is None:  # named by the likelihood the training rows choose
+        for binary in (False, True):
+            check_run_folder(check_output_dir(_default_out(args, default_likelihood(binary))))
+        trained, summary = fit_memory_mapped(args.data, train=train, **_model_arguments(args))
+        args.out = _default_out(args, summary["model"]["likelihood"])
+        with output_lock(args.out):
+            save_run(trained, {k: v for k, v in summary.items() if k != "history"}, summary["history"], args.out)
+    else:
+        args.out = args.out or check_run_folder(check_output_dir(_default_out(args, args.likelihood)))
+        with output_lock(args.out):
+            _, summary = fit_memory_mapped(args.data, out=args.out, train=train, **_model_arguments(args))
     summary.pop("history")
     summary["out"] = str(args.out)
     summary["config_file"] = str(save_run_config(args, Path(args.out)))  # as the in-memory path

@@ -3,7 +3,8 @@
 from . import adbench  # noqa: F401  (registers the 47 ADBench Classical sets as adbench:NAME)
 from . import images  # noqa: F401  (registers the image data sets of chapter 4)
 from . import transfer  # noqa: F401  (registers the multi-task data sets and protocols of chapter 5)
-from .dataset import Dataset, Preprocessor, split_indices, to_tensor, validate_matrix
+from .dataset import (Dataset, Preprocessor, check_task_count, split_indices, task_indices, to_tensor,
+                      validate_matrix)
 from .files import from_array, load_file
 from .recorded import columns_info, training_data
 from .registry import DATASETS, DatasetSpec, dataset_status, load_arrays, load_dataset, register
@@ -23,7 +24,9 @@ __all__ = [
     "load_dataset",
     "load_file",
     "register",
+    "check_task_count",
     "split_indices",
+    "task_indices",
     "to_tensor",
     "training_data",
     "validate_matrix",

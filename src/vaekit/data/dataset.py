@@ -100,6 +100,30 @@ def task_index_array(s: np.ndarray, what: str = "data") -> np.ndarray:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def task_indices(data: Dataset) -> np.ndarray:
+    """The task indices of ``data`` as int64, or a clear error when it has none."""
+    if data.s is None:
+        raise ConfigError(f"{data.name} has no task indices: give --task-column NAME, an .npz array 's', or a "
+                          "protocol such as usps->mnist")
+    return np.asarray(data.s, dtype=np.int64)
+
+
+#: the most tasks a conditioned model accepts (each task gets an embedding row / one-hot input)
+MAX_TASKS = 10_000
+
+
+def check_task_count(data: Dataset) -> int:
+    """The number of tasks K = max(s) + 1 a conditioned model needs, refusing sparse codes (e.g. s = 10^9) that
+    would allocate a huge one-hot input instead of being recoded as 0 .. K-1."""
+    s = task_indices(data)
+    n_tasks = int(s.max()) + 1
+    distinct = len(np.unique(s))
+    if n_tasks > MAX_TASKS or n_tasks > max(2 * distinct, distinct + 10):
+        raise ConfigError(f"{data.name}: task indices run up to {n_tasks - 1} but only {distinct} distinct tasks "
+                          f"appear; recode them as 0 .. {distinct - 1} (at most {MAX_TASKS} tasks)")
+    return n_tasks
+
+
 def validate_matrix(x: np.ndarray, what: str = "data") -> None:
     """Raise :class:`DataError` unless ``x`` is a non-empty finite numeric 2-d array."""
     if x.ndim != 2:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..errors import ConfigError
-from ..trained import fit
+from ..fitting import fit
 from ..training import TrainConfig
 from .report import plot_curves, write_table
 from .targets import Target, register_target

@@ -19,8 +19,8 @@ import torch
 from ...data import load_dataset
 from ...data.images import head_split
 from ...evaluation import log_likelihood
+from ...fitting import fit
 from ...model import VAE
-from ...trained import fit
 from ...training import TrainConfig, Trainer
 from ..log_normaliser import annealed_normaliser
 
