@@ -517,6 +517,33 @@ def test_chapter4_targets_build_grids_and_reports(tmp_path, monkeypatch):
     assert "log Z by AIS (the 'normalised by AIS' rows; 500 chains): mnist: effective sample size 300.0–302.0, 0 of 3" in note
 
 
+
+def test_table_4_2_intermediate_budget_runs_the_whole_mnist_split_with_two_ratio_schedules(tmp_path):
+    """Issue 14's intermediate budget: 50,000 MNIST images, 100 epochs, 3 seeds; the implicit prior with the
+    recommended J2 = 3 on every seed and the thesis's J2 = 10 on seed 0; its report keeps the schedules apart."""
+    from vaekit.experiments.targets import get_target
+
+    target = get_target("table-4.2")
+    runs = target.runs("intermediate")
+    assert len(runs) == 10 and {r["dataset"] for r in runs} == {"mnist"}
+    assert all(r["subset"] is None and r["epochs"] == 100 and r["lr"] == 5e-4 for r in runs)
+    schedules = sorted((r["seed"], r["ratio_epochs"]) for r in runs if r["method"] == "implicit")
+    assert schedules == [(0, 3), (0, 10), (1, 3), (2, 3)]
+    assert not any("ratio_epochs" in r for r in runs if r["method"] != "implicit")
+    assert (runs[0]["method"], runs[0]["ratio_epochs"]) == ("implicit", 10)  # the longest run starts first
+    assert all("ratio_epochs" not in r for r in target.runs("quick"))  # the other budgets are unchanged
+    fake = [{"config": r, "status": "done",
+             "metrics": {"test_ll_k10": -90.0 + {"standard": 0, "vamp": 1, "implicit": 2 + r.get("ratio_epochs", 0)}[
+                 r["method"]] + 0.1 * r["seed"] * (1 + len(r["method"]))}} for r in runs]
+    text = target.report(fake, tmp_path)["markdown"]
+    header = next(line for line in text.splitlines() if line.startswith("| Data set"))
+    assert header == ("| Data set (importance samples) | Standard VAE | VampPrior | Implicit prior (J2 = 3) | "
+                      "Implicit prior (J2 = 10) |")
+    row = next(line for line in text.splitlines() if line.startswith("| mnist (K=10"))
+    assert "**-84.10 ± 0.90**" in row and "-78.00 (1 seed)" in row  # J2 = 3 over seeds 0-2; J2 = 10 on seed 0
+    assert "Implicit prior (J2 = 10) ran on seed 0 only (by design)" in text
+
+
 # ---------------------------------------------------------------- edges found by mutation testing (issue 13)
 def test_vamp_clips_pseudo_inputs_to_the_unit_interval_only_when_asked():
     """Clipped ReLU of section 4.5.2 (mutations caught: either bound dropped or moved, the clip skipped)."""

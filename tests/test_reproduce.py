@@ -354,6 +354,23 @@ def test_cli_errors_are_one_line_and_a_broken_target_module_hides_only_its_targe
         targets_module.TARGET_LOAD_ERRORS.pop("no_such_target_module", None)
 
 
+
+def test_a_budget_by_name_reaches_the_grid_and_the_recorded_command(tmp_path, capsys):
+    import argparse
+
+    from vaekit.cli.reproduce import _command_line
+
+    assert main(["reproduce", "toy", "--budget", "intermediate", "--db", str(tmp_path / "r.sqlite")]) == 2
+    assert "toy has no 'intermediate' budget; it has quick, full" in capsys.readouterr().err
+    assert not (tmp_path / "r.sqlite").exists()
+    assert main(["reproduce", "toy", "--budget", "huge"]) == 2  # not a budget name at all
+    args = argparse.Namespace(budget="intermediate", seeds=1, datasets=None, workers=2, backend="local")
+    assert _command_line(args, "table-4.2") == ("vaekit reproduce table-4.2 --budget intermediate --seeds 1 "
+                                                "--workers 2 --backend local")
+    assert _command_line(argparse.Namespace(**{**vars(args), "budget": "full"}), "t").startswith(
+        "vaekit reproduce t --full --seeds 1")
+
+
 # ------------------------------------------------------------------------------------------------ Ray
 def _metrics(db):
     out = {}

@@ -13,7 +13,7 @@ PRIOR_NAMES = ("avb", "implicit", "standard", "vamp")
 DIVERGENCE_POLICIES = ("stop", "rollback")
 ACTIVATION_NAMES = ("elu", "leaky_relu", "relu", "softplus", "tanh")  #: :data:`vaekit.nets.ACTIVATIONS`
 BACKENDS = ("local", "ray")
-BUDGETS = ("quick", "full")
+BUDGETS = ("quick", "intermediate", "full")  #: "intermediate": only where a target names it
 
 
 def cpu_count() -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..names import BACKENDS, cpu_count
+from ..names import BACKENDS, BUDGETS, cpu_count
 from ..validation import Database, DeviceName, InputFile, OutputDir, check_database, check_output_dir
 from .options import POSITIVE_INT, common_options
 from .output import say
@@ -36,7 +36,8 @@ def _targets(name: str) -> list[Target]:
 
 def _command_line(args: argparse.Namespace, target: str) -> str:
     """The command as a user would retype it (database and output paths left out)."""
-    words = ["vaekit", "reproduce", target, f"--{args.budget}"]
+    words = ["vaekit", "reproduce", target,
+             *([f"--{args.budget}"] if args.budget in ("quick", "full") else ["--budget", args.budget])]
     if args.seeds is not None:
         words += ["--seeds", str(args.seeds)]
     if args.datasets:
@@ -205,6 +206,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     budget.add_argument(
         "--full", dest="budget", action="store_const", const="full", help="the thesis's budget"
     )
+    budget.add_argument("--budget", dest="budget", choices=BUDGETS,
+                        help="a budget by name, e.g. intermediate (the budgets a target has: --list)")
     p.set_defaults(budget="quick")
     p.add_argument("--seeds", type=POSITIVE_INT, help="number of seeds (default: the budget's)")
     p.add_argument("--datasets", nargs="+", help="restrict to these data sets (names or comma-separated)")

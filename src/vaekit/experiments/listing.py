@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .targets import Target
+from .targets import BUDGETS, Target
 
 #: mean costs measured from committed raw results (``python benchmarks/target_costs.py`` writes it)
 COSTS_FILE = Path(__file__).with_name("measured_costs.json")
@@ -44,7 +44,7 @@ def measured_seconds(db: Path | None) -> dict[tuple[str, str], tuple[float, int]
 
     per: dict[tuple[str, str], list[float]] = {}
     with Store(db) as store:
-        for budget in ("quick", "full"):
+        for budget in BUDGETS:
             for row in store.rows(budget=budget):
                 if row["status"] in ("done", "diverged") and row["wall_seconds"]:
                     per.setdefault((row["target"], budget), []).append(float(row["wall_seconds"]))

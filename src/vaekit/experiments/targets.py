@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError
 
-BUDGETS = ("quick", "full")
+BUDGETS = ("quick", "intermediate", "full")  #: "intermediate": only where a target names it
 
 
 class Target:
