@@ -84,3 +84,15 @@ def test_the_estimate_is_seeded() -> None:
     a = estimate_log_normaliser(t, 3, loc, scale, n_samples=1000, seed=5)
     b = estimate_log_normaliser(t, 3, loc, scale, n_samples=1000, seed=5)
     assert a == b
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_estimate_on_a_gpu_is_the_cpu_estimate() -> None:
+    """The proposal's density (the estimate's main cost) runs on ``device`` in float64: same draws, same log Z up
+    to float64 rounding."""
+    loc, scale = aggregated_posterior(500, 4, seed=3)
+    t = exact_log_ratio(loc, scale)
+    cpu = estimate_log_normaliser(t, 4, loc, scale, n_samples=1000, seed=5)
+    gpu = estimate_log_normaliser(lambda z: t(z.cpu()).to(z.device), 4, loc.cuda(), scale.cuda(), n_samples=1000,
+                                  seed=5, device="cuda")
+    assert gpu.log_z == pytest.approx(cpu.log_z, abs=1e-9) and gpu.ess == pytest.approx(cpu.ess, rel=1e-9)

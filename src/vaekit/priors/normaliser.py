@@ -90,7 +90,7 @@ def estimate_log_normaliser(
     ``loc``/``scale`` ([N, D]) are the posteriors q(z|x_n) of the training rows and ``weights`` their sampling
     weights (None: uniform); the proposal mixes all N of them (cost n_samples x N x D). Without them the proposal is N(0, I) alone (plain Monte Carlo). Seeded: the same
     inputs give the same estimate. ``log_ratio`` is called on float32 batches of at most ``chunk`` rows on
-    ``device``.
+    ``device``, where the proposal's density is evaluated too (in float64); the draws are made on the CPU.
     """
     if n_samples < 2:
         raise ValueError(f"n_samples must be >= 2, got {n_samples}")
@@ -106,8 +106,9 @@ def estimate_log_normaliser(
         mu, sigma = loc.detach().double().cpu(), scale.detach().double().cpu()
         probs = (torch.full((len(mu),), 1.0 / len(mu), dtype=torch.float64) if weights is None
                  else weights.detach().double().cpu() / weights.sum())
-        mixture = DiagonalGaussianMixture(Categorical(probs=probs),
-                                          Independent(Normal(mu, sigma, validate_args=False), 1))
+        # the proposal's density (n_samples x N x D, the estimate's main cost) on ``device``, still in float64
+        mixture = DiagonalGaussianMixture(Categorical(probs=probs.to(device)), Independent(
+            Normal(mu.to(device), sigma.to(device), validate_args=False), 1))
         n_standard = max(1, round(defensive * n_samples))
         n_mixture = n_samples - n_standard
         component = torch.multinomial(probs, n_mixture, replacement=True, generator=generator)
@@ -117,7 +118,8 @@ def estimate_log_normaliser(
                                                            dtype=torch.float64),
         ])
         log_n = standard.log_prob(z)
-        log_r = torch.logaddexp(math.log(defensive) + log_n, math.log1p(-defensive) + _mixture_log_prob(mixture, z))
+        log_mixture = _mixture_log_prob(mixture, z.to(device)).cpu()
+        log_r = torch.logaddexp(math.log(defensive) + log_n, math.log1p(-defensive) + log_mixture)
         log_proposal_gap = log_n - log_r  # log N(z) - log r(z)
         proposal = "defensive-mixture"
     t = torch.cat([log_ratio(z[i:i + chunk].float().to(device)).double().cpu() for i in range(0, len(z), chunk)])
