@@ -274,6 +274,34 @@ def test_cli_detect_saves_a_calibrated_fit_model(fit_run, labelled_csv, tmp_path
     assert not (tmp_path / "uncalibrated").exists()
 
 
+
+def test_cli_detect_model_scores_a_fit_run_with_its_scoring_options(fit_run, labelled_csv, tmp_path, capsys):
+    """Reviewer-found: with --model, --importance-samples and --seed were dropped without a word (always K = 100,
+    seed 0), scikit-learn warned about feature names, and the JSON reported the detector default trim_fraction."""
+    import warnings
+
+    base = ["detect", "--data", str(labelled_csv), "--label-column", "attack", "--model", str(fit_run), "--json"]
+    scores = {}
+    for extra in (("--importance-samples", "3"), ("--importance-samples", "3", "--seed", "1"), ()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no feature-name warning from scikit-learn
+            assert main([*base, *extra]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        scores[extra] = np.array(summary["scores"])
+        assert summary["trim_fraction"] is None
+    assert not np.allclose(scores[("--importance-samples", "3")], scores[()])
+    assert not np.allclose(scores[("--importance-samples", "3")], scores[("--importance-samples", "3", "--seed", "1")])
+    assert main(["score", str(fit_run), "--data", str(labelled_csv), "--label-column", "attack",
+                 "--importance-samples", "3", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    np.testing.assert_allclose(-np.array(scored["scores"]), scores[("--importance-samples", "3")], rtol=1e-4)
+    assert main([*base[:-3], "--model", str(fit_run), "--save", str(tmp_path / "det")]) == 0
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="--importance-samples: ignored with --model"):
+        assert main([*base[:-3], "--model", str(tmp_path / "det"), "--importance-samples", "7",
+                     "--output", str(tmp_path / "o.csv")]) == 0
+
+
 def test_cli_evaluate_of_a_detector_asks_for_data(fit_run, labelled_csv, tmp_path, capsys):
     """A detector trains on every row of its file: no held-out split to evaluate, and no false 'file changed'."""
     base = ["--data", str(labelled_csv), "--label-column", "attack"]

@@ -130,7 +130,7 @@ def test_a_npy_model_is_scored_and_evaluated_on_npy_files(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "run"), "--importance-samples", "5", "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert evaluated["n_test"] == 20 and evaluated["data"].endswith("rows.npy (test split)")  # the fit's split
+    assert evaluated["n_test"] == 20 and evaluated["data"].endswith("rows.npy (test split, memory-mapped)")  # the fit's split
     assert main(["score", str(tmp_path / "run"), "--data", str(tmp_path / "rows.npy"), "--importance-samples", "5",
                  "--output", str(tmp_path / "scores.csv")]) == 0
     assert len((tmp_path / "scores.csv").read_text().splitlines()) == 1 + len(x)
@@ -230,3 +230,58 @@ def test_a_memory_mapped_value_beyond_float32_is_named_not_reported_as_infinite(
     np.save(tmp_path / "big.npy", x)
     with pytest.raises(DataError, match="beyond the float32 range"):
         MappedRows(open_memory_map(tmp_path / "big.npy")).gather(slice(0, 50))
+
+
+def test_memory_mapped_fit_applies_the_test_subsample_tracking_and_records_what_it_chose(tmp_path, capsys):
+    """Reviewer-found: --test-subsample was recorded in run.toml but not applied, trackers were dropped silently,
+    --device auto was refused on a CPU-only path, and run.toml / result.json lacked the chosen likelihood and
+    split."""
+    from vaekit.tracking import Tracker
+
+    x = np.random.default_rng(1).normal(size=(300, 5)).astype(np.float32)
+    np.save(tmp_path / "rows.npy", x)
+    np.savez(tmp_path / "rows.npz", x=x)
+    options = dict(latent_dim=2, hidden=(8,), importance_samples=3, test_subsample=7)
+    seen = []
+
+    class Recorder(Tracker):
+        def on_epoch(self, epoch, metrics):
+            seen.append(epoch)
+
+        def on_end(self, params, metrics, artifacts=()):
+            seen.append(("end", "test_log_likelihood" in metrics))
+
+    _, mapped = fit_memory_mapped(tmp_path / "rows.npy", train=config(), callbacks=[Recorder()], **options)
+    _, memory = fit(tmp_path / "rows.npz", train=config(), **options)
+    assert mapped["n_test"] == memory["n_test"] == 7 and mapped["test_subsample"] == 7
+    assert mapped["test_log_likelihood"] == pytest.approx(memory["test_log_likelihood"], abs=1e-4)  # same 7 rows
+    assert seen == [1, 2, 3, ("end", True)]
+    assert mapped["split"] == memory["split"] and mapped["split_source"] == "data set default"
+    code = main(["fit", "--data", str(tmp_path / "rows.npy"), "--epochs", "1", "--hidden", "8", "--latent-dim", "2",
+                 "--importance-samples", "2", "--device", "auto", "--out", str(tmp_path / "run"), "--json"])
+    assert code == 0
+    assert 'likelihood = "student-t"' in (tmp_path / "run" / "run.toml").read_text()
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["split"] == [0.8, 0.1, 0.1]
+
+
+def test_evaluate_reads_a_memory_mapped_runs_test_split_through_the_map(tmp_path, capsys, monkeypatch):
+    """Reviewer-found: `vaekit evaluate RUN` of a memory-mapped fit loaded the whole file into memory."""
+    from vaekit import fitting
+
+    np.save(tmp_path / "rows.npy", np.random.default_rng(2).normal(size=(400, 5)).astype(np.float32))
+    assert main(["fit", "--data", str(tmp_path / "rows.npy"), "--epochs", "2", "--hidden", "8", "--latent-dim", "2",
+                 "--importance-samples", "50", "--out", str(tmp_path / "run"), "--json"]) == 0
+    fitted = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    monkeypatch.setattr(fitting, "training_data_rows", lambda *a, **k: pytest.fail("read the whole file"))
+    results = []
+    for extra in ([], [], ["--test-subsample", "5"]):
+        assert main(["evaluate", str(tmp_path / "run"), "--importance-samples", "50", "--no-progress", "--json",
+                     *extra]) == 0
+        results.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert results[0]["n_test"] == fitted["n_test"] == 40 and results[2]["n_test"] == 5
+    assert results[0]["test_log_likelihood"] == results[1]["test_log_likelihood"]  # seeded
+    assert results[0]["test_log_likelihood"] == pytest.approx(fitted["test_log_likelihood"], abs=0.05)
+    assert "memory-mapped" in results[0]["data"]
+    np.save(tmp_path / "rows.npy", np.zeros((400, 5), dtype=np.float32))
+    assert main(["evaluate", str(tmp_path / "run")]) == 2
+    assert "changed since this model was trained" in capsys.readouterr().err

@@ -155,6 +155,37 @@ def test_sweep_runs_a_grid_from_a_file_reports_and_resumes(tmp_path, capsys):
     assert code == 2 and "unknown option 'latent'" in err
 
 
+
+def test_sweep_reads_grid_relative_files_and_passes_component_options(tmp_path, capsys, monkeypatch):
+    """Reviewer-found: a relative .npy path was read from the current directory (another file of that name there was
+    silently used), and the grid refused fit's likelihood/prior options and task conditioning."""
+    from vaekit.sweep import load_grid
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "grids").mkdir()
+    np.save(tmp_path / "grids" / "rows.npy", rng.normal(size=(120, 3)).astype(np.float32))
+    np.save(tmp_path / "rows.npy", np.full((5, 7), 1e39))  # a different file of the same name in the cwd
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "grids" / "g.toml").write_text(
+        'name = "mapb"\nseeds = 1\n[options]\ndata = "rows.npy"\nepochs = 1\nhidden = [8]\nlatent_dim = 2\n'
+        'importance_samples = 4\nbatch_size = 50\nlikelihood = "map"\n[grid]\n'
+        'likelihood_kwargs = [{b = 1.0}, {b = 0.001}]\n')
+    _, configs, _ = load_grid(tmp_path / "grids" / "g.toml")
+    assert {c["data"] for c in configs} == {str((tmp_path / "grids" / "rows.npy").resolve())}
+    assert [c["variant"] for c in configs] == ["likelihood_kwargs={b=1.0}", "likelihood_kwargs={b=0.001}"]
+    code, out, err = run(capsys, "sweep", tmp_path / "grids" / "g.toml", "--db", tmp_path / "db.sqlite", "--out",
+                         tmp_path / "rep", "--json", "--no-progress")
+    assert code == 0 and last_json(out)["counts"]["done"] == 2, err
+    (tmp_path / "grids" / "missing.toml").write_text('[options]\ndata = "absent.npy"\n')
+    (tmp_path / "absent.npy").write_bytes((tmp_path / "grids" / "rows.npy").read_bytes())  # only in the cwd
+    code, _, err = run(capsys, "sweep", tmp_path / "grids" / "missing.toml", "--db", tmp_path / "db.sqlite")
+    assert code == 2 and str(tmp_path / "grids" / "absent.npy") in err
+    (tmp_path / "grids" / "typo.toml").write_text('[options]\ndata = "rows.npy"\nlikelihood = "map"\n'
+                                                  'likelihood_kwargs = {bee = 1.0}\n')
+    code, _, err = run(capsys, "sweep", tmp_path / "grids" / "typo.toml", "--db", tmp_path / "db.sqlite")
+    assert code == 2 and "bee" in err and "typo.toml" in err, err
+
+
 def test_reproduce_list_is_a_table_with_runs(capsys, tmp_path):
     code, out, err = run(capsys, "reproduce", "--list", "--db", tmp_path / "none.sqlite", "--json")
     assert code == 0

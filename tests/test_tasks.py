@@ -364,3 +364,31 @@ def test_fit_refuses_task_conditioning_the_data_cannot_feed():
     three.s = np.arange(len(three.x)) % 3
     with pytest.raises(ConfigError, match="pass n_tasks=3"):
         fit(three, n_tasks=2, **TINY)
+
+
+def test_detect_refuses_a_task_conditioned_fit_run_and_names_the_command_that_scores_it(tmp_path, capsys):
+    data = two_task_data(binary=False)
+    np.savez(tmp_path / "tasks.npz", x=data.x, s=data.s)
+    assert main(["fit", "--data", str(tmp_path / "tasks.npz"), "--mmd-alpha", "1", "--latent-dim", "2", "--hidden",
+                 "4", "--epochs", "1", "--batch-size", "20", "--importance-samples", "2", "--out",
+                 str(tmp_path / "vfae")]) == 0
+    capsys.readouterr()
+    assert main(["detect", "--model", str(tmp_path / "vfae"), "--data", str(tmp_path / "tasks.npz")]) == 2
+    assert "conditioned on 2 tasks" in capsys.readouterr().err
+    assert main(["score", str(tmp_path / "vfae"), "--data", str(tmp_path / "tasks.npz"), "--json"]) == 0
+
+
+def test_evaluate_says_why_a_target_task_or_the_knn_accuracy_is_missing(tmp_path, capsys):
+    data = two_task_data(binary=False)
+    np.savez(tmp_path / "tasks.npz", x=data.x, s=data.s, y=data.y)
+    assert main(["fit", "--data", str(tmp_path / "tasks.npz"), "--conditional", "--latent-dim", "2", "--hidden", "4",
+                 "--epochs", "1", "--batch-size", "20", "--importance-samples", "2", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), "--target-task", "5", "--importance-samples", "2"]) == 2
+    assert "task 5 has no rows" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "run"), "--knn-neighbours", "500", "--importance-samples", "2",
+                 "--json"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["knn_accuracy"] is None and "500-NN needs at least 500 labelled rows" in result["knn_accuracy_note"]
+    assert "no kNN accuracy" in err

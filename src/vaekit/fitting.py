@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from .likelihoods import LIKELIHOODS
 from .model import ModelConfig, model_options_of
 from .tracking import final_metrics, finish_trackers
 from .trained import CHECKPOINT_NAME, RESULT_NAME, TrainedModel, default_likelihood, train_vae
-from .training import TrainConfig
+from .training import TrainConfig, TrainResult
 from .validation import check_run_folder
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,17 @@ def fit(
     trained.info.update(columns_info(dataset))
     if target is not None:
         trained.info["target_task"] = int(target)
+    def evaluate() -> dict[str, Any]:
+        return trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples, progress=train.progress)
+
+    return trained, evaluate_and_save(trained, summary, result, out, evaluate, model_options.get("callbacks"))
+
+
+def evaluate_and_save(trained: TrainedModel, summary: dict[str, Any], result: TrainResult, out: str | Path | None,
+                      evaluate: Callable[[], dict[str, Any]], callbacks: Any = None) -> dict[str, Any]:
+    """The end of a fit: save the run (``evaluated: false``) before the test evaluation, evaluate, save again
+    with the metrics; a Ctrl-C during the evaluation keeps the saved run and skips it. Returns the summary (with
+    ``history``) and reports to the trackers in ``callbacks``."""
     saved = False
     try:
         if out is not None:  # save before the (possibly long) evaluation, so that a Ctrl-C there loses nothing
@@ -176,8 +187,7 @@ def fit(
                 raise KeyboardInterrupt
             if result.interrupted:
                 log.warning("saved to %s; evaluating on the test split (Ctrl-C again skips this)", out)
-        summary.update(trained.evaluate(test_set.x, test_set.s, n_samples=importance_samples,
-                                        progress=train.progress))
+        summary.update(evaluate())
     except KeyboardInterrupt:
         if out is None:
             raise
@@ -187,15 +197,15 @@ def fit(
         log.warning("test evaluation skipped; the model is saved in %s (evaluate it later: vaekit evaluate %s)",
                     out, out)
         summary["history"] = result.history
-        return trained, summary
+        return summary
     artifacts = []
     if out is not None:
         save_run(trained, {**summary, "evaluated": True}, result.history, out)
         artifacts = [Path(out) / CHECKPOINT_NAME, Path(out) / RESULT_NAME]
-    finish_trackers(model_options.get("callbacks"), {k: summary[k] for k in ("dataset", "model", "train", "split")},
+    finish_trackers(callbacks, {k: summary[k] for k in ("dataset", "model", "train", "split") if k in summary},
                     final_metrics(summary), artifacts)
     summary["history"] = result.history
-    return trained, summary
+    return summary
 
 
 def check_task_options(dataset: Dataset, options: dict[str, Any]) -> None:
@@ -215,9 +225,9 @@ def check_task_options(dataset: Dataset, options: dict[str, Any]) -> None:
     if n_tasks is None and implied:
         options["n_tasks"] = needed
     elif n_tasks is None and len(np.unique(dataset.s)) > 1:
-        log.warning("%s has task indices (%d tasks) but the model is not conditioned on them; pass n_tasks=%d "
-                    "(vaekit fit --conditional) for a conditioned model, or n_tasks=0 to train without them",
-                    dataset.name, len(np.unique(dataset.s)), needed)
+        log.warning("%s has task indices (%d tasks) but the model is not conditioned on them (a plain VAE); to "
+                    "condition on them pass n_tasks=%d (vaekit fit: --conditional); in Python n_tasks=0 says the "
+                    "plain VAE is meant and silences this", dataset.name, len(np.unique(dataset.s)), needed)
     elif n_tasks and n_tasks < needed:
         raise ConfigError(f"n_tasks={n_tasks}, but the task indices of {dataset.name} run up to {needed - 1}: "
                           f"pass n_tasks={needed}")

@@ -93,12 +93,12 @@ def knn_predict(classifier: KNeighborsClassifier, z: np.ndarray, progress: bool 
 PROBES = ("linear", "mlp")
 
 
-def _probe(name: str, seed: int) -> Any:
+def _probe(name: str, seed: int, early_stopping: bool = True) -> Any:
     if name == "linear":
         return LogisticRegression(max_iter=1000)
     if name == "mlp":
-        return make_pipeline(StandardScaler(), MLPClassifier((64, 64), alpha=1e-3, max_iter=300, early_stopping=True,
-                                                             random_state=seed))
+        return make_pipeline(StandardScaler(), MLPClassifier((64, 64), alpha=1e-3, max_iter=300,
+                                                             early_stopping=early_stopping, random_state=seed))
     raise ValueError(f"unknown probe {name!r}; choose one of {PROBES}")
 
 
@@ -121,9 +121,11 @@ def task_mutual_information(z: np.ndarray, s: np.ndarray, folds: int = 5, seed: 
     if n_folds < 2:
         raise ValueError("every task needs at least two points to estimate I(S;Z)")
     cv = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    # the MLP's early stopping holds out 10 % of a training fold, which needs a row of every task
+    early_stopping = 0.1 * len(s) * (1 - 1 / n_folds) >= len(tasks)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        proba = cross_val_predict(_probe(probe, seed), z, s, cv=cv, method="predict_proba")
+        proba = cross_val_predict(_probe(probe, seed, early_stopping), z, s, cv=cv, method="predict_proba")
     index = np.searchsorted(tasks, s)
     log_q = np.log(np.clip(proba[np.arange(len(s)), index], 1e-12, 1.0))
     return max(0.0, entropy + float(log_q.mean()))

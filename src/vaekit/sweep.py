@@ -13,9 +13,13 @@ the results database of ``vaekit reproduce`` (same engine, workers, Ray backend)
     data = ["cancer", "my_rows.csv"]
     likelihood = ["gaussian", "student-t"]
     latent_dim = [2, 10]
+    likelihood_kwargs = [{}, {nu_min = 2.0}]   # a likelihood's or prior's options as tables
 
-Option names are those of :func:`vaekit.fit` / ``vaekit fit`` (``-`` or ``_``); relative file paths are read
-relative to the grid file.
+Option names are the keyword arguments of :func:`vaekit.fit` (``-`` or ``_``): the model's (:data:`MODEL_OPTIONS`;
+``likelihood_kwargs`` and ``prior_kwargs`` hold what ``vaekit fit`` calls ``--map-b``, ``--nu-min``,
+``--vamp-components``, ...; ``mmd_alpha``/``task_latent_dim``/``n_tasks`` condition on a ``task_column``), the
+training options (:data:`TRAIN_OPTIONS`), the column options and ``data``, ``split``, ``importance_samples``,
+``test_subsample``, ``constant_columns``. Relative file paths are read relative to the grid file.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover - the data load inside the functions
 
 NAME = "sweep"
 #: options a grid may set: fit's model and training options, and the CSV column options
-MODEL_OPTIONS = ("likelihood", "prior", "latent_dim", "hidden", "activation", "dropout", "gated")
-TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "patience", "warmup")
+MODEL_OPTIONS = ("likelihood", "prior", "latent_dim", "hidden", "activation", "dropout", "gated", "likelihood_kwargs",
+                 "prior_kwargs", "n_tasks", "mmd_alpha", "task_latent_dim")
+TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "patience", "warmup", "on_divergence")
 DATA_OPTIONS = ("label_column", "task_column", "ignore_columns", "id_column")
 OTHER_OPTIONS = ("data", "split", "importance_samples", "test_subsample", "constant_columns")
 OPTIONS = (*MODEL_OPTIONS, *TRAIN_OPTIONS, *DATA_OPTIONS, *OTHER_OPTIONS)
@@ -50,9 +55,10 @@ def _key(raw: str, where: str) -> str:
 
 
 def _resolve_data(value: Any, base: Path) -> Any:
-    if isinstance(value, str) and Path(value).suffix.lower() in (".csv", ".npz") and not Path(value).is_absolute():
-        candidate = base / value
-        return str(candidate.resolve()) if candidate.exists() else value
+    """A relative data file path, read relative to the grid file's folder (never the current directory)."""
+    if (isinstance(value, str) and Path(value).suffix.lower() in (".csv", ".npz", ".npy")
+            and not Path(value).expanduser().is_absolute()):
+        return str((base / Path(value).expanduser()).resolve())
     return value
 
 
@@ -99,6 +105,8 @@ def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, An
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}={_short(v)}" for k, v in value.items()) + "}"
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 

@@ -70,10 +70,14 @@ def representation_metrics(trained: TrainedModel, test: Dataset, labelled: Datas
     x, s = model_inputs(trained, test, seed)
     means, samples = encode_rows(trained.model, x, s, seed)
     metrics["active_units"] = active_units(means[rows])
-    if labelled is not None and labelled.y is not None and target.y is not None and len(labelled) >= k:
-        lab_means, _ = encode_rows(trained.model, *model_inputs(trained, labelled, seed), seed)
-        metrics["knn_accuracy"] = knn_accuracy(lab_means, labelled.y, means[rows], target.y, k=k, progress=progress)
+    if labelled is not None and labelled.y is not None and target.y is not None:
         metrics["n_labelled"] = len(labelled)
+        if len(labelled) >= k:
+            lab_means, _ = encode_rows(trained.model, *model_inputs(trained, labelled, seed), seed)
+            metrics["knn_accuracy"] = knn_accuracy(lab_means, labelled.y, means[rows], target.y, k=k,
+                                                   progress=progress)
+        else:
+            metrics["knn_accuracy_note"] = f"{k}-NN needs at least {k} labelled rows, {len(labelled)} given"
     if test.s is not None and len(np.unique(test.s)) >= 2:
         metrics.update(task_mutual_information_bounds(samples, test.s, seed=seed))
     return metrics
@@ -85,7 +89,11 @@ def labelled_rows(train: Dataset, target_task: int | None) -> Dataset | None:
         return None
     if target_task is None or train.s is None:
         return train
-    return train.subset(np.flatnonzero(train.s == target_task))
+    rows = np.flatnonzero(train.s == target_task)
+    if not len(rows):
+        raise ConfigError(f"task {target_task} has no rows in {train.name}'s training split; the tasks there are "
+                          f"{sorted(set(train.s.tolist()))}")
+    return train.subset(rows)
 
 
 # ------------------------------------------------------------------------------------------- the VFAE's alpha

@@ -10,7 +10,8 @@ standardised data agree to float rounding (the running mean and variance are acc
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,9 @@ from .data.dataset import split_indices, validate_matrix
 from .data.files import USER_SPLIT
 from .data.mapped import RELEASE_BYTES, MappedRows, open_memory_map, scan_rows
 from .data.sources import sha256_of
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
-from .fitting import save_run, training_options
+from .fitting import evaluate_and_save, training_options
 from .likelihoods import LIKELIHOODS
 from .model import VAE
 from .trained import TrainedModel, default_likelihood, finite_or_none
@@ -76,18 +77,24 @@ def fit_memory_mapped(
     split: Sequence[float] | None = None,
     importance_samples: int = 100,
     constant_columns: str = "error",
-    out: str | Path | None = None,
+    out: str | Path | Callable[[str], str | Path] | None = None,
     train: TrainConfig | None = None,
     member: str = "x",
     release_bytes: int = RELEASE_BYTES,
+    test_subsample: int | None = None,
     **model_options: Any,
 ) -> tuple[TrainedModel, dict[str, Any]]:
     """Train on the rows of a ``.npy`` file (or the uncompressed ``member`` of a ``.npz``) without loading it.
 
-    Same arguments, summary and saved run as :func:`vaekit.fitting.fit`; resident memory stays bounded
-    independently of the file's size (see :mod:`vaekit.data.mapped`). Training runs on the CPU.
+    Same arguments, summary and saved run as :func:`vaekit.fitting.fit` (the run is saved before the test
+    evaluation, so a Ctrl-C there keeps it); resident memory stays bounded independently of the file's size (see
+    :mod:`vaekit.data.mapped`). Training runs on the CPU (``device="auto"`` means the CPU here). ``out`` may also be
+    a function of the chosen likelihood that returns the folder (how ``vaekit fit`` names its default folder).
     """
     train = training_options(train, model_options)
+    callbacks = model_options.pop("callbacks", None)
+    if train.device == "auto":
+        train = replace(train, device="cpu")
     if train.device not in (None, "cpu"):
         raise ConfigError("memory-mapped data train on the CPU only; drop --device or load the data into memory")
     if model_options.get("n_tasks"):
@@ -110,31 +117,73 @@ def fit_memory_mapped(
     if likelihood == "bernoulli" and not scan["binary"]:
         raise DataError("the Bernoulli likelihood needs binary data (0/1), but the training split has other "
                         "values; binarise the data first or choose a continuous likelihood (gaussian, map, student-t)")
+    if callable(out):
+        out = out(likelihood)
     preprocessor = streaming_preprocessor(raw_train, LIKELIHOODS[likelihood].standardise, constant_columns, scan)
     torch.manual_seed(train.seed)
     model = VAE(len(preprocessor.keep_), latent_dim, likelihood, prior, hidden, **model_options)
     trained = TrainedModel(model, preprocessor)
     transform = _model_inputs(preprocessor)
     width = len(preprocessor.keep_)
-    train_x, val_x, test_x = (MappedRows(array, idx, transform, width, release_bytes)
-                              for idx in (train_idx, val_idx, test_idx))
-    result = Trainer(train).fit(model, train_x, val_x if len(val_x) else None)
+    train_x, val_x = (MappedRows(array, idx, transform, width, release_bytes) for idx in (train_idx, val_idx))
+    result = Trainer(train, callbacks=callbacks).fit(model, train_x, val_x if len(val_x) else None)
     summary: dict[str, Any] = {
         "dataset": path.stem, "memory_mapped": True,
-        "n_train": len(train_x), "n_val": len(val_x), "n_test": len(test_x),
+        "n_train": len(train_x), "n_val": len(val_x), "n_test": len(test_idx),
         "model": model.config.to_dict(), "train": train.to_dict(),
         "constant_columns": preprocessor.constant_columns_,
         **{k: v for k, v in result.to_dict().items() if k != "history"},
+        "split": list(fractions), "split_source": "given" if split else "data set default",
     }
-    if len(test_x):
-        summary.update(_test_metrics(model, test_x, importance_samples))
-    trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path)}
+    test_idx = subsample_indices(test_idx, test_subsample, train.seed)
+    if test_subsample is not None:
+        summary.update(test_subsample=int(test_subsample), n_test=len(test_idx))
+    test_x = MappedRows(array, test_idx, transform, width, release_bytes)
+    trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path),
+                    "memory_mapped": True, "member": member}
     if path.suffix.lower() == ".npy" or member == "x":  # what load_file reads: `vaekit evaluate` finds the test split
         trained.info.update(data_path=str(path.resolve()), data_sha256=sha256_of(path))
-    if out is not None:
-        save_run(trained, summary, result.history, out)
-    summary["history"] = result.history
-    return trained, summary
+
+    def evaluate() -> dict[str, Any]:
+        return _test_metrics(model, test_x, importance_samples) if len(test_x) else {}
+
+    return trained, evaluate_and_save(trained, summary, result, out, evaluate, callbacks)
+
+
+def evaluate_memory_mapped(trained: TrainedModel, importance_samples: int, test_subsample: int | None = None,
+                           seed: int = 0) -> tuple[dict[str, Any], str]:
+    """The test metrics of a model trained by :func:`fit_memory_mapped`, on its file's test split read through
+    the memory map (bounded memory, as training); the file must still be where it was, unchanged. Returns the
+    metrics and a description of the rows."""
+    info = trained.info
+    recorded = info.get("data_path") or info.get("path")
+    path = Path(str(recorded))
+    if not path.is_file():
+        raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; move it back for its test "
+                                   "split, or pass --data PATH to evaluate every row of a file")
+    if info.get("data_sha256") and sha256_of(path) != info["data_sha256"]:
+        raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
+                        "or pass --data FILE to evaluate every row of a file")
+    array = open_memory_map(path, str(info.get("member", "x")))
+    _, _, test_idx = split_indices(len(array), tuple(info["split"]), int(info.get("seed", 0)))
+    test_idx = subsample_indices(test_idx, test_subsample, seed)
+    rows = MappedRows(array, test_idx, _model_inputs(trained.preprocessor), len(trained.preprocessor.keep_))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        metrics = _test_metrics(trained.model, rows, importance_samples) if len(rows) else {}
+    return {**metrics, "n_test": len(rows)}, f"{path} (test split, memory-mapped)"
+
+
+def subsample_indices(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """A seeded random subset of ``n`` of ``rows`` in their order, as :func:`vaekit.fitting.subsample_rows`
+    picks it (all when ``n`` is None or larger)."""
+    if n is None:
+        return rows
+    if n < 1:
+        raise ConfigError(f"--test-subsample must be >= 1, got {n}")
+    if n >= len(rows):
+        return rows
+    return rows[np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))]
 
 
 def _test_metrics(model: VAE, test_x: MappedRows, importance_samples: int, block: int = 10_000) -> dict[str, Any]:

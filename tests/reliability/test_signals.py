@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from vaekit import TrainedModel
 
@@ -15,8 +16,9 @@ FIT = [sys.executable, "-m", "vaekit.cli", "fit", "--data", "cancer", "--likelih
        "2", "--hidden", "16", "--batch-size", "50", "--epochs", "100000", "--patience", "0", "--json"]
 
 
-def _start(out, samples):
-    proc = subprocess.Popen(FIT + ["--importance-samples", str(samples), "--out", str(out)],
+def _start(out, samples, data=None):
+    command = FIT if data is None else [*FIT[:5], str(data), *FIT[6:]]  # a .npy file: the memory-mapped path
+    proc = subprocess.Popen(command + ["--importance-samples", str(samples), "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stderr.readline()
     assert "training on" in first, first
@@ -24,9 +26,14 @@ def _start(out, samples):
     return proc
 
 
-def test_second_ctrl_c_skips_the_evaluation_and_keeps_the_saved_model(tmp_path):
+@pytest.mark.parametrize("memory_mapped", [False, True])
+def test_second_ctrl_c_skips_the_evaluation_and_keeps_the_saved_model(tmp_path, memory_mapped):
     out = tmp_path / "run"
-    proc = _start(out, samples=500_000)  # an evaluation far longer than the test waits
+    data = None
+    if memory_mapped:  # reviewer-found: the memory-mapped path saved only after its evaluation
+        data = tmp_path.parent / f"{tmp_path.name}-rows.npy"
+        np.save(data, np.random.default_rng(0).normal(size=(500, 30)).astype(np.float32))
+    proc = _start(out, samples=500_000, data=data)  # an evaluation far longer than the test waits
     proc.send_signal(signal.SIGINT)
     lines = []
     while True:

@@ -120,6 +120,44 @@ def _warn_training_options(args: argparse.Namespace) -> None:
                       "options are ignored", stacklevel=2)
 
 
+def _saved_detector(args: argparse.Namespace) -> VAEDetector:
+    """The detector of ``--model``: a saved detector scores with its own importance noise (its K and seed); a
+    ``vaekit fit`` folder with ``--importance-samples`` and ``--seed``, as ``vaekit score`` does."""
+    from ..detect import VAEDetector
+    from ..errors import ConfigError
+    from ..trained import DETECTOR_CHECKPOINT_NAME, TrainedModel
+
+    path = Path(args.model)
+    if path.is_dir() and not (path / DETECTOR_CHECKPOINT_NAME).is_file():
+        trained = TrainedModel.load(path)
+        if trained.model.config.n_tasks:
+            raise ConfigError(f"{path} holds a model conditioned on {trained.model.config.n_tasks} tasks; detect "
+                              "scores rows without task indices: score it with vaekit score (with the task column) "
+                              "instead")
+        ignored = ["--device"] if args.device is not None else []
+        detector = VAEDetector.from_trained(trained, importance_samples=args.importance_samples,
+                                            random_state=args.seed)
+    else:
+        ignored = [f"--{name.replace('_', '-')}" for name, default in
+                   (("importance_samples", 100), ("seed", 0), ("device", None)) if getattr(args, name) != default]
+        detector = VAEDetector.load(path)
+    if ignored:
+        warnings.warn(f"{', '.join(ignored)}: ignored with --model (it scores on the CPU; a saved detector with the "
+                      "importance samples it was saved with)", stacklevel=2)
+    return detector
+
+
+def _named_rows(detector: VAEDetector, x: np.ndarray) -> Any:
+    """``x`` as a DataFrame with the detector's column names when it has them (rows already aligned by name),
+    so scikit-learn's feature-name check sees what the detector was fitted on."""
+    names = getattr(detector, "feature_names_in_", None)
+    if names is None:
+        return x
+    import pandas as pd
+
+    return pd.DataFrame(x, columns=list(names))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
@@ -136,17 +174,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with lock:
         if args.model is not None:
             _warn_training_options(args)
-            detector = VAEDetector.load(args.model)
+            detector = _saved_detector(args)
             if args.save is not None:
                 _check_save_folder(args.save, detector)
             dataset = align_columns(detector.trained_, dataset)
+            rows = _named_rows(detector, dataset.x)
             if not hasattr(detector, "decision_scores_"):  # a model saved by vaekit fit: threshold from these rows
                 detector.set_params(contamination=0.1 if args.contamination is None else args.contamination)
-                detector.calibrate(dataset.x)
+                detector.calibrate(rows)
                 threshold_from = "scored rows"
             elif args.contamination is not None:
                 detector.set_contamination(args.contamination)
-            scores = detector.decision_function(dataset.x)
+            scores = detector.decision_function(rows)
         else:
             if args.save is not None:
                 _check_save_folder(args.save, None)  # before training
@@ -180,7 +219,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "data": str(args.data), "n_rows": int(len(scores)), "n_flagged": int(flagged.sum()),
         "threshold": finite_or_none(detector.threshold_), "contamination": detector.contamination,
         "threshold_from": threshold_from,
-        "likelihood": detector.likelihood, "prior": detector.prior, "trim_fraction": detector.trim_fraction,
+        "likelihood": detector.likelihood, "prior": detector.prior,
+        "trim_fraction": None if threshold_from == "scored rows" else detector.trim_fraction,
         "model": None if args.model is None else str(args.model),
         "saved": None if args.save is None else str(args.save),
         "output": args.output, "non_finite_scores": int((~np.isfinite(scores)).sum()),
@@ -195,7 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if ids is not None:
             summary["ids"] = ids
     quality = "" if y is None else f"; ROC-AUC {fmt(summary['roc_auc'], 3)}, AP {fmt(summary['average_precision'], 3)}"
-    source = (f"saved detector {args.model}" if args.model
+    source = (f"{'saved model' if threshold_from == 'scored rows' else 'saved detector'} {args.model}" if args.model
               else f"{detector.likelihood} VAE, {result.epochs_run} epochs")
     line = (f"{args.data}: {source}; {summary['n_flagged']}/{summary['n_rows']} rows flagged{quality}"
             + (f"; scores in {args.output}" if args.output else ""))

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..trained import TrainedModel
 
     trained = TrainedModel.load(args.model_dir)
+    if trained.info.get("memory_mapped") and args.data is None:
+        return _evaluate_memory_mapped(trained, args)
     test, labelled, what, target = evaluation_rows(trained, args.data, args)
     asked = getattr(args, "target_task", None)
     if asked is not None and (test.s is None or asked not in set(test.s.tolist())):
@@ -71,7 +73,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics["target_task"] = int(target)
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("active_units", "knn_accuracy", "task_mutual_information")
                       if metrics.get(k) is not None)
+    if metrics.get("knn_accuracy_note"):
+        shown += f"{'; ' if shown else ''}no kNN accuracy: {metrics['knn_accuracy_note']}"
     say(args, f"{what}: {test_metrics_text(metrics, args.importance_samples)}" + (f"; {shown}" if shown else ""))
+    return metrics
+
+
+def _evaluate_memory_mapped(trained: TrainedModel, args: argparse.Namespace) -> dict[str, Any]:
+    """A model fitted on a memory-mapped file: its test split's log-likelihood through the map (bounded memory).
+    Active units and the kNN accuracy need rows in memory: pass --data for them."""
+    from ..trained_mapped import evaluate_memory_mapped
+
+    if args.target_task is not None:
+        raise ConfigError("--target-task: a memory-mapped file has no task indices")
+    normaliser = None
+    if args.log_normaliser:  # no posteriors of training rows in memory: AIS, or importance sampling from N(0, I)
+        normaliser = trained.reestimate_log_normaliser(method=args.log_normaliser, seed=args.seed)
+        if normaliser is None:
+            raise ConfigError(f"--log-normaliser: this model's prior ({trained.model.prior.name}) is normalised")
+    metrics, what = evaluate_memory_mapped(trained, args.importance_samples, args.test_subsample, args.seed)
+    metrics.update(normaliser or {}, data=what, seed=args.seed)
+    if args.test_subsample is not None:
+        metrics["test_subsample"] = args.test_subsample
+    say(args, f"{what}: {test_metrics_text(metrics, args.importance_samples)}")
     return metrics
 
 

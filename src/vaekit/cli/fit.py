@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,27 +172,28 @@ def memory_mapped(args: argparse.Namespace) -> bool:
 
 
 def _fit_memory_mapped(args: argparse.Namespace, train: TrainConfig) -> dict[str, Any]:
-    from ..fitting import save_run
-    from ..trained import default_likelihood
     from ..trained_mapped import fit_memory_mapped
 
     if args.conditional or args.mmd_alpha or args.task_latent_dim or args.target_task is not None:
         raise ConfigError("task options need the in-memory path: a memory-mapped file has no task column")
-    if args.out is None and args.likelihood is None:  # named by the likelihood the training rows choose
-        for binary in (False, True):
-            check_run_folder(check_output_dir(_default_out(args, default_likelihood(binary))))
-        trained, summary = fit_memory_mapped(args.data, train=train, **_model_arguments(args))
-        args.out = _default_out(args, summary["model"]["likelihood"])
-        with output_lock(args.out):
-            save_run(trained, {k: v for k, v in summary.items() if k != "history"}, summary["history"], args.out)
-    else:
-        args.out = args.out or check_run_folder(check_output_dir(_default_out(args, args.likelihood)))
-        with output_lock(args.out):
-            _, summary = fit_memory_mapped(args.data, out=args.out, train=train, **_model_arguments(args))
+    with contextlib.ExitStack() as stack:
+        def default_folder(likelihood: str) -> Path:  # named by the likelihood the training rows chose
+            args.out = check_run_folder(check_output_dir(_default_out(args, likelihood)))
+            stack.enter_context(output_lock(args.out))
+            return args.out
+
+        if args.out is not None:
+            stack.enter_context(output_lock(args.out))
+        _, summary = fit_memory_mapped(args.data, out=args.out or default_folder, train=train,
+                                       test_subsample=args.test_subsample, callbacks=tracking_callbacks(args),
+                                       **_model_arguments(args))
+    args.likelihood = summary["model"]["likelihood"]  # run.toml repeats the run as saved
     summary.pop("history")
     summary["out"] = str(args.out)
     summary["config_file"] = str(save_run_config(args, Path(args.out)))  # as the in-memory path
+    split = "/".join(f"{100 * f:g}" for f in summary["split"])
     say(args, f"{summary['dataset']} (memory-mapped): {summary['model']['likelihood']} VAE, "
-              f"{summary['epochs_run']} epochs ({summary['train_seconds']:.1f} s); "
+              f"{summary['epochs_run']} epochs ({summary['train_seconds']:.1f} s); split {split} train/val/test "
+              f"({summary['split_source']}; {summary['n_train']} training rows); "
               f"{test_metrics_text(summary, args.importance_samples)}; saved to {args.out}")
     return summary

@@ -85,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"vaekit {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
+    except MemoryError as err:  # numpy's _ArrayMemoryError too
+        if args.debug:
+            traceback.print_exc()
+        print(f"vaekit {args.command}: error: out of memory ({_one_line(err) or 'no detail'}); use smaller data or "
+              "batches, or a .npy file with --memory-map where the command offers it", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(result, allow_nan=False, default=str))
     if result.get("exit_status"):  # finished, with a result to report, but not successfully (e.g. runs failed)

@@ -86,5 +86,35 @@ def check_options(configs: Sequence[dict[str, Any]], where: str) -> None:
                 continue
             marker = json.dumps([key, config[key]], default=str)
             if marker not in checked:
-                convert(actions[key], config[key], where)
+                if key in actions:
+                    convert(actions[key], config[key], where)
                 checked.add(marker)
+        marker = json.dumps([config.get(k) for k in COMPONENT_KEYS], default=str)
+        if marker not in checked:
+            _check_components(config, where)
+            checked.add(marker)
+
+
+#: the options without a ``vaekit fit`` flag of their own, checked by building a tiny model with them
+COMPONENT_KEYS = ("likelihood", "prior", "likelihood_kwargs", "prior_kwargs", "n_tasks", "mmd_alpha",
+                  "task_latent_dim")
+
+
+def _check_components(config: dict[str, Any], where: str) -> None:
+    """Refuse likelihood/prior options and task settings that the model would refuse, before any run starts."""
+    from ..errors import ConfigError
+    from ..model import VAE
+
+    for key in ("likelihood_kwargs", "prior_kwargs"):
+        if not isinstance(config.get(key, {}), dict):
+            raise ConfigError(f"{where}: {key} must be a table of options, e.g. {{b = 0.001}}, got {config[key]!r}")
+    n_tasks = config.get("n_tasks", 0)
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 0:
+        raise ConfigError(f"{where}: n_tasks must be a whole number >= 0, got {n_tasks!r}")
+    tasks = n_tasks or (2 if config.get("mmd_alpha") or config.get("task_latent_dim") else 0)
+    try:
+        VAE(2, 2, config.get("likelihood") or "student-t", config.get("prior", "standard"), (2,), n_tasks=tasks,
+            mmd_alpha=float(config.get("mmd_alpha", 0.0)), task_latent_dim=int(config.get("task_latent_dim", 0)),
+            likelihood_kwargs=config.get("likelihood_kwargs", {}), prior_kwargs=config.get("prior_kwargs", {}))
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from None
