@@ -187,7 +187,8 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
             ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"{path} is not a loadable vaekit checkpoint (truncated, corrupt or unsafe: {first[:200]}); "
+            f"{path} is not a loadable vaekit checkpoint (truncated, corrupt or unsafe: "
+            f"{first if len(first) <= 200 else first[:197] + '...'}); "
             "retrain or restore the file"
         ) from err
     if not isinstance(record, dict) or record.get("format") != FORMAT:

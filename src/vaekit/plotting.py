@@ -134,14 +134,22 @@ class _TsneReport(io.TextIOBase):
 
 
 def plot_latent(z: np.ndarray, colour: np.ndarray | None, path: Path, method: str, what: str,
-                progress: bool | None = None) -> Path:
+                progress: bool | None = None, rows: str = "test rows") -> Path:
+    """2-d embedding of ``z`` coloured by ``colour`` (a legend for up to 10 classes, else a colour bar)."""
     plt = _pyplot()
     xy, how = embed_2d(z, method, progress=progress)
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    points = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=6, cmap="tab10" if colour is not None else None)
-    if colour is not None:
-        fig.colorbar(points, ax=ax, label=what)
-    ax.set_title(f"latent space ({how}), {len(z)} test rows")
+    classes = np.unique(colour) if colour is not None else []
+    if colour is not None and len(classes) <= 10:
+        for k, value in enumerate(classes):
+            mine = colour == value
+            ax.scatter(xy[mine, 0], xy[mine, 1], s=6, color=plt.get_cmap("tab10")(k), label=str(value))
+        ax.legend(title=what, markerscale=2, fontsize="small")
+    else:
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=6, cmap="viridis" if colour is not None else None)
+        if colour is not None:
+            fig.colorbar(points, ax=ax, label=what)
+    ax.set_title(f"latent space ({how}), {len(z)} {rows}")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -248,7 +256,9 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
         subset = dataset.subset(rows)
         z = trained.transform(subset.x, subset.s)
         colour, what = (subset.y, "label") if subset.y is not None else (subset.s, "task")
-        files.append(plot_latent(z, colour, out / "latent.png", embedding, what, progress))
+        own_test_split = data is None and trained.info.get("split") and detector is None
+        files.append(plot_latent(z, colour, out / "latent.png", embedding, what, progress,
+                                 "test rows" if own_test_split else "rows"))
         shape = dataset.meta.get("image_shape")
         if shape is not None and trained.model.task_latent is None:
             n = min(8, len(subset))
