@@ -200,7 +200,9 @@ def test_report_without_runs_says_what_to_run(capsys, tmp_path):
         if db.name == "empty.sqlite":
             Store(db).close()
         code, _, err = run(capsys, "report", "toy", "--db", db)
-        assert code == 2 and "nothing run yet" in err and "vaekit reproduce toy" in err, err
+        assert code == 2 and "nothing run yet" in err and "vaekit reproduce toy`" in err, err
+        code, _, err = run(capsys, "report", "toy", "--db", db, "--budget", "full")
+        assert code == 2 and "vaekit reproduce toy --full`" in err, err
 
 
 def test_datasets_columns_stay_aligned(capsys):

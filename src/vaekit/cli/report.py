@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or Path("results") / target.name
     if args.raw is not None:
         return _from_raw(args, target, out)
-    nothing = f"nothing run yet for {args.target} in {args.db} — run `vaekit reproduce {args.target}`"
+    flag = "" if args.budget in (None, "quick") else (" --full" if args.budget == "full" else f" --budget {args.budget}")
+    nothing = f"nothing run yet for {args.target} in {args.db} — run `vaekit reproduce {args.target}{flag}`"
     if not args.db.is_file():
         raise ConfigError(nothing)
     check_database(args.db)
