@@ -190,3 +190,18 @@ def test_a_loaded_implicit_prior_model_samples(tmp_path):
     torch.manual_seed(0)
     rows = loaded.sample(5)
     assert rows.shape == (5, 4) and np.isfinite(rows).all()
+
+
+def test_evaluate_reestimates_log_z_by_importance_from_the_training_split(capsys, tmp_path) -> None:
+    """Reviewer-found: the proposal came from the *labelled* rows, so an unlabelled file fell back to N(0, I)."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 0.3, (150, 3)), rng.normal(2, 0.3, (150, 3))]).astype(np.float32)
+    np.savez(tmp_path / "rows.npz", x=x)  # no labels
+    assert main(["fit", "--data", str(tmp_path / "rows.npz"), "--likelihood", "gaussian", "--prior", "implicit",
+                 "--latent-dim", "2", "--hidden", "16", "--epochs", "2", "--batch-size", "50", "--ratio-epochs", "1",
+                 "--importance-samples", "2", "--out", str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "m"), "--log-normaliser", "importance", "--importance-samples", "2",
+                 "--json", "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["log_normaliser_proposal"] == "defensive-mixture"

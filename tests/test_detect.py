@@ -288,7 +288,7 @@ def test_cli_detect_model_scores_a_fit_run_with_its_scoring_options(fit_run, lab
             assert main([*base, *extra]) == 0
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         scores[extra] = np.array(summary["scores"])
-        assert summary["trim_fraction"] is None
+        assert summary["trim_fraction"] is None and summary["epochs_run"] == 2  # the fit run's, recorded at fit
     assert not np.allclose(scores[("--importance-samples", "3")], scores[()])
     assert not np.allclose(scores[("--importance-samples", "3")], scores[("--importance-samples", "3", "--seed", "1")])
     assert main(["score", str(fit_run), "--data", str(labelled_csv), "--label-column", "attack",

@@ -176,3 +176,17 @@ def test_bernoulli_rows_keeps_the_elementwise_path_for_one_sample():
     assert torch.equal(BernoulliRows(logits).log_prob(x), elementwise)
     several = torch.cat([logits, logits])  # K = 2: the product path, equal to rounding only
     torch.testing.assert_close(BernoulliRows(several).log_prob(x)[0], elementwise[0], rtol=1e-5, atol=1e-3)
+
+
+def test_unknown_component_options_are_refused_naming_the_accepted_ones():
+    """Reviewer-found: fit(X, likelihood_kwargs={"nu": 3}) raised a bare TypeError from deep in the constructor."""
+    from vaekit import VAE
+    from vaekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="student-t likelihood takes no option 'nu'; its options: nu_init"):
+        VAE(3, 2, "student-t", likelihood_kwargs={"nu": 3})
+    with pytest.raises(ConfigError, match="map likelihood takes no option 'bb'; its options: b, variance_floor"):
+        VAE(3, 2, "map", likelihood_kwargs={"bb": 1})  # MAP passes **kwargs on to the Gaussian head
+    with pytest.raises(ConfigError, match="implicit prior takes no option 'ratio_epoch'; its options: ratio_epochs"):
+        VAE(3, 2, prior="implicit", prior_kwargs={"ratio_epoch": 1})
+    assert VAE(3, 2, "map", likelihood_kwargs={"b": 0.5, "bounded_mean": True}).likelihood is not None

@@ -285,3 +285,29 @@ def test_evaluate_reads_a_memory_mapped_runs_test_split_through_the_map(tmp_path
     np.save(tmp_path / "rows.npy", np.zeros((400, 5), dtype=np.float32))
     assert main(["evaluate", str(tmp_path / "run")]) == 2
     assert "changed since this model was trained" in capsys.readouterr().err
+
+
+def test_likelihood_options_without_a_likelihood_are_refused_on_the_memory_mapped_path(tmp_path, capsys):
+    """Reviewer-found: --nu-init/--bounded-mean were dropped without a word when the likelihood was left to the data."""
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32))
+    tiny = ["--epochs", "1", "--hidden", "4", "--latent-dim", "2", "--importance-samples", "2", "--batch-size", "20"]
+    assert main(["fit", "--data", str(tmp_path / "rows.npy"), "--nu-init", "3", *tiny, "--out", str(tmp_path / "a")]) == 2
+    assert "--nu-init needs --likelihood" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert main(["fit", "--data", str(tmp_path / "rows.npy"), "--likelihood", "student-t", "--nu-init", "3", *tiny,
+                 "--out", str(tmp_path / "b"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"]["likelihood_kwargs"]["nu_init"] == 3
+
+
+@pytest.mark.parametrize("options", [{"test_subsample": 0}, {"importance_samples": 0}, {"test_subsample": 2.5}])
+def test_evaluation_options_are_checked_before_training_on_both_paths(tmp_path, monkeypatch, options):
+    """Reviewer-found: a bad test_subsample failed only after training (and importance_samples was not checked at all
+    on the memory-mapped path)."""
+    from vaekit.errors import ConfigError
+    from vaekit.training import Trainer
+
+    np.save(tmp_path / "rows.npy", binary_rows(100, 4))
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("trained before checking the options"))
+    for run in (lambda: fit(binary_rows(100, 4), latent_dim=2, hidden=(4,), **options),
+                lambda: fit_memory_mapped(tmp_path / "rows.npy", latent_dim=2, hidden=(4,), **options)):
+        with pytest.raises(ConfigError, match="must be a whole number >= 1"):
+            run()

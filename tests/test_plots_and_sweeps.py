@@ -153,6 +153,12 @@ def test_sweep_runs_a_grid_from_a_file_reports_and_resumes(tmp_path, capsys):
     (tmp_path / "bad.toml").write_text('[grid]\nlatent = [1]\n')
     code, _, err = run(capsys, "sweep", tmp_path / "bad.toml", "--db", tmp_path / "db.sqlite")
     assert code == 2 and "unknown option 'latent'" in err
+    for text, message in (('seeds = 2.5\n[options]\ndata = "rows.csv"\n', "seeds must be"),
+                          ('options = 3\n', "[options] must be a table"),
+                          ('metric = "knn_accuracy"\n[options]\ndata = "rows.csv"\n', "unknown entries ['metric']")):
+        (tmp_path / "bad.toml").write_text(text)  # reviewer-found: tracebacks, and a metric silently ignored
+        code, _, err = run(capsys, "sweep", tmp_path / "bad.toml", "--db", tmp_path / "db.sqlite")
+        assert code == 2 and message in err and "Traceback" not in err, err
 
 
 

@@ -392,3 +392,16 @@ def test_evaluate_says_why_a_target_task_or_the_knn_accuracy_is_missing(tmp_path
     result = json.loads(out.strip().splitlines()[-1])
     assert result["knn_accuracy"] is None and "500-NN needs at least 500 labelled rows" in result["knn_accuracy_note"]
     assert "no kNN accuracy" in err
+
+
+def test_representation_metrics_explain_a_task_with_a_single_evaluated_row():
+    """Reviewer-found: one row of a task made I(S;Z) raise (a traceback from vaekit evaluate --test-subsample)."""
+    data = two_task_data(binary=False)
+    trained, _ = train_vae(data, None, likelihood="gaussian", latent_dim=2, hidden=(4,),
+                           train=TrainConfig(epochs=1, batch_size=20), n_tasks=2)
+    rows = np.r_[np.flatnonzero(data.s == 0)[:5], np.flatnonzero(data.s == 1)[:1]]
+    metrics = representation_metrics(trained, data.subset(rows), None, None, n_samples=2)
+    assert metrics["task_mutual_information"] is None
+    assert "the rarest has 1" in metrics["task_mutual_information_note"]
+    rows = np.r_[np.flatnonzero(data.s == 0)[:5], np.flatnonzero(data.s == 1)[:2]]
+    assert representation_metrics(trained, data.subset(rows), None, None, n_samples=2)["task_mutual_information"] >= 0

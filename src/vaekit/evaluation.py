@@ -65,7 +65,8 @@ def log_likelihood(
     block_rows: int | None = None,
     progress: bool | None = False,
 ) -> torch.Tensor:
-    """Per-point importance-sampled estimate of log p(x[|s]) with ``n_samples`` samples from q(z|x[, s]).
+    """Per-point importance-sampled estimate of log p(x[|s]) with ``n_samples`` samples from q(z|x[, s])
+    (Burda et al., 2016; the thesis's Eqs. 5.36, 5.37 with task conditioning).
 
     log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,  z_k ~ q(z|x).
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .checkpoint import python_values, replace_directory
 from .data import Dataset, check_task_count, columns_info, from_array, load_dataset, training_data
+from .data.dataset import seeded_subset
 from .data.sources import sha256_of
 from .errors import ConfigError, DataError, DatasetNotFoundError
 from .interrupts import deferred_interrupts
@@ -108,9 +109,8 @@ def fit(
     ``callbacks`` (in ``model_options``) receive per-epoch records, see :mod:`vaekit.tracking`. Training options may
     also come as keywords instead of ``train=``: ``fit(X, epochs=30, lr=5e-4)``.
     """
-    train, importance_samples = training_options(train, model_options), python_values(importance_samples)
-    if isinstance(importance_samples, bool) or not isinstance(importance_samples, int) or importance_samples < 1:
-        raise ConfigError(f"importance_samples must be a whole number >= 1, got {importance_samples!r}")
+    train = training_options(train, model_options)
+    importance_samples = check_evaluation_options(importance_samples, test_subsample)
     if model is not None:
         keywords = set(model_options) - {"callbacks"}
         if likelihood is not None or prior != "standard" or latent_dim != 20 or tuple(hidden) != (500, 500) or keywords:
@@ -160,7 +160,7 @@ def fit(
         summary.update(test_subsample=int(test_subsample), n_test=len(test_set))
     trained.info.update({"dataset": dataset.name, "split": list(split or dataset.split), "seed": train.seed,
                          **_file_identity(dataset)})
-    trained.info.update(columns_info(dataset))
+    trained.info.update(columns_info(dataset), epochs_run=result.epochs_run)
     if target is not None:
         trained.info["target_task"] = int(target)
     def evaluate() -> dict[str, Any]:
@@ -208,6 +208,18 @@ def evaluate_and_save(trained: TrainedModel, summary: dict[str, Any], result: Tr
     return summary
 
 
+def check_evaluation_options(importance_samples: Any, test_subsample: Any) -> int:
+    """``importance_samples`` as an int, after checking it and ``test_subsample`` (whole numbers >= 1; the
+    subsample may be None) before any training."""
+    for name, value in (("importance_samples", importance_samples), ("test_subsample", test_subsample)):
+        value = python_values(value)
+        if value is None and name == "test_subsample":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(python_values(importance_samples))
+
+
 def check_task_options(dataset: Dataset, options: dict[str, Any]) -> None:
     """Check and complete a fit's task conditioning (chapter 5) in ``options``, in place. The VFAE's MMD
     (``mmd_alpha``) and the beta-CVAE's task latent (``task_latent_dim``) imply conditioning on every task of the
@@ -235,13 +247,8 @@ def check_task_options(dataset: Dataset, options: dict[str, Any]) -> None:
 
 def subsample_rows(data: Dataset, n: int | None, seed: int) -> Dataset:
     """A seeded random subset of ``n`` rows in their original order (all rows when ``n`` is None or larger)."""
-    if n is None:
-        return data
-    if n < 1:
-        raise ConfigError(f"--test-subsample must be >= 1, got {n}")
-    if n >= len(data):
-        return data
-    return data.subset(np.sort(np.random.default_rng(seed).choice(len(data), n, replace=False)))
+    rows = seeded_subset(np.arange(len(data)), n, seed)
+    return data if len(rows) == len(data) else data.subset(rows)
 
 
 def save_run(trained: TrainedModel, summary: dict[str, Any], history: list[dict[str, Any]], out: str | Path) -> None:

@@ -1,6 +1,6 @@
 """A trained model in the data's own units: posterior means, reconstructions and samples.
 
-The model works in the standardised space of its training split (section 3.5.1); these helpers undo that
+The model works in the standardised space of its training split (section 3.5.2); these helpers undo that
 standardisation and put back the constant columns dropped at training, so outputs line up with the input columns.
 """
 

@@ -7,6 +7,7 @@ through :meth:`Likelihood.log_parameter_prior`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, ClassVar
 
@@ -242,4 +243,24 @@ def make_likelihood(name: str, in_features: int, out_features: int, **kwargs: An
         cls = LIKELIHOODS[name]
     except KeyError:
         raise ConfigError(f"unknown likelihood {name!r}; choose one of {sorted(LIKELIHOODS)}") from None
+    check_keywords(cls, kwargs, f"the {name} likelihood", skip=("in_features", "out_features"))
     return cls(in_features, out_features, **kwargs)
+
+
+def check_keywords(cls: type, kwargs: dict[str, Any], what: str, skip: tuple[str, ...] = ()) -> None:
+    """Refuse keyword options that ``cls``'s constructor (and those it passes ``**kwargs`` to) does not take,
+    naming the ones it does (a TypeError from deep inside the constructor said less)."""
+    accepted: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        accepted += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                     and p.name not in ("self", *skip) and p.name not in accepted]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(f"{what} takes no option {', '.join(map(repr, unknown))}; its options: "
+                          f"{', '.join(accepted) or 'none'}")

@@ -20,6 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
+from .errors import DataError
+
 log = logging.getLogger(__name__)
 #: test rows per kNN prediction chunk: a multiple of scikit-learn's own 256-row distance chunks
 KNN_CHUNK_ROWS = 4096
@@ -119,7 +121,7 @@ def task_mutual_information(z: np.ndarray, s: np.ndarray, folds: int = 5, seed: 
     entropy = float(-(prior * np.log(prior)).sum())
     n_folds = int(min(folds, counts.min()))
     if n_folds < 2:
-        raise ValueError("every task needs at least two points to estimate I(S;Z)")
+        raise DataError("every task needs at least two points to estimate I(S;Z)")
     cv = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
     # the MLP's early stopping holds out 10 % of a training fold, which needs a row of every task
     early_stopping = 0.1 * len(s) * (1 - 1 / n_folds) >= len(tasks)

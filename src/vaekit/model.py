@@ -280,7 +280,7 @@ class VAE(nn.Module):
 
         ``kl_weight`` < 1 implements linear KL warm-up; the MAP likelihood's parameter prior (Eq. 3.10) enters
         the loss but not the reported ELBO. Each penalty's ``weight * value`` (the VFAE's MMD, Eqs. 5.6, 5.7) and
-        the beta-CVAE's auxiliary classifier term -log q(s|zeta) (Eq. 5.34) enter the loss; the ELBO of the
+        the beta-CVAE's auxiliary classifier term -log q(s|zeta) (section 5.4.3, after Eq. 5.35) enter the loss; the ELBO of the
         beta-CVAE subtracts both KL terms (beta1 = beta2 = 1).
         """
         q = self.encode(x, s)

@@ -69,14 +69,20 @@ def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, An
     path = Path(path)
     spec = read_toml(path)
     where = str(path)
-    unknown = set(spec) - {"name", "seeds", "options", "grid", "metric"}
+    unknown = set(spec) - {"name", "seeds", "options", "grid"}
     if unknown:
-        raise ConfigError(f"{where}: unknown entries {sorted(unknown)}; use name, seeds, [options], [grid]")
+        raise ConfigError(f"{where}: unknown entries {sorted(unknown)}; use name, seeds, [options], [grid] (the "
+                          f"report's metric is the {METRIC})")
     name = str(spec.get("name") or path.stem)
     seeds = spec.get("seeds", 3)
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+    if not (_whole(seeds) or isinstance(seeds, list)):
+        raise ConfigError(f"{where}: seeds must be a positive count or a list of seeds >= 0, got {seeds!r}")
+    seeds = list(range(seeds)) if _whole(seeds) else list(seeds)
+    if not seeds or not all(_whole(s) and s >= 0 for s in seeds):
         raise ConfigError(f"{where}: seeds must be a positive count or a list of seeds >= 0, got {spec.get('seeds')}")
+    for table in ("options", "grid"):
+        if not isinstance(spec.get(table, {}), dict):
+            raise ConfigError(f"{where}: [{table}] must be a table of option = value lines, got {spec[table]!r}")
     fixed = {_key(k, where): v for k, v in dict(spec.get("options", {})).items()}
     grid = {_key(k, where): v for k, v in dict(spec.get("grid", {})).items()}
     for key, values in grid.items():
@@ -102,6 +108,10 @@ def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, An
     settings = {"seeds": len(seeds), "runs": len(configs), **{f"grid {k}": v for k, v in grid.items()},
                 **fixed}
     return name, configs, settings
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _short(value: Any) -> str:

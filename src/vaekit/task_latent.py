@@ -1,8 +1,8 @@
 """The beta-CVAE's task-specific latent variable zeta (section 5.4.3; Ilse et al., 2020).
 
 p(x|s) = int p_theta(x|z, zeta) p(z) p_lambda(zeta|s) dz dzeta                                        (Eq. 5.33)
-objective = E_q[ln p(x|z, zeta)] - beta1 KL(q(z|x,s) || p(z)) - beta2 KL(q(zeta|x,s) || p_lambda(zeta|s))
-            + ln q_varphi(s|zeta)                                                                     (Eq. 5.34)
+objective = E_q[ln p(x|z, zeta)] - beta1 KL(q(z|x,s) || p(z)) - beta2 KL(q(zeta|x,s) || p(zeta|s))  (Eq. 5.34)
+            + ln q_varphi(s|zeta)        (the auxiliary task classifier, after Eq. 5.35 in section 5.4.3)
 q(z, zeta|x, s) = q(z|x, s) q(zeta|x, s)                                                               (Eq. 5.35)
 
 beta1 = beta2 = 1 (the ELBO, section 5.5.3). The model owns z, the prior p(z) and the decoder; this module adds
@@ -66,7 +66,7 @@ class TaskLatent(nn.Module):
 
     # ------------------------------------------------------------------------------------ as a decoder condition
     def for_training(self, x: torch.Tensor, onehot: torch.Tensor, s: torch.Tensor, n_samples: int) -> ConditionDraw:
-        """zeta ~ q(zeta|x, s) (reparameterised) with KL(q(zeta|x,s) || p(zeta|s)) and log q(s|zeta) (Eq. 5.34)."""
+        """zeta ~ q(zeta|x, s) (reparameterised) with KL(q(zeta|x,s) || p(zeta|s)) (Eq. 5.34) and log q(s|zeta) (the auxiliary classifier, section 5.4.3)."""
         terms = self(x, onehot, s, n_samples)
         return ConditionDraw(terms.zeta, kl=terms.kl, log_q_s=terms.log_q_s)
 

@@ -79,7 +79,12 @@ def representation_metrics(trained: TrainedModel, test: Dataset, labelled: Datas
         else:
             metrics["knn_accuracy_note"] = f"{k}-NN needs at least {k} labelled rows, {len(labelled)} given"
     if test.s is not None and len(np.unique(test.s)) >= 2:
-        metrics.update(task_mutual_information_bounds(samples, test.s, seed=seed))
+        counts = np.unique(test.s, return_counts=True)[1]
+        if counts.min() >= 2:
+            metrics.update(task_mutual_information_bounds(samples, test.s, seed=seed))
+        else:
+            metrics["task_mutual_information_note"] = ("I(S;Z) needs at least two evaluated rows of every task "
+                                                       f"(the rarest has {counts.min()}): evaluate more rows")
     return metrics
 
 

@@ -20,13 +20,13 @@ import torch
 from sklearn.preprocessing import StandardScaler
 
 from .data import Preprocessor
-from .data.dataset import split_indices, validate_matrix
+from .data.dataset import seeded_subset, split_indices, validate_matrix
 from .data.files import USER_SPLIT
 from .data.mapped import RELEASE_BYTES, MappedRows, open_memory_map, scan_rows
 from .data.sources import sha256_of
 from .errors import ConfigError, DataError, DatasetNotFoundError
 from .evaluation import elbo, log_likelihood
-from .fitting import evaluate_and_save, training_options
+from .fitting import check_evaluation_options, evaluate_and_save, training_options
 from .likelihoods import LIKELIHOODS
 from .model import VAE
 from .trained import TrainedModel, default_likelihood, finite_or_none
@@ -92,6 +92,7 @@ def fit_memory_mapped(
     a function of the chosen likelihood that returns the folder (how ``vaekit fit`` names its default folder).
     """
     train = training_options(train, model_options)
+    importance_samples = check_evaluation_options(importance_samples, test_subsample)
     callbacks = model_options.pop("callbacks", None)
     if train.device == "auto":
         train = replace(train, device="cpu")
@@ -135,12 +136,12 @@ def fit_memory_mapped(
         **{k: v for k, v in result.to_dict().items() if k != "history"},
         "split": list(fractions), "split_source": "given" if split else "data set default",
     }
-    test_idx = subsample_indices(test_idx, test_subsample, train.seed)
+    test_idx = seeded_subset(test_idx, test_subsample, train.seed)
     if test_subsample is not None:
         summary.update(test_subsample=int(test_subsample), n_test=len(test_idx))
     test_x = MappedRows(array, test_idx, transform, width, release_bytes)
     trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path),
-                    "memory_mapped": True, "member": member}
+                    "memory_mapped": True, "member": member, "epochs_run": result.epochs_run}
     if path.suffix.lower() == ".npy" or member == "x":  # what load_file reads: `vaekit evaluate` finds the test split
         trained.info.update(data_path=str(path.resolve()), data_sha256=sha256_of(path))
 
@@ -166,24 +167,12 @@ def evaluate_memory_mapped(trained: TrainedModel, importance_samples: int, test_
                         "or pass --data FILE to evaluate every row of a file")
     array = open_memory_map(path, str(info.get("member", "x")))
     _, _, test_idx = split_indices(len(array), tuple(info["split"]), int(info.get("seed", 0)))
-    test_idx = subsample_indices(test_idx, test_subsample, seed)
+    test_idx = seeded_subset(test_idx, test_subsample, seed)
     rows = MappedRows(array, test_idx, _model_inputs(trained.preprocessor), len(trained.preprocessor.keep_))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         metrics = _test_metrics(trained.model, rows, importance_samples) if len(rows) else {}
     return {**metrics, "n_test": len(rows)}, f"{path} (test split, memory-mapped)"
-
-
-def subsample_indices(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """A seeded random subset of ``n`` of ``rows`` in their order, as :func:`vaekit.fitting.subsample_rows`
-    picks it (all when ``n`` is None or larger)."""
-    if n is None:
-        return rows
-    if n < 1:
-        raise ConfigError(f"--test-subsample must be >= 1, got {n}")
-    if n >= len(rows):
-        return rows
-    return rows[np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))]
 
 
 def _test_metrics(model: VAE, test_x: MappedRows, importance_samples: int, block: int = 10_000) -> dict[str, Any]:

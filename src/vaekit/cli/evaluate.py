@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trained = TrainedModel.load(args.model_dir)
     if trained.info.get("memory_mapped") and args.data is None:
         return _evaluate_memory_mapped(trained, args)
-    test, labelled, what, target = evaluation_rows(trained, args.data, args)
+    test, labelled, what, target, train = evaluation_rows(trained, args.data, args)
     asked = getattr(args, "target_task", None)
     if asked is not None and (test.s is None or asked not in set(test.s.tolist())):
         raise ConfigError(f"--target-task {args.target_task} is not a task index of the evaluated rows ({what}); "
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     test = subsample_rows(test, args.test_subsample, args.seed)
     normaliser = None
     if args.log_normaliser:
-        rows = (labelled.x, labelled.s) if labelled is not None and args.log_normaliser == "importance" else ()
+        # importance sampling's proposal: the posteriors of every training row (every task), as at training
+        rows = (train.x, train.s) if train is not None and args.log_normaliser == "importance" else ()
         normaliser = trained.reestimate_log_normaliser(*rows, method=args.log_normaliser, seed=args.seed)
         if normaliser is None:
             raise ConfigError(f"--log-normaliser: this model's prior ({trained.model.prior.name}) is normalised")
@@ -73,8 +74,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics["target_task"] = int(target)
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("active_units", "knn_accuracy", "task_mutual_information")
                       if metrics.get(k) is not None)
-    if metrics.get("knn_accuracy_note"):
-        shown += f"{'; ' if shown else ''}no kNN accuracy: {metrics['knn_accuracy_note']}"
+    for key, what in (("knn_accuracy_note", "kNN accuracy"), ("task_mutual_information_note", "I(S;Z)")):
+        if metrics.get(key):
+            shown += f"{'; ' if shown else ''}no {what}: {metrics[key]}"
     say(args, f"{what}: {test_metrics_text(metrics, args.importance_samples)}" + (f"; {shown}" if shown else ""))
     return metrics
 
@@ -100,10 +102,10 @@ def _evaluate_memory_mapped(trained: TrainedModel, args: argparse.Namespace) -> 
 
 
 def evaluation_rows(trained: TrainedModel, data: str | None,
-                    args: argparse.Namespace) -> tuple[Dataset, Dataset | None, str, Any]:
-    """The rows to evaluate, the labelled rows for the kNN accuracy, a description and the target task: the
-    training data set's test split (labelled rows: its training split's, of the target task) by default, else
-    every row of ``data`` (no kNN)."""
+                    args: argparse.Namespace) -> tuple[Dataset, Dataset | None, str, Any, Dataset | None]:
+    """The rows to evaluate, the labelled rows for the kNN accuracy, a description, the target task and the
+    training split (None with ``data``): the training data set's test split (labelled rows: its training split's, of
+    the target task) by default, else every row of ``data`` (no kNN)."""
     from ..columns import align_columns
     from ..data import load_dataset, training_data
     from ..fitting import training_data_rows
@@ -116,16 +118,16 @@ def evaluation_rows(trained: TrainedModel, data: str | None,
     user_file = training_data_rows(trained, data)  # a model trained on a user file: that file's test split
     if user_file is not None:
         train, test, what = user_file
-        return test, labelled_rows(train, target), what, target
+        return test, labelled_rows(train, target), what, target, train
     if data is None or data == name:
         if name is None:
             raise ConfigError("this model does not record its data set; pass --data")
         dataset = training_data(trained.info)
         train, _, test = dataset.splits(trained.info.get("split"), seed=int(trained.info.get("seed", 0)))
         target = dataset.meta.get("target_task") if target is None else target
-        return test, labelled_rows(train, target), f"{name} (test split)", target
+        return test, labelled_rows(train, target), f"{name} (test split)", target, train
     dataset = align_columns(trained, load_dataset(data, **file_options(args)))
-    return dataset, None, str(data), dataset.meta.get("target_task") if target is None else target
+    return dataset, None, str(data), dataset.meta.get("target_task") if target is None else target, None
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError
 from .options import NON_NEGATIVE_FLOAT, POSITIVE_FLOAT, POSITIVE_INT
 
 
@@ -86,6 +87,9 @@ def component_kwargs(args: argparse.Namespace, component: str) -> dict[str, Any]
         value = getattr(args, option.dest)
         if option.component == component and name in option.applies_to and (option.always or value):
             kwargs[option.kwarg] = value
+        elif option.component == component and name is None and value and value != option.default:
+            raise ConfigError(f"{option.flag} needs --{component} here: without it the {component} is chosen from the "
+                              f"data after they are read (add e.g. --{component} {option.applies_to[0]})")
         elif option.component == component and name is not None and value and value != option.default:
             warnings.warn(f"{option.flag} applies to the {' / '.join(option.applies_to)} {component}, not {name}: "
                           "it is ignored", stacklevel=2)

@@ -124,6 +124,18 @@ def check_task_count(data: Dataset) -> int:
     return n_tasks
 
 
+def seeded_subset(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """A seeded random subset of ``n`` of ``rows``, in their order (all of them when ``n`` is None or larger); how
+    ``--test-subsample`` picks test rows on every path."""
+    if n is None:
+        return rows
+    if n < 1:
+        raise ConfigError(f"--test-subsample must be >= 1, got {n}")
+    if n >= len(rows):
+        return rows
+    return rows[np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))]
+
+
 def validate_matrix(x: np.ndarray, what: str = "data") -> None:
     """Raise :class:`DataError` unless ``x`` is a non-empty finite numeric 2-d array."""
     if x.ndim != 2:

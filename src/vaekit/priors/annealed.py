@@ -11,7 +11,7 @@ from f_0 = N(0, I) (normalised, sampled exactly) to the target f_1, with a Marko
 invariant after each step (here Hamiltonian Monte Carlo with a Metropolis correction). A chain's log weight is
 ``sum_k (b_k - b_{k-1}) T(z_{k-1})`` and its weight is an unbiased estimate of Z, whatever the number of steps;
 more steps only lower the variance. The temperatures follow the sigmoid schedule of Grosse et al. (2015); each
-chain adapts its own leapfrog step size toward an acceptance rate of about 0.65 (as in Wu et al., 2017).
+chain adapts its own leapfrog step size toward an acceptance rate of about 0.67 (as in Wu et al., 2017).
 
 The estimate carries the same standard error and effective sample size (over chains) as the importance-sampling
 one, so :attr:`~vaekit.priors.normaliser.LogNormaliser.reliable` judges both alike. It needs only T and its

@@ -68,8 +68,8 @@ def classifier_epoch(
 
 @torch.no_grad()
 def classifier_metrics(net: nn.Module, positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, float]:
-    """Held-out logistic loss, accuracy and mean logit on the positives (an estimate of KL(q(z) || p(z)),
-    Eq. 5.27) with dropout off."""
+    """Held-out logistic loss, accuracy and mean logit on the positives with dropout off; for the implicit prior the
+    mean logit estimates KL(q(z) || p(z)) (Eq. 5.27), for AVB E_x KL(q(z|x) || N(0, I))."""
     t_pos, t_neg = net(positives), net(negatives)
     loss = F.softplus(-t_pos).mean() + F.softplus(t_neg).mean()
     accuracy = 0.5 * ((t_pos > 0).float().mean() + (t_neg <= 0).float().mean())

@@ -5,12 +5,12 @@ No training: the densities of Eq. (3.11) are evaluated on a grid.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from torch.distributions import Normal, StudentT
 
 from ..targets import Target, register_target
 from .. import report_helpers as rep
@@ -18,16 +18,16 @@ from .. import report_helpers as rep
 
 def student_t_log_density(x: torch.Tensor, mu: float | torch.Tensor, lam: float | torch.Tensor,
                           nu: float | torch.Tensor) -> torch.Tensor:
-    """ln St(x | mu, lambda, nu) of Eq. (3.11), lambda the precision and nu the degrees of freedom."""
+    """ln St(x | mu, lambda, nu) of Eq. (3.11), lambda the precision and nu the degrees of freedom: the density the
+    Student-t decoder uses (``torch.distributions.StudentT`` with scale lambda^-1/2), in float64."""
     x, mu, lam, nu = (torch.as_tensor(v, dtype=torch.float64) for v in (x, mu, lam, nu))
-    return (torch.lgamma((nu + 1) / 2) - torch.lgamma(nu / 2) + 0.5 * torch.log(lam / (math.pi * nu))
-            - (nu + 1) / 2 * torch.log1p(lam * (x - mu) ** 2 / nu))
+    return StudentT(nu, mu, lam.rsqrt()).log_prob(x)
 
 
 def gaussian_log_density(x: torch.Tensor, mu: float = 0.0, lam: float = 1.0) -> torch.Tensor:
-    """ln N(x | mu, lambda^-1), the nu -> infinity limit of Eq. (3.11)."""
+    """ln N(x | mu, lambda^-1), the nu -> infinity limit of Eq. (3.11) (``torch.distributions.Normal``)."""
     x = torch.as_tensor(x, dtype=torch.float64)
-    return 0.5 * math.log(lam / (2 * math.pi)) - 0.5 * lam * (x - mu) ** 2
+    return Normal(torch.as_tensor(mu, dtype=torch.float64), torch.as_tensor(lam, dtype=torch.float64).rsqrt()).log_prob(x)
 
 
 @register_target

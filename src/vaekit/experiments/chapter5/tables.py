@@ -17,14 +17,18 @@ from .runs import LABELS
 
 
 def select_vfae(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep, per (protocol, seed), the VFAE run whose alpha has the best validation loss; others pass through."""
+    """Keep, per (protocol, seed), the VFAE run whose alpha has the best validation loss; others pass through. A
+    (protocol, seed) whose every alpha diverged before a finite validation loss has no VFAE run (a missing cell)."""
     kept = [r for r in done if r["config"]["method"] != "vfae"]
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in done:
         if r["config"]["method"] == "vfae":
             groups.setdefault((r["config"]["dataset"], r["config"]["seed"]), []).append(r)
     for runs in groups.values():
-        best = pick_alpha({r["config"]["mmd_alpha"]: r["metrics"].get("best_val_loss") for r in runs})
+        losses = {r["config"]["mmd_alpha"]: r["metrics"].get("best_val_loss") for r in runs}
+        if not any(v is not None and math.isfinite(v) for v in losses.values()):
+            continue
+        best = pick_alpha(losses)
         kept.append(next(r for r in runs if r["config"]["mmd_alpha"] == best))
     return kept
 
