@@ -204,6 +204,18 @@ def test_usps_libsvm_parser():
         tr.parse_usps_libsvm(b"11 1:0")
 
 
+
+def test_a_usps_h5_placed_by_hand_is_read_instead_of_fetching(tmp_path, monkeypatch):
+    """parse_usps_h5 was documented (docs/chapter5.md) but nothing called it: a usps.h5 in VAEKIT_DATA was ignored."""
+    (tmp_path / "usps.h5").write_bytes(b"h5")
+    y = np.concatenate([np.repeat(np.arange(10), tr.USPS_TRAIN_COUNTS), np.zeros(2007, dtype=int)]).astype(np.int8)
+    monkeypatch.setattr(tr.sources, "find_file", lambda name: tmp_path / name if name == "usps.h5" else None)
+    monkeypatch.setattr(tr.sources, "fetch", lambda url: pytest.fail(f"fetched {url}"))
+    monkeypatch.setattr(tr, "parse_usps_h5", lambda payload: {"x": np.zeros((9298, 16, 16), np.float32), "y": y})
+    arrays = tr.download_usps()
+    assert arrays["x"].shape == (9298, 16, 16) and arrays["y"].tolist() == y.tolist()
+
+
 def mat_bytes(**arrays) -> bytes:
     buffer = io.BytesIO()
     savemat(buffer, arrays)

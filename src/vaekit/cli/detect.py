@@ -109,12 +109,17 @@ TRAINING_OPTIONS = ("likelihood", "prior", "latent_dim", "hidden", "epochs", "ba
                     "validation_fraction", "constant_columns", "training_noise", "max_train_rows", "trim_fraction")
 
 
-def _warn_training_options(args: argparse.Namespace) -> None:
-    """Warn about training options given with --model (they were ignored without a word)."""
+def _changed(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """The options among ``names`` given away from their defaults, as flags."""
     commands = argparse.ArgumentParser().add_subparsers()
     add_parser(commands)
     parser = commands.choices[NAME]
-    given = [f"--{k.replace('_', '-')}" for k in TRAINING_OPTIONS if getattr(args, k) != parser.get_default(k)]
+    return [f"--{k.replace('_', '-')}" for k in names if getattr(args, k) != parser.get_default(k)]
+
+
+def _warn_training_options(args: argparse.Namespace) -> None:
+    """Warn about training options given with --model (they were ignored without a word)."""
+    given = _changed(args, TRAINING_OPTIONS)
     if given:
         warnings.warn(f"{', '.join(given)}: a saved detector (--model) is used as it was trained; these training "
                       "options are ignored", stacklevel=2)
@@ -134,12 +139,11 @@ def _saved_detector(args: argparse.Namespace) -> VAEDetector:
             raise ConfigError(f"{path} holds a model conditioned on {trained.model.config.n_tasks} tasks; detect "
                               "scores rows without task indices: score it with vaekit score (with the task column) "
                               "instead")
-        ignored = ["--device"] if args.device is not None else []
+        ignored = _changed(args, ("device",))
         detector = VAEDetector.from_trained(trained, importance_samples=args.importance_samples,
                                             random_state=args.seed)
     else:
-        ignored = [f"--{name.replace('_', '-')}" for name, default in
-                   (("importance_samples", 100), ("seed", 0), ("device", None)) if getattr(args, name) != default]
+        ignored = _changed(args, ("importance_samples", "seed", "device"))
         detector = VAEDetector.load(path)
     if ignored:
         warnings.warn(f"{', '.join(ignored)}: ignored with --model (it scores on the CPU; a saved detector with the "

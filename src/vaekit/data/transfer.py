@@ -106,12 +106,19 @@ def parse_usps_h5(payload: bytes) -> dict[str, np.ndarray]:
 
 
 def download_usps() -> dict[str, np.ndarray]:
-    """LIBSVM's USPS (train then test), checked against the published class counts of the training rows."""
-    train = parse_usps_libsvm(_raw_or_fetch("usps", "usps.bz2", USPS_LIBSVM_URL.format("usps.bz2")))
-    test = parse_usps_libsvm(_raw_or_fetch("usps", "usps.t.bz2", USPS_LIBSVM_URL.format("usps.t.bz2")))
+    """USPS (train then test) from a ``usps.h5`` placed in ``$VAEKIT_DATA`` or the cache, else LIBSVM's files;
+    checked against the published class counts of the training rows."""
+    h5 = sources.find_file("usps.h5")
+    if h5 is not None:
+        both = parse_usps_h5(h5.read_bytes())
+        train, test = {"y": both["y"][:7291]}, {"y": both["y"][7291:]}
+    else:
+        train = parse_usps_libsvm(_raw_or_fetch("usps", "usps.bz2", USPS_LIBSVM_URL.format("usps.bz2")))
+        test = parse_usps_libsvm(_raw_or_fetch("usps", "usps.t.bz2", USPS_LIBSVM_URL.format("usps.t.bz2")))
+        both = {"x": np.concatenate([train["x"], test["x"]]), "y": np.concatenate([train["y"], test["y"]])}
     if tuple(np.bincount(train["y"], minlength=10)) != USPS_TRAIN_COUNTS or len(test["y"]) != 2007:
         raise DataError("the USPS download does not have the standard 7,291 / 2,007 rows and class counts")
-    return {"x": np.concatenate([train["x"], test["x"]]), "y": np.concatenate([train["y"], test["y"]])}
+    return both
 
 
 def parse_svhn_mat(payload: bytes) -> dict[str, np.ndarray]:

@@ -174,7 +174,8 @@ def duration(seconds: float) -> str:
 def budget_rows(targets: dict[str, Target], db: Path | None = None) -> list[dict[str, Any]]:
     """One row per target and budget: runs, estimated CPU time and its source, and the settings. The estimate is
     runs x the mean run time in ``db`` when that database has finished runs of the target at that budget
-    ("database"), else :func:`estimate_seconds` from the committed measurements."""
+    ("database"), else :func:`partial_estimate` from the committed measurements: the whole grid's when it covers
+    every run, else a lower bound over the runs it can estimate (``cpu_seconds_lower_bound``)."""
     measured, costs = measured_seconds(db), committed_costs()
     rows = []
     for name, target in sorted(targets.items()):
