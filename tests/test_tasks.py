@@ -417,3 +417,23 @@ def test_representation_metrics_explain_a_task_with_a_single_evaluated_row():
     assert "the rarest has 1" in metrics["task_mutual_information_note"]
     rows = np.r_[np.flatnonzero(data.s == 0)[:5], np.flatnonzero(data.s == 1)[:2]]
     assert representation_metrics(trained, data.subset(rows), None, None, n_samples=2)["task_mutual_information"] >= 0
+
+
+def test_the_beta_cvae_reconstructs_and_gives_mean_samples_like_every_conditioned_model():
+    """Reviewer-found orthogonality gap: reconstruct and sample(mean=True) refused the beta-CVAE; its condition
+    now gives E[zeta|x, s] for reconstruction and zeta ~ p(zeta|s) for samples, as the CVAE gives its one-hot."""
+    data = two_task_data(binary=False)
+    for options in ({"n_tasks": 2}, {"n_tasks": 2, "task_latent_dim": 2}):
+        trained, _ = train_vae(data, None, likelihood="gaussian", latent_dim=2, hidden=(8,),
+                               train=TrainConfig(epochs=2, batch_size=20), **options)
+        rec = trained.reconstruct(data.x[:5], data.s[:5])
+        assert rec.shape == (5, data.x.shape[1]) and np.isfinite(rec).all()
+        np.testing.assert_array_equal(rec, trained.reconstruct(data.x[:5], data.s[:5]))  # no draw involved
+        means = trained.sample(4, 1, mean=True, seed=3)
+        assert means.shape == (4, data.x.shape[1]) and np.array_equal(means, trained.sample(4, 1, mean=True, seed=3))
+    model = trained.model
+    x, s = torch.as_tensor(data.x[:3]), torch.as_tensor(data.s[:3])
+    zeta_mean = model.task_latent.encoder(torch.cat([x, torch.nn.functional.one_hot(s, 2).float()], -1)).mean
+    z = torch.zeros(3, 2)
+    expected = model._decode_with(z, zeta_mean).mean
+    torch.testing.assert_close(model.reconstruction(x, z, s).mean, expected)

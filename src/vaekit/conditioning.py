@@ -43,6 +43,9 @@ class DecoderCondition(Protocol):
     def for_sampling(self, onehot: torch.Tensor) -> torch.Tensor:
         """Draws from the condition's prior for generating data."""
 
+    def for_reconstruction(self, x: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """The condition of rows ``x`` at its posterior mean, for reconstructing them."""
+
 
 class TaskOneHot:
     """The CVAE's condition: the task one-hot itself (no latent of its own)."""
@@ -57,6 +60,9 @@ class TaskOneHot:
         return ConditionDraw(onehot)
 
     def for_sampling(self, onehot: torch.Tensor) -> torch.Tensor:
+        return onehot
+
+    def for_reconstruction(self, x: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
         return onehot
 
 

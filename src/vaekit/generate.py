@@ -75,12 +75,10 @@ def posterior_means(trained: TrainedModel, x: np.ndarray, s: np.ndarray | None =
 def reconstruct(trained: TrainedModel, x: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
     """Decoder location at the posterior mean of each row, in the data's own units."""
     z = torch.as_tensor(posterior_means(trained, x, s), dtype=torch.float32)
-    _, s_t = trained.prepare(x, s)
-    if trained.model.task_latent is not None:
-        raise ConfigError("reconstruct is not available for the beta-CVAE (its decoder also needs zeta)")
+    x_t, s_t = trained.prepare(x, s)
     device = model_device(trained.model)
     with evaluating(trained.model) as model:
-        p = model.decode(z.to(device), None if s_t is None else s_t.to(device))
+        p = model.reconstruction(x_t.to(device), z.to(device), None if s_t is None else s_t.to(device))
         return to_data_units(trained, location(p).cpu().numpy())
 
 
@@ -93,10 +91,7 @@ def sample(trained: TrainedModel, n: int, s: np.ndarray | int | None = None, see
     with torch.random.fork_rng(devices=[]), evaluating(trained.model) as model:
         torch.manual_seed(seed)
         if mean:
-            if model.task_latent is not None:
-                raise ConfigError("mean=True is not available for the beta-CVAE; draw samples instead")
-            z = model.prior.sample(n).to(model_device(model))
-            x = location(model.decode(z, s_t))
+            x = location(model.generative(n, s_t))
         else:
             x = model.sample(n, s_t)
     return to_data_units(trained, x.cpu().numpy())

@@ -332,6 +332,10 @@ class VAE(nn.Module):
     def sample(self, n: int, s: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``n`` points from p(x|z) p(z) (explicit priors; implicit priors sample ancestrally), with the
         condition drawn from its own prior (the task one-hot of ``s``; zeta ~ p(zeta|s) for the beta-CVAE)."""
+        return self.generative(n, s).sample()
+
+    def generative(self, n: int, s: torch.Tensor | None = None) -> Distribution:
+        """p(x|z, c) for ``n`` draws z ~ p(z) and the condition c from its own prior (see :meth:`sample`)."""
         z = self.prior.sample(n).to(next(self.parameters()).device)
         condition = self.condition
         inputs = None
@@ -339,7 +343,18 @@ class VAE(nn.Module):
             onehot = self._task_one_hot(s, n, z)
             assert onehot is not None
             inputs = condition.for_sampling(onehot)
-        return self._decode_with(z, inputs).sample()
+        return self._decode_with(z, inputs)
+
+    def reconstruction(self, x: torch.Tensor, z: torch.Tensor, s: torch.Tensor | None = None) -> Distribution:
+        """p(x|z, c) for codes ``z`` of rows ``x``, the condition c at its posterior mean for those rows (the task
+        one-hot; E[zeta|x, s] for the beta-CVAE)."""
+        condition = self.condition
+        inputs = None
+        if condition is not None:
+            onehot = self._task_one_hot(s, x.shape[0], x)
+            assert onehot is not None
+            inputs = condition.for_reconstruction(x, onehot)
+        return self._decode_with(z, inputs)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`DataError` unless ``x`` is a finite ``[N, x_dim]`` matrix in the likelihood's support."""

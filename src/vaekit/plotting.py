@@ -260,7 +260,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
         files.append(plot_latent(z, colour, out / "latent.png", embedding, what, progress,
                                  "test rows" if own_test_split else "rows"))
         shape = dataset.meta.get("image_shape")
-        if shape is not None and trained.model.task_latent is None:
+        if shape is not None:
             n = min(8, len(subset))
             files.append(plot_images([("test images", subset.x[:n]),
                                       ("reconstructions", trained.reconstruct(subset.x[:n], subset.s[:n]

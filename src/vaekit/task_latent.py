@@ -79,3 +79,7 @@ class TaskLatent(nn.Module):
     def for_sampling(self, onehot: torch.Tensor) -> torch.Tensor:
         """zeta ~ p(zeta|s)."""
         return self.task_prior(onehot).sample()
+
+    def for_reconstruction(self, x: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """E[zeta | x, s] under q(zeta|x, s)."""
+        return self.encoder(torch.cat([x, onehot], -1)).mean
