@@ -38,6 +38,7 @@ from .detect_auto import auto_config
 from .detect_outputs import OutlierProbabilities
 from .errors import CheckpointError, ConfigError, DataError
 from .likelihoods import LIKELIHOODS
+from .priors import PRIORS
 from .trained import TrainedModel, train_vae
 from .training import TrainConfig, Trainer, TrainResult
 
@@ -248,9 +249,10 @@ class VAEDetector(OutlierProbabilities, BaseEstimator):
         self.labels_ = (scores > self.threshold_).astype(int)
 
     def _check_params(self) -> None:
-        if self.prior == "avb":  # checked before training: its encoder has no density to score rows with
-            raise ConfigError("prior='avb' cannot score rows: its implicit encoder has no density q(z|x), so there is "
-                              "no log-likelihood to rank anomalies by; choose standard, vamp or implicit")
+        if isinstance(self.prior, str) and self.prior in PRIORS and PRIORS[self.prior].encoder == "implicit":
+            # checked before training: an implicit encoder has no density q(z|x) to score rows with
+            raise ConfigError(f"prior={self.prior!r} cannot score rows: its implicit encoder has no density q(z|x), so "
+                              "there is no log-likelihood to rank anomalies by; choose standard, vamp or implicit")
         if not 0 < self.contamination <= 0.5:
             raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination}")
         if not 0 <= self.validation_fraction < 1:
