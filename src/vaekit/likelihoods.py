@@ -78,6 +78,8 @@ class Likelihood(nn.Module):
     #: Whether the data this head models lie in [0, 1] (the role of ``support`` in ``torch.distributions``); a
     #: head with a sigmoid-bounded mean sets it per instance. Priors built on the data (VampPrior) read it.
     data_in_unit_interval: bool = False
+    #: Whether the head models 0/1 data only (``check_data`` refuses anything else).
+    binary_data: ClassVar[bool] = False
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
@@ -109,6 +111,7 @@ class Bernoulli(Likelihood):
     name = "bernoulli"
     standardise = False
     data_in_unit_interval = True
+    binary_data = True
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features)

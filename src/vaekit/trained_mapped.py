@@ -115,8 +115,8 @@ def fit_memory_mapped(
         likelihood = default_likelihood(scan["binary"])
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {likelihood!r}; choose one of {sorted(LIKELIHOODS)}")
-    if likelihood == "bernoulli" and not scan["binary"]:
-        raise DataError("the Bernoulli likelihood needs binary data (0/1), but the training split has other "
+    if LIKELIHOODS[likelihood].binary_data and not scan["binary"]:
+        raise DataError(f"the {likelihood} likelihood needs binary data (0/1), but the training split has other "
                         "values; binarise the data first or choose a continuous likelihood (gaussian, map, student-t)")
     if callable(out):
         out = out(likelihood)
