@@ -9,7 +9,6 @@ standardised data agree to float rounding (the running mean and variance are acc
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from .data import Preprocessor
 from .data.dataset import seeded_subset, split_indices, validate_matrix
@@ -38,24 +36,9 @@ DEFAULT_SPLIT = USER_SPLIT  # a user's file, as data.files.load_file splits it (
 
 def streaming_preprocessor(rows: MappedRows, standardise: bool, constant_columns: str,
                            scan: dict[str, Any]) -> Preprocessor:
-    """A :class:`Preprocessor` fitted on the mapped rows block by block (the in-memory ``Preprocessor.fit``)."""
-    preprocessor = Preprocessor(standardise=standardise, constant_columns=constant_columns)
-    constant = np.flatnonzero(scan["max"] == scan["min"])
-    if len(constant) and standardise:
-        if constant_columns == "error":
-            raise DataError(
-                f"columns {constant.tolist()} are constant in the training split, so their density is "
-                "degenerate; remove them or pass constant_columns='drop' (CLI: --constant-columns drop)"
-            )
-        warnings.warn(f"dropping constant columns {constant.tolist()}", stacklevel=2)
-    preprocessor.n_features_in_ = rows.array.shape[1]
-    preprocessor.constant_columns_ = constant.tolist() if standardise else []
-    preprocessor.keep_ = np.setdiff1d(np.arange(rows.array.shape[1]), preprocessor.constant_columns_)
-    scaler = StandardScaler(with_mean=standardise, with_std=standardise)
-    for block in rows.blocks():
-        scaler.partial_fit(block[:, preprocessor.keep_])
-    preprocessor.scaler_ = scaler
-    return preprocessor
+    """A :class:`Preprocessor` fitted on the mapped rows block by block (``Preprocessor.fit_blocks``)."""
+    return Preprocessor(standardise=standardise, constant_columns=constant_columns).fit_blocks(
+        rows.blocks(), rows.array.shape[1], scan["min"], scan["max"])
 
 
 def _model_inputs(preprocessor: Preprocessor):  # type: ignore[no-untyped-def]

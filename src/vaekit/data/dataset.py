@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -214,21 +214,30 @@ class Preprocessor:
         self.constant_columns = constant_columns
 
     def fit(self, x: np.ndarray) -> Preprocessor:
+        validate_matrix(x, "training data")
+        self.fit_blocks([x], x.shape[1], x.min(0), x.max(0))
+        return self
+
+    def fit_blocks(self, blocks: Iterable[np.ndarray], n_features: int, low: np.ndarray,
+                   high: np.ndarray) -> Preprocessor:
+        """Fit on the training rows given block by block (a memory map's), with their per-column minimum ``low``
+        and maximum ``high`` known (the constant-column check); the blocks are read after that check."""
         from sklearn.preprocessing import StandardScaler
 
-        validate_matrix(x, "training data")
-        constant = np.flatnonzero(np.ptp(x, axis=0) == 0)
+        constant = np.flatnonzero(np.asarray(high) == np.asarray(low))
         if len(constant) and self.standardise:
             if self.constant_columns == "error":
                 raise DataError(
                     f"columns {constant.tolist()} are constant in the training split, so their density is "
                     "degenerate; remove them or pass constant_columns='drop' (CLI: --constant-columns drop)"
                 )
-            warnings.warn(f"dropping constant columns {constant.tolist()}", stacklevel=2)
-        self.n_features_in_ = x.shape[1]
+            warnings.warn(f"dropping constant columns {constant.tolist()}", stacklevel=3)
+        self.n_features_in_ = n_features
         self.constant_columns_ = constant.tolist() if self.standardise else []
-        self.keep_ = np.setdiff1d(np.arange(x.shape[1]), self.constant_columns_)
-        self.scaler_ = StandardScaler(with_mean=self.standardise, with_std=self.standardise).fit(x[:, self.keep_])
+        self.keep_ = np.setdiff1d(np.arange(n_features), self.constant_columns_)
+        self.scaler_ = StandardScaler(with_mean=self.standardise, with_std=self.standardise)
+        for block in blocks:
+            self.scaler_.partial_fit(block[:, self.keep_])
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
