@@ -32,6 +32,17 @@ DETECTOR_CHECKPOINT_NAME = "detector.pt"  #: written by VAEDetector.save; loads 
 log = logging.getLogger(__name__)
 
 
+def log_likelihood_metrics(model: VAE, raw_mean: float, n_samples: int) -> dict[str, Any]:
+    """A test split's log-likelihood entries: the raw importance-sampled mean and, for an unnormalised prior,
+    the normalised one with its log Z estimate (non-finite values as None)."""
+    metrics: dict[str, Any] = {"test_log_likelihood": finite_or_none(raw_mean), "importance_samples": n_samples}
+    normaliser = model.prior.normaliser_metrics()
+    if normaliser:  # an unnormalised prior: the raw value (the thesis's "≈") and the normalised one
+        metrics["test_log_likelihood_normalised"] = finite_or_none(raw_mean - normaliser["log_normaliser"])
+        metrics.update({k: finite_or_none(v) if isinstance(v, float) else v for k, v in normaliser.items()})
+    return metrics
+
+
 def default_likelihood(binary: bool) -> str:
     """The likelihood when none is chosen: Bernoulli for binary (0/1) data, Student-t otherwise."""
     return "bernoulli" if binary else "student-t"
@@ -131,16 +142,7 @@ class TrainedModel:
                     "n_test": len(x_t)}
         raw = self.score_samples(x, s, n_samples, normalised=False, dtype=torch.float32, seed=None,
                                  progress=progress)
-        metrics: dict[str, Any] = {
-            "test_log_likelihood": finite_or_none(raw.mean()),
-            "importance_samples": n_samples,
-            "n_test": len(raw),
-        }
-        normaliser = self.model.prior.normaliser_metrics()
-        if normaliser:  # an unnormalised prior: the raw value (the thesis's "≈") and the normalised one
-            metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - normaliser["log_normaliser"])
-            metrics.update({k: finite_or_none(v) if isinstance(v, float) else v for k, v in normaliser.items()})
-        return metrics
+        return {**log_likelihood_metrics(self.model, float(raw.mean()), n_samples), "n_test": len(raw)}
 
     # ------------------------------------------------------------------------------ the data's own units
     def transform(self, x: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:

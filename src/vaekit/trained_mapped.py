@@ -27,7 +27,7 @@ from .evaluation import elbo, log_likelihood
 from .fitting import check_evaluation_options, evaluate_and_save, training_options
 from .likelihoods import LIKELIHOODS
 from .model import VAE
-from .trained import TrainedModel, default_likelihood, finite_or_none
+from .trained import TrainedModel, default_likelihood, finite_or_none, log_likelihood_metrics
 from .training import TrainConfig, Trainer
 
 #: train/validation/test fractions of a data file (as for an in-memory ``.npz``/``.csv`` file)
@@ -167,10 +167,4 @@ def _test_metrics(model: VAE, test_x: MappedRows, importance_samples: int, block
         return {"test_log_likelihood": None, "test_elbo_estimate": finite_or_none(total / len(test_x)),
                 "importance_samples": 0}
     raw = log_likelihood(model, test_x, n_samples=importance_samples).double().numpy()
-    metrics: dict[str, Any] = {"test_log_likelihood": finite_or_none(raw.mean()),
-                               "importance_samples": importance_samples}
-    normaliser = model.prior.normaliser_metrics()
-    if normaliser:
-        metrics["test_log_likelihood_normalised"] = finite_or_none(raw.mean() - normaliser["log_normaliser"])
-        metrics.update({k: finite_or_none(v) if isinstance(v, float) else v for k, v in normaliser.items()})
-    return metrics
+    return log_likelihood_metrics(model, float(raw.mean()), importance_samples)
