@@ -127,3 +127,19 @@ def test_log_z_benchmark_table_recomputes_from_its_raw_estimates() -> None:
     for document in ("benchmarks/results/log_normaliser_trained.md", "docs/chapter4.md"):
         text = {_normalise(line) for line in (ROOT / document).read_text().splitlines()}
         assert not [row for row in table if row not in text], document
+
+
+def test_table_4_2_budget_curve_recomputes_and_chapter_4_quotes_it() -> None:
+    """The budget curve (quick -> intermediate -> full) is rebuilt from the committed raw runs; the committed file
+    and every table row that docs/chapter4.md quotes are that rebuild."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("curve_script", ROOT / "benchmarks" / "table42_budget_curve.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rebuilt = script.curve_markdown()
+    assert (script.OUT / "budget-curve.md").read_text() == rebuilt
+    chapter = _normalise((ROOT / "docs" / "chapter4.md").read_text())
+    rows = [line for line in rebuilt.splitlines() if line.startswith("| ") and not line.startswith("| Budget")]
+    assert rows and all(_normalise(row) in chapter for row in rows), [r for r in rows if _normalise(r) not in chapter]

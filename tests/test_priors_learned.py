@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import json
 import math
 import pickle
 import struct
@@ -542,6 +543,35 @@ def test_table_4_2_intermediate_budget_runs_the_whole_mnist_split_with_two_ratio
     row = next(line for line in text.splitlines() if line.startswith("| mnist (K=10"))
     assert "**-84.10 ± 0.90**" in row and "-78.00 (1 seed)" in row  # J2 = 3 over seeds 0-2; J2 = 10 on seed 0
     assert "Implicit prior (J2 = 10) ran on seed 0 only (by design)" in text
+
+
+
+def test_the_budget_curve_puts_each_budget_in_order_beside_the_thesis(tmp_path):
+    """Table 4.2 against the budget (issue 14): one row per budget in budget order whatever the file order, the J2
+    schedules apart, mean ± std (seeds) per column, the thesis's row last."""
+    from vaekit.experiments.chapter4.curve import budget_rows, budget_table
+
+    def write(name, budget, epochs, runs):
+        lines = [json.dumps({"config": {"dataset": "mnist", "budget": budget, "epochs": epochs, "seed": seed,
+                                        "method": method, **extra},
+                             "status": "done", "metrics": {"test_ll_k10": value, "n_train": 50000}})
+                 for method, seed, value, extra in runs]
+        (tmp_path / name).write_text("\n".join(lines))
+        return tmp_path / name
+
+    full = write("full.jsonl", "full", 1000, [("standard", 0, -86.0, {}), ("standard", 1, -88.0, {})])
+    inter = write("inter.jsonl", "intermediate", 100, [
+        ("standard", 0, -90.0, {}), ("standard", 1, -92.0, {}), ("implicit", 0, -89.0, {"ratio_epochs": 3}),
+        ("implicit", 1, -87.0, {"ratio_epochs": 3}), ("implicit", 0, -88.5, {"ratio_epochs": 10})])
+    rows = budget_rows([full, inter], "mnist")
+    assert [r["budget"] for r in rows] == ["intermediate", "full"]
+    assert rows[0]["cells"]["Implicit prior (J2 = 3)"] == (-88.0, pytest.approx(2 ** 0.5), 2)
+    table = budget_table(rows, "mnist").splitlines()
+    assert table[0] == ("| Budget (training images, epochs, seeds) | Standard VAE | Implicit prior (J2 = 3) | "
+                        "Implicit prior (J2 = 10) |")
+    assert table[2] == "| intermediate (50,000, 100, 2) | -91.00 ± 1.41 (2) | -88.00 ± 1.41 (2) | -88.50 (1 seed) |"
+    assert table[3] == "| full (50,000, 1000, 2) | -87.00 ± 1.41 (2) | – | – |"
+    assert table[4] == "| thesis (8 runs) | -85.84 | -83.21 | -83.21 |"
 
 
 # ---------------------------------------------------------------- edges found by mutation testing (issue 13)
