@@ -159,8 +159,10 @@ def _task_options(args: argparse.Namespace, dataset: Dataset) -> dict[str, Any]:
         dataset.meta["target_task"] = args.target_task
     if not (args.conditional or args.mmd_alpha or args.task_latent_dim):
         return {}
-    return {"n_tasks": check_task_count(dataset), "mmd_alpha": args.mmd_alpha,
-            "task_latent_dim": args.task_latent_dim}
+    options: dict[str, Any] = {"mmd_alpha": args.mmd_alpha, "task_latent_dim": args.task_latent_dim}
+    if args.conditional:  # the VFAE's and beta-CVAE's conditioning is implied (vaekit.fitting.check_task_options)
+        options["n_tasks"] = check_task_count(dataset)
+    return options
 
 
 def memory_mapped(args: argparse.Namespace) -> bool:
