@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ..data.registry import DATASETS, locate
-from .stats import mean_std
+from .stats import mean_std, paired_test  # noqa: F401  (paired_test: used as rep.paired_test)
 from .store import FINAL
 
 Result = dict[str, Any]
@@ -55,24 +54,6 @@ def align(columns: Mapping[str, Mapping[int, float | None]]) -> dict[str, list[f
     """Per-column value lists aligned on the union of seeds (None where a seed is missing)."""
     seeds = sorted({s for col in columns.values() for s in col})
     return {name: [col.get(s) for s in seeds] for name, col in columns.items()}
-
-
-def _finite(v: Any) -> bool:
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def paired_test(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[float, int]:
-    """Two-sided paired t-test p-value of ``a`` vs ``b`` over the seeds where both are finite, and that count
-    (p is NaN with fewer than two pairs, 1.0 when the pairs are identical)."""
-    pairs = np.array([(x, y) for x, y in zip(a, b) if _finite(x) and _finite(y)], dtype=float)
-    if len(pairs) < 2:
-        return math.nan, len(pairs)
-    diff = pairs[:, 0] - pairs[:, 1]
-    if np.allclose(diff, 0):
-        return 1.0, len(pairs)
-    if np.allclose(diff, diff[0]):  # a constant non-zero difference: the t statistic is infinite
-        return 0.0, len(pairs)
-    return float(stats.ttest_rel(pairs[:, 0], pairs[:, 1]).pvalue), len(pairs)
 
 
 def count(results: Iterable[Result], key: Callable[[dict[str, Any]], Hashable], flag: str = "diverged"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -15,6 +16,24 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if len(a) == 0:
         return math.nan, math.nan
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def paired_test(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[float, int]:
+    """Two-sided paired t-test p-value of ``a`` vs ``b`` over the seeds where both are finite, and that count
+    (p is NaN with fewer than two pairs, 1.0 when the pairs are identical)."""
+    pairs = np.array([(x, y) for x, y in zip(a, b) if _finite(x) and _finite(y)], dtype=float)
+    if len(pairs) < 2:
+        return math.nan, len(pairs)
+    diff = pairs[:, 0] - pairs[:, 1]
+    if np.allclose(diff, 0):
+        return 1.0, len(pairs)
+    if np.allclose(diff, diff[0]):  # a constant non-zero difference: the t statistic is infinite
+        return 0.0, len(pairs)
+    return float(stats.ttest_rel(pairs[:, 0], pairs[:, 1]).pvalue), len(pairs)
 
 
 def paired_best(columns: Mapping[str, Sequence[float]], higher_is_better: bool = True,
@@ -44,19 +63,8 @@ def paired_best(columns: Mapping[str, Sequence[float]], higher_is_better: bool =
         if name == best:
             bold[name] = True
             continue
-        pairs = [(a, b) for a, b in zip(columns[best], values)
-                 if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)]
-        if len(pairs) < 2:
-            bold[name] = False
-            continue
-        a, b = np.array(pairs).T
-        if np.allclose(a, b):
-            bold[name] = True
-            continue
-        if np.allclose(a - b, (a - b).mean()):  # a constant non-zero gap: no variance, p = 0
-            bold[name] = False
-            continue
-        bold[name] = bool(stats.ttest_rel(a, b).pvalue >= alpha)
+        p, pairs = paired_test(columns[best], values)
+        bold[name] = pairs >= 2 and p >= alpha
     return bold
 
 
