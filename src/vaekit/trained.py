@@ -89,7 +89,8 @@ class TrainedModel:
         (as :class:`~vaekit.detect.VAEDetector`). ``seed=None`` draws fresh samples from the global generator.
         """
         x_t, s_t = self.prepare(x, s)
-        model = self.model if dtype == torch.float32 else copy.deepcopy(self.model).to(dtype)
+        same = next(self.model.parameters()).dtype == dtype
+        model = self.model if same or dtype == torch.float32 else copy.deepcopy(self.model).to(dtype)
         x_t = x_t.to(dtype)
         with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
             if seed is not None:
@@ -122,9 +123,9 @@ class TrainedModel:
         """Whether q(z|x) is a diagonal Gaussian over ``latent_dim`` (fixed importance noise applies)."""
         if not self.model.encoder_has_density or self.model.task_latent is not None:
             return False
-        device = next(self.model.parameters()).device  # the probe goes where the model is (e.g. CUDA)
-        s = torch.zeros(1, dtype=torch.long, device=device) if self.model.config.n_tasks else None
-        probe = self.model.encode(torch.zeros(1, self.model.config.x_dim, device=device), s)
+        weight = next(self.model.parameters())  # the probe goes where the model is (e.g. CUDA), in its precision
+        s = torch.zeros(1, dtype=torch.long, device=weight.device) if self.model.config.n_tasks else None
+        probe = self.model.encode(torch.zeros(1, self.model.config.x_dim, device=weight.device, dtype=weight.dtype), s)
         return isinstance(probe, Independent) and isinstance(probe.base_dist, Normal)
 
     def evaluate(self, x: np.ndarray, s: np.ndarray | None = None, n_samples: int = 100,

@@ -39,6 +39,7 @@ MAPPED_BLOCK_ROWS = 4096
 
 def _score_memory_mapped(args: argparse.Namespace) -> dict[str, Any]:
     """``score --memory-map``: block by block from the map straight into the output file (written atomically)."""
+    import copy
     import math
 
     import numpy as np
@@ -60,6 +61,8 @@ def _score_memory_mapped(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("this model's encoder draws its samples per batch (AVB): score the data in memory")
     rows = MappedRows(open_memory_map(Path(args.data)))
     count, total, finite = 0, 0.0, 0
+    # the double-precision copy that scores rows, made once (not once per block)
+    scoring = TrainedModel(copy.deepcopy(trained.model).double(), trained.preprocessor, trained.info)
 
     def write(f: Any) -> None:
         nonlocal count, total, finite
@@ -69,7 +72,7 @@ def _score_memory_mapped(args: argparse.Namespace) -> dict[str, Any]:
                    disable=not args.progress or args.quiet or None)
         for block in bar:
             check_finite_block(block, Path(args.data).name, np.arange(count, count + len(block)))
-            scores = trained.score_samples(block, n_samples=args.importance_samples, seed=args.seed)
+            scores = scoring.score_samples(block, n_samples=args.importance_samples, seed=args.seed)
             f.write("".join(f"{count + i},{v:.6f}\n" for i, v in enumerate(scores)).encode())
             ok = np.isfinite(scores)
             count, total, finite = count + len(scores), total + float(scores[ok].sum()), finite + int(ok.sum())
