@@ -355,7 +355,7 @@ def test_cli_errors_are_one_line_and_a_broken_target_module_hides_only_its_targe
 
 
 
-def test_a_budget_by_name_reaches_the_grid_and_the_recorded_command(tmp_path, capsys):
+def test_a_budget_by_name_reaches_the_grid_and_the_recorded_command(tmp_path, capsys, monkeypatch):
     import argparse
 
     from vaekit.cli.reproduce import _command_line
@@ -364,6 +364,17 @@ def test_a_budget_by_name_reaches_the_grid_and_the_recorded_command(tmp_path, ca
     assert "toy has no 'intermediate' budget; it has quick, full" in capsys.readouterr().err
     assert not (tmp_path / "r.sqlite").exists()
     assert main(["reproduce", "toy", "--budget", "huge"]) == 2  # not a budget name at all
+    from vaekit.cli import reproduce as reproduce_cli
+
+    seen = []
+
+    def stop(args, target):  # record which targets `all` would run, then stop before anything runs
+        seen.append(target.name)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(reproduce_cli, "_configs", stop)
+    assert main(["reproduce", "all", "--budget", "intermediate", "--db", str(tmp_path / "r.sqlite")]) == 2
+    assert seen == ["table-4.2"]  # `all --budget intermediate`: the targets that have that budget
     args = argparse.Namespace(budget="intermediate", seeds=1, datasets=None, workers=2, backend="local")
     assert _command_line(args, "table-4.2") == ("vaekit reproduce table-4.2 --budget intermediate --seeds 1 "
                                                 "--workers 2 --backend local")

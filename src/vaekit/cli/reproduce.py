@@ -175,6 +175,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         resolve_device(args.device)
         os.environ[DEVICE_ENV] = args.device
     args.targets = _targets(args.target)
+    if args.target == "all" and args.budget not in ("quick", "full"):  # a named budget: the targets that have it
+        args.targets = [t for t in args.targets if args.budget in t.budgets]
+        if not args.targets:
+            raise ConfigError(f"no target has a {args.budget!r} budget; see vaekit reproduce --list")
     grids = [_configs(args, target) for target in args.targets]
     for target in args.targets:
         check_output_dir(_report_folder(args, target), "report folder")
