@@ -169,3 +169,20 @@ def test_datasets_names_a_missing_data_folder_and_a_corrupt_file(tmp_path, monke
     assert main(["datasets"]) == 0
     out, err = capsys.readouterr()
     assert any(line.split()[:2] == ["smtp", "error"] for line in out.splitlines()) and "smtp:" in err
+
+
+def test_out_of_memory_is_one_line_and_other_runtime_errors_are_not_hidden(capsys, monkeypatch):
+    """Host and GPU out-of-memory (MemoryError; torch.OutOfMemoryError, a RuntimeError) end in one line, exit 1."""
+    import importlib
+
+    cli_main = importlib.import_module("vaekit.cli.main")
+
+    for error in (MemoryError("Unable to allocate 97.7 MiB"), RuntimeError("CUDA out of memory. Tried to allocate")):
+        monkeypatch.setattr(cli_main.COMMANDS["datasets"], "run", lambda args, e=error: (_ for _ in ()).throw(e))
+        assert main(["datasets"]) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "out of memory" in err and "--batch-size" in err
+    monkeypatch.setattr(cli_main.COMMANDS["datasets"], "run",
+                        lambda args: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["datasets"])

@@ -256,7 +256,7 @@ def test_memory_mapped_fit_applies_the_test_subsample_tracking_and_records_what_
     assert mapped["n_test"] == memory["n_test"] == 7 and mapped["test_subsample"] == 7
     assert mapped["test_log_likelihood"] == pytest.approx(memory["test_log_likelihood"], abs=1e-4)  # same 7 rows
     assert seen == [1, 2, 3, ("end", True)]
-    assert mapped["split"] == memory["split"] and mapped["split_source"] == "data set default"
+    assert mapped["split"] == memory["split"] and mapped["split_source"] == memory["split_source"]
     code = main(["fit", "--data", str(tmp_path / "rows.npy"), "--epochs", "1", "--hidden", "8", "--latent-dim", "2",
                  "--importance-samples", "2", "--device", "auto", "--out", str(tmp_path / "run"), "--json"])
     assert code == 0

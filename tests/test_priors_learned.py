@@ -533,6 +533,10 @@ def test_table_4_2_intermediate_budget_runs_the_whole_mnist_split_with_two_ratio
     assert not any("ratio_epochs" in r for r in runs if r["method"] != "implicit")
     assert (runs[0]["method"], runs[0]["ratio_epochs"]) == ("implicit", 10)  # the longest run starts first
     assert all("ratio_epochs" not in r for r in target.runs("quick"))  # the other budgets are unchanged
+    from vaekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="intermediate budget covers mnist, not freyfaces"):
+        target.runs("intermediate", datasets=["freyfaces"])  # would run the full settings under this name
     fake = [{"config": r, "status": "done",
              "metrics": {"test_ll_k10": -90.0 + {"standard": 0, "vamp": 1, "implicit": 2 + r.get("ratio_epochs", 0)}[
                  r["method"]] + 0.1 * r["seed"] * (1 + len(r["method"]))}} for r in runs]

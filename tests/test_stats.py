@@ -58,3 +58,15 @@ def test_a_column_of_one_seed_is_not_best_over_columns_of_several():
     left every other column un-bold."""
     cols = {"a": [5.0, None, None], "b": [1.0, 1.2, 1.1], "c": [1.05, 1.15, 1.12]}
     assert paired_best(cols) == {"a": False, "b": True, "c": True}
+
+
+def test_columns_equal_up_to_float_noise_tie_and_report_p_one():
+    """Reviewer-found: after paired_best went through paired_test, 1000 vs 1000 - 1e-6 (float noise) read as a
+    constant gap (p = 0, not bold); both helpers treat values equal to relative float tolerance as tied."""
+    from vaekit.experiments.stats import paired_test
+
+    a = [1000.0, 1001.0, 1002.0]
+    b = [v - 1e-6 for v in a]
+    assert paired_best({"a": a, "b": b}) == {"a": True, "b": True}
+    assert paired_test(a, b) == (1.0, 3)
+    assert paired_test([1.0, 2.0, 3.0], [0.5, 1.5, 2.5]) == (0.0, 3)  # a real constant gap stays significant

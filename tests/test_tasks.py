@@ -212,8 +212,16 @@ def test_a_usps_h5_placed_by_hand_is_read_instead_of_fetching(tmp_path, monkeypa
     monkeypatch.setattr(tr.sources, "find_file", lambda name: tmp_path / name if name == "usps.h5" else None)
     monkeypatch.setattr(tr.sources, "fetch", lambda url: pytest.fail(f"fetched {url}"))
     monkeypatch.setattr(tr, "parse_usps_h5", lambda payload: {"x": np.zeros((9298, 16, 16), np.float32), "y": y})
+    monkeypatch.setattr(tr, "_h5py_available", lambda: True)
     arrays = tr.download_usps()
     assert arrays["x"].shape == (9298, 16, 16) and arrays["y"].tolist() == y.tolist()
+    # without h5py the file is passed over (with a warning) for LIBSVM's files, not a dead end
+    monkeypatch.setattr(tr, "_h5py_available", lambda: False)
+    asked = []
+    monkeypatch.setattr(tr, "_raw_or_fetch", lambda name, filename, url: asked.append(filename) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        tr.download_usps()
+    assert asked == ["usps.bz2"]
 
 
 def mat_bytes(**arrays) -> bytes:
@@ -403,7 +411,7 @@ def test_evaluate_says_why_a_target_task_or_the_knn_accuracy_is_missing(tmp_path
     out, err = capsys.readouterr()
     result = json.loads(out.strip().splitlines()[-1])
     assert result["knn_accuracy"] is None and "500-NN needs at least 500 labelled rows" in result["knn_accuracy_note"]
-    assert "no kNN accuracy" in err
+    assert "no kNN accuracy" in err and "tasks.npz (test split): test log-likelihood" in err  # the rows, named
 
 
 def test_representation_metrics_explain_a_task_with_a_single_evaluated_row():
@@ -437,3 +445,18 @@ def test_the_beta_cvae_reconstructs_and_gives_mean_samples_like_every_conditione
     z = torch.zeros(3, 2)
     expected = model._decode_with(z, zeta_mean).mean
     torch.testing.assert_close(model.reconstruction(x, z, s).mean, expected)
+
+
+def test_a_plain_vae_trains_on_data_whose_task_codes_are_sparse(tmp_path, capsys):
+    """Reviewer-found regression: the task-count check (recode sparse codes) ran for unconditioned models too, so
+    `vaekit fit --task-column year` with years 2019/2020 stopped; only conditioned models need 0..K-1 codes."""
+    data = two_task_data(binary=False)
+    rows = "a,b,c,d,e,f,year\n" + "".join(",".join(f"{v:.4f}" for v in x) + f",{2019 + s}\n"
+                                          for x, s in zip(data.x, data.s))
+    (tmp_path / "years.csv").write_text(rows)
+    tiny = ["--latent-dim", "2", "--hidden", "4", "--epochs", "1", "--batch-size", "20", "--importance-samples", "2"]
+    assert main(["fit", "--data", str(tmp_path / "years.csv"), "--task-column", "year", *tiny, "--out",
+                 str(tmp_path / "run")]) == 0
+    assert main(["fit", "--data", str(tmp_path / "years.csv"), "--task-column", "year", "--conditional", *tiny,
+                 "--out", str(tmp_path / "cvae")]) == 2
+    assert "recode them" in capsys.readouterr().err

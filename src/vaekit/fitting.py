@@ -233,14 +233,15 @@ def check_task_options(dataset: Dataset, options: dict[str, Any]) -> None:
                               "task_latent_dim) cannot be trained on it: give a Dataset with s, an .npz array 's' or "
                               "a file's task column (--task-column)")
         return
-    needed = check_task_count(dataset)
+    distinct = len(np.unique(dataset.s))
     if n_tasks is None and implied:
-        options["n_tasks"] = needed
-    elif n_tasks is None and len(np.unique(dataset.s)) > 1:
+        options["n_tasks"] = check_task_count(dataset)
+    elif n_tasks is None and distinct > 1:  # a plain VAE needs no recoding of the task codes
         log.warning("%s has task indices (%d tasks) but the model is not conditioned on them (a plain VAE); to "
-                    "condition on them pass n_tasks=%d (vaekit fit: --conditional); in Python n_tasks=0 says the "
-                    "plain VAE is meant and silences this", dataset.name, len(np.unique(dataset.s)), needed)
-    elif n_tasks and n_tasks < needed:
+                    "condition on them pass n_tasks=%d with the tasks coded 0..%d (vaekit fit: --conditional); in "
+                    "Python n_tasks=0 says the plain VAE is meant and silences this", dataset.name, distinct,
+                    distinct, distinct - 1)
+    elif n_tasks and n_tasks < (needed := check_task_count(dataset)):
         raise ConfigError(f"n_tasks={n_tasks}, but the task indices of {dataset.name} run up to {needed - 1}: "
                           f"pass n_tasks={needed}")
 

@@ -7,8 +7,10 @@ through :meth:`Likelihood.log_parameter_prior`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -246,13 +248,24 @@ def make_likelihood(name: str, in_features: int, out_features: int, **kwargs: An
         cls = LIKELIHOODS[name]
     except KeyError:
         raise ConfigError(f"unknown likelihood {name!r}; choose one of {sorted(LIKELIHOODS)}") from None
-    check_keywords(cls, kwargs, f"the {name} likelihood", skip=("in_features", "out_features"))
-    return cls(in_features, out_features, **kwargs)
+    with keyword_errors(cls, f"the {name} likelihood", skip=("in_features", "out_features")):
+        return cls(in_features, out_features, **kwargs)
 
 
-def check_keywords(cls: type, kwargs: dict[str, Any], what: str, skip: tuple[str, ...] = ()) -> None:
-    """Refuse keyword options that ``cls``'s constructor (and those it passes ``**kwargs`` to) does not take,
-    naming the ones it does (a TypeError from deep inside the constructor said less)."""
+@contextlib.contextmanager
+def keyword_errors(cls: type, what: str, skip: tuple[str, ...] = ()) -> Iterator[None]:
+    """Turn the constructor's "unexpected keyword argument" TypeError into a :class:`ConfigError` that names the
+    options ``cls`` takes (those of its ``__init__`` and of the parents it passes ``**kwargs`` to)."""
+    try:
+        yield
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise ConfigError(f"{what}: {err}; its options: {', '.join(keyword_options(cls, skip)) or 'none'}") from None
+
+
+def keyword_options(cls: type, skip: tuple[str, ...] = ()) -> list[str]:
+    """The keyword options of ``cls``'s constructor, following ``**kwargs`` up its parents."""
     accepted: list[str] = []
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -263,7 +276,4 @@ def check_keywords(cls: type, kwargs: dict[str, Any], what: str, skip: tuple[str
                      and p.name not in ("self", *skip) and p.name not in accepted]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ConfigError(f"{what} takes no option {', '.join(map(repr, unknown))}; its options: "
-                          f"{', '.join(accepted) or 'none'}")
+    return accepted

@@ -117,16 +117,18 @@ def fit_memory_mapped(
         "model": model.config.to_dict(), "train": train.to_dict(),
         "constant_columns": preprocessor.constant_columns_,
         **{k: v for k, v in result.to_dict().items() if k != "history"},
-        "split": list(fractions), "split_source": "given" if split else "data set default",
+        "split": list(fractions), "split_source": "given" if split else "user-file default",
     }
     test_idx = seeded_subset(test_idx, test_subsample, train.seed)
     if test_subsample is not None:
         summary.update(test_subsample=int(test_subsample), n_test=len(test_idx))
     test_x = MappedRows(array, test_idx, transform, width, release_bytes)
-    trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path),
-                    "memory_mapped": True, "member": member, "epochs_run": result.epochs_run}
-    if path.suffix.lower() == ".npy" or member == "x":  # what load_file reads: `vaekit evaluate` finds the test split
-        trained.info.update(data_path=str(path.resolve()), data_sha256=sha256_of(path))
+    checksum = sha256_of(path)  # `vaekit evaluate RUN` checks the file before reading its test split again
+    trained.info = {"dataset": path.stem, "split": list(fractions), "seed": train.seed, "path": str(path.resolve()),
+                    "file_sha256": checksum, "memory_mapped": True, "member": member,
+                    "epochs_run": result.epochs_run}
+    if path.suffix.lower() == ".npy" or member == "x":  # what load_file reads: the in-memory commands find it too
+        trained.info.update(data_path=str(path.resolve()), data_sha256=checksum)
 
     def evaluate() -> dict[str, Any]:
         return _test_metrics(model, test_x, importance_samples) if len(test_x) else {}
@@ -140,12 +142,13 @@ def evaluate_memory_mapped(trained: TrainedModel, importance_samples: int, test_
     the memory map (bounded memory, as training); the file must still be where it was, unchanged. Returns the
     metrics and a description of the rows."""
     info = trained.info
-    recorded = info.get("data_path") or info.get("path")
+    recorded = info.get("path") or info.get("data_path")
     path = Path(str(recorded))
     if not path.is_file():
         raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; move it back for its test "
                                    "split, or pass --data PATH to evaluate every row of a file")
-    if info.get("data_sha256") and sha256_of(path) != info["data_sha256"]:
+    recorded_sha = info.get("file_sha256") or info.get("data_sha256")
+    if recorded_sha and sha256_of(path) != recorded_sha:
         raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
                         "or pass --data FILE to evaluate every row of a file")
     array = open_memory_map(path, str(info.get("member", "x")))

@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metrics["target_task"] = int(target)
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("active_units", "knn_accuracy", "task_mutual_information")
                       if metrics.get(k) is not None)
-    for key, what in (("knn_accuracy_note", "kNN accuracy"), ("task_mutual_information_note", "I(S;Z)")):
+    for key, metric in (("knn_accuracy_note", "kNN accuracy"), ("task_mutual_information_note", "I(S;Z)")):
         if metrics.get(key):
-            shown += f"{'; ' if shown else ''}no {what}: {metrics[key]}"
+            shown += f"{'; ' if shown else ''}no {metric}: {metrics[key]}"
     say(args, f"{what}: {test_metrics_text(metrics, args.importance_samples)}" + (f"; {shown}" if shown else ""))
     return metrics
 

@@ -85,11 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"vaekit {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
-    except MemoryError as err:  # numpy's _ArrayMemoryError too
+    except (MemoryError, RuntimeError) as err:  # numpy's _ArrayMemoryError; torch.OutOfMemoryError (a RuntimeError)
+        if not isinstance(err, MemoryError) and "out of memory" not in str(err).lower():
+            raise
         if args.debug:
             traceback.print_exc()
         print(f"vaekit {args.command}: error: out of memory ({_one_line(err) or 'no detail'}); use smaller data or "
-              "batches, or a .npy file with --memory-map where the command offers it", file=sys.stderr)
+              "batches (--batch-size), or a .npy file with --memory-map where the command offers it", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(result, allow_nan=False, default=str))

@@ -108,6 +108,9 @@ def _check_components(config: dict[str, Any], where: str) -> None:
     for key in ("likelihood_kwargs", "prior_kwargs"):
         if not isinstance(config.get(key, {}), dict):
             raise ConfigError(f"{where}: {key} must be a table of options, e.g. {{b = 0.001}}, got {config[key]!r}")
+    if config.get("likelihood_kwargs") and not config.get("likelihood"):
+        raise ConfigError(f"{where}: likelihood_kwargs needs likelihood (without it the likelihood is chosen from "
+                          "the data, which the options may not fit)")
     n_tasks = config.get("n_tasks", 0)
     if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 0:
         raise ConfigError(f"{where}: n_tasks must be a whole number >= 0, got {n_tasks!r}")

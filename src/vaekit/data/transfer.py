@@ -27,7 +27,9 @@ Protocols, loadable by name through :func:`vaekit.data.load_dataset`:
 from __future__ import annotations
 
 import bz2
+import importlib.util
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +42,8 @@ from . import sources
 from .dataset import Dataset
 from .images import BINARISATION_SEED, dynamic_binarise, fixed_binarise
 from .registry import COMPOSITE_LOADERS, DATASETS, DatasetSpec, load_arrays, register
+
+log = logging.getLogger(__name__)
 
 FACE_SHAPE = (28, 20)
 DIGIT_SHAPE = (28, 28)
@@ -97,18 +101,25 @@ def parse_usps_h5(payload: bytes) -> dict[str, np.ndarray]:
     try:
         import h5py
     except ImportError:
-        raise DataError("reading usps.h5 needs h5py (pip install h5py); or use `vaekit download usps`, which "
-                        "reads LIBSVM's usps.bz2 instead") from None
+        raise DataError("reading usps.h5 needs h5py (pip install h5py); or remove usps.h5, and `vaekit download "
+                        "usps` reads LIBSVM's usps.bz2 instead") from None
     with h5py.File(io.BytesIO(payload), "r") as f:
         x = np.concatenate([f["train"]["data"][:], f["test"]["data"][:]]).astype(np.float32)
         y = np.concatenate([f["train"]["target"][:], f["test"]["target"][:]]).astype(np.int8)
     return {"x": x.reshape(-1, 16, 16), "y": y}
 
 
+def _h5py_available() -> bool:
+    return importlib.util.find_spec("h5py") is not None
+
+
 def download_usps() -> dict[str, np.ndarray]:
     """USPS (train then test) from a ``usps.h5`` placed in ``$VAEKIT_DATA`` or the cache, else LIBSVM's files;
     checked against the published class counts of the training rows."""
     h5 = sources.find_file("usps.h5")
+    if h5 is not None and not _h5py_available():
+        log.warning("%s is there but reading it needs h5py (pip install h5py); using LIBSVM's usps.bz2 instead", h5)
+        h5 = None
     if h5 is not None:
         both = parse_usps_h5(h5.read_bytes())
         train, test = {"y": both["y"][:7291]}, {"y": both["y"][7291:]}

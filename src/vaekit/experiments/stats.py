@@ -29,7 +29,7 @@ def paired_test(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[f
     if len(pairs) < 2:
         return math.nan, len(pairs)
     diff = pairs[:, 0] - pairs[:, 1]
-    if np.allclose(diff, 0):
+    if np.allclose(pairs[:, 0], pairs[:, 1]):  # equal up to float noise (relative): no difference to test
         return 1.0, len(pairs)
     if np.allclose(diff, diff[0]):  # a constant non-zero difference: the t statistic is infinite
         return 0.0, len(pairs)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from ..errors import ConfigError
-from ..likelihoods import check_keywords
+from ..likelihoods import keyword_errors
 
 #: Facts about the owning model that :func:`make_prior` passes to a prior's constructor when it asks for them.
 HOST_FACTS = ("x_dim", "n_tasks", "data_in_unit_interval")
@@ -138,5 +138,5 @@ def make_prior(name: str, latent_dim: int, host_facts: dict[str, Any] | None = N
     cls = prior_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     facts = {k: v for k, v in (host_facts or {}).items() if k in HOST_FACTS and k in accepted}
-    check_keywords(cls, kwargs, f"the {name} prior", skip=("latent_dim", *HOST_FACTS))
-    return cls(latent_dim, **facts, **kwargs)
+    with keyword_errors(cls, f"the {name} prior", skip=("latent_dim", *HOST_FACTS)):
+        return cls(latent_dim, **facts, **kwargs)

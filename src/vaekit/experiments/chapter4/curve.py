@@ -51,7 +51,8 @@ def budget_table(rows: list[dict[str, Any]], dataset: str, digits: int = 2) -> s
              "|---" * (len(columns) + 1) + "|"]
     for row in rows:
         cells = [_cell(*row["cells"][c], digits) if c in row["cells"] else "–" for c in columns]
-        lines.append(f"| {row['budget']} ({row['n_train']:,}, {row['epochs']}, {row['seeds']}) | "
+        images = "?" if row["n_train"] is None else f"{row['n_train']:,}"
+        lines.append(f"| {row['budget']} ({images}, {row['epochs']}, {row['seeds']}) | "
                      + " | ".join(cells) + " |")
     thesis = dict(zip(("Standard VAE", "VampPrior", "Implicit prior"), THESIS.get(dataset, ())))
     if thesis:
@@ -69,7 +70,7 @@ def plot_budget_curve(rows: list[dict[str, Any]], dataset: str, path: Path) -> P
     """Mean test log-likelihood per column against the budget (one line per method), the thesis's dotted."""
     plt = rep.pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    labels = [f"{row['budget']}\n{row['n_train']:,} × {row['epochs']}" for row in rows]
+    labels = [f"{row['budget']}\n{row['n_train'] or '?'} × {row['epochs']}" for row in rows]
     for column in sorted({c for row in rows for c in row["cells"]}, key=column_order):
         points = [(i, row["cells"][column][0]) for i, row in enumerate(rows) if column in row["cells"]]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=column)

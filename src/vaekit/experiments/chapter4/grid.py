@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from ...errors import ConfigError
 from ..report_helpers import dataset_available
 from ..targets import Target
 from .runs import FULL_TRAIN, train_one
@@ -36,6 +37,10 @@ class Chapter4Target(Target):
     def _grid(self, budget: str, seeds: int | None, datasets: Sequence[str] | None,
               extra: Sequence[dict[str, Any]] = ({},)) -> list[dict[str, Any]]:
         b = self.budgets[budget]
+        outside = sorted(set(datasets or []) - set(b["datasets"]))
+        if outside:  # it would train with the full budget's settings under this budget's name
+            raise ConfigError(f"{self.name}'s {budget} budget covers {', '.join(b['datasets'])}, not "
+                              f"{', '.join(outside)}; see vaekit reproduce --list")
         names = list(datasets) if datasets else [d for d in b["datasets"] if dataset_available(d)]
         runs = []
         for name in names:
