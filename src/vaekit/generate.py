@@ -14,6 +14,7 @@ from torch.distributions import Distribution, Independent
 
 from .errors import ConfigError, DataError
 from .evaluation import evaluating, model_device
+from .training import torch_seeded
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import Preprocessor
@@ -88,8 +89,7 @@ def sample(trained: TrainedModel, n: int, s: np.ndarray | int | None = None, see
     if n < 1:
         raise ConfigError(f"n must be >= 1, got {n}")
     s_t = _tasks(trained, s, n)
-    with torch.random.fork_rng(devices=[]), evaluating(trained.model) as model:
-        torch.manual_seed(seed)
+    with torch_seeded(seed), evaluating(trained.model) as model:
         if mean:
             x = location(model.generative(n, s_t))
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
@@ -24,7 +23,7 @@ from .evaluation import elbo, log_likelihood, reestimate_log_normaliser
 from .integrity import check_loaded, check_shapes
 from .likelihoods import LIKELIHOODS
 from .model import VAE, ModelConfig
-from .training import TrainConfig, Trainer, TrainResult, finite_or_none
+from .training import TrainConfig, Trainer, TrainResult, finite_or_none, torch_seeded
 
 CHECKPOINT_NAME = "model.pt"
 RESULT_NAME = "result.json"
@@ -92,12 +91,10 @@ class TrainedModel:
         same = next(self.model.parameters()).dtype == dtype
         model = self.model if same or dtype == torch.float32 else copy.deepcopy(self.model).to(dtype)
         x_t = x_t.to(dtype)
-        with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
-            if seed is not None:
-                torch.manual_seed(seed)  # the beta-CVAE's zeta and non-Gaussian encoders draw from here
-                if noise is None and self._gaussian_encoder():
-                    generator = torch.Generator().manual_seed(seed)
-                    noise = torch.randn(n_samples, self.model.config.latent_dim, generator=generator)
+        with torch_seeded(seed):  # the beta-CVAE's zeta and non-Gaussian encoders draw from here
+            if seed is not None and noise is None and self._gaussian_encoder():
+                generator = torch.Generator().manual_seed(seed)
+                noise = torch.randn(n_samples, self.model.config.latent_dim, generator=generator)
             noise = None if noise is None else noise.to(dtype)
             ll = log_likelihood(model, x_t, s_t, n_samples=n_samples, noise=noise, progress=progress).double()
         if normalised:

@@ -28,7 +28,7 @@ from .fitting import check_evaluation_options, evaluate_and_save, training_optio
 from .likelihoods import LIKELIHOODS
 from .model import VAE
 from .trained import TrainedModel, default_likelihood, finite_or_none, log_likelihood_metrics
-from .training import TrainConfig, Trainer
+from .training import TrainConfig, Trainer, torch_seeded
 
 #: train/validation/test fractions of a data file (as for an in-memory ``.npz``/``.csv`` file)
 DEFAULT_SPLIT = USER_SPLIT  # a user's file, as data.files.load_file splits it (80/10/10)
@@ -155,8 +155,7 @@ def evaluate_memory_mapped(trained: TrainedModel, importance_samples: int, test_
     _, _, test_idx = split_indices(len(array), tuple(info["split"]), int(info.get("seed", 0)))
     test_idx = seeded_subset(test_idx, test_subsample, seed)
     rows = MappedRows(array, test_idx, _model_inputs(trained.preprocessor), len(trained.preprocessor.keep_))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_seeded(seed):
         metrics = _test_metrics(trained.model, rows, importance_samples) if len(rows) else {}
     return {**metrics, "n_test": len(rows)}, f"{path} (test split, memory-mapped)"
 

@@ -7,12 +7,13 @@ The phase schedule lives here, not in the model: the trainer passes each step's 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -127,6 +128,17 @@ def max_epochs(epochs: int) -> int:
     if not cap.isdigit() or int(cap) < 1:
         raise ConfigError(f"{MAX_EPOCHS_ENV} must be a positive integer, got {cap!r}")
     return min(epochs, int(cap))
+
+
+@contextlib.contextmanager
+def torch_seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch's CPU generator for the block and restore the global random state afterwards (no-op for None)."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def finite_or_none(value: float) -> float | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +42,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..fitting import subsample_rows
     from ..tasks import representation_metrics
     from ..trained import TrainedModel
+    from ..training import torch_seeded
 
     trained = TrainedModel.load(args.model_dir)
     if trained.info.get("memory_mapped") and args.data is None:
@@ -128,13 +127,3 @@ def evaluation_rows(trained: TrainedModel, data: str | None,
         return test, labelled_rows(train, target), f"{name} (test split)", target, train
     dataset = align_columns(trained, load_dataset(data, **file_options(args)))
     return dataset, None, str(data), dataset.meta.get("target_task") if target is None else target, None
-
-
-@contextlib.contextmanager
-def torch_seeded(seed: int) -> Iterator[None]:
-    """Seed torch for the block without changing the global random state afterwards."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
