@@ -26,6 +26,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...]]] = [
     ("chapter3/table-3.2-numerics-2/runs.jsonl", "table-3.2", ("README.md", "docs/chapter3.md")),
     ("chapter4/table-4.2-numerics-3/runs.jsonl", "table-4.2", ("README.md", "docs/chapter4.md")),
     ("chapter4/table-4.2-full/runs.jsonl", "table-4.2", ("docs/chapter4.md",)),
+    ("chapter4/table-4.2-intermediate/runs.jsonl", "table-4.2", ("docs/chapter4.md",)),
     ("chapter4/figure-4.2-full/runs.jsonl", "figure-4.2", ("docs/chapter4.md",)),
     ("chapter3/table-3.2-full/runs.jsonl", "table-3.2", ("README.md", "docs/chapter3.md")),
     ("chapter3/figure-3.2-full/runs.jsonl", "figure-3.2", ("docs/chapter3.md",)),
