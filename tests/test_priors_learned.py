@@ -91,6 +91,34 @@ def test_matrix_product_mixture_density_equals_torch_mixture_with_gradients(offs
         torch.testing.assert_close(a.double(), b.double(), rtol=1e-3, atol=1e-3)
 
 
+def test_matrix_product_mixture_density_without_gradients_is_the_torch_mixture_to_rounding():
+    """The no-gradient path (in-place log-sum-exp, the log Z proposal's) in float64: unequal weights, a point far
+    from every component (log density about -1e4) and one at a component's centre."""
+    from torch.distributions import Categorical, MixtureSameFamily
+
+    from vaekit.priors.mixture import DiagonalGaussianMixture
+
+    g = torch.Generator().manual_seed(1)
+    loc = torch.randn(200, 6, generator=g, dtype=torch.float64)
+    scale = 0.05 + 0.3 * torch.rand(200, 6, generator=g, dtype=torch.float64)
+    weights = Categorical(logits=torch.randn(200, generator=g, dtype=torch.float64))
+    z = torch.cat([torch.randn(50, 6, generator=g, dtype=torch.float64), loc[:1], torch.full((1, 6), 8.0,
+                                                                                           dtype=torch.float64)])
+    with torch.no_grad():
+        fast = DiagonalGaussianMixture(weights, gaussian(loc, scale)).log_prob(z)
+    reference = MixtureSameFamily(weights, gaussian(loc, scale)).log_prob(z)
+    assert fast[-1] < -1000
+    torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-9)
+
+
+def test_in_place_log_sum_exp_is_torch_s_on_infinite_rows():
+    from vaekit.priors.mixture import _logsumexp_rows
+
+    inf = math.inf
+    x = torch.tensor([[-inf, -inf], [inf, 0.0], [-inf, 1.0], [3.0, 1e3]], dtype=torch.float64)
+    torch.testing.assert_close(_logsumexp_rows(x.clone()), torch.logsumexp(x, -1))
+
+
 def test_vamp_caches_components_under_no_grad_and_invalidates_on_updates():
     torch.manual_seed(0)
     model = VAE(4, 2, likelihood="bernoulli", prior="vamp", hidden=(8,), prior_kwargs={"n_components": 6})
