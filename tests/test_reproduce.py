@@ -375,11 +375,30 @@ def test_a_budget_by_name_reaches_the_grid_and_the_recorded_command(tmp_path, ca
     monkeypatch.setattr(reproduce_cli, "_configs", stop)
     assert main(["reproduce", "all", "--budget", "intermediate", "--db", str(tmp_path / "r.sqlite")]) == 2
     assert seen == ["table-4.2"]  # `all --budget intermediate`: the targets that have that budget
-    args = argparse.Namespace(budget="intermediate", seeds=1, datasets=None, workers=2, backend="local")
+    args = argparse.Namespace(budget="intermediate", seeds=1, datasets=None, only=None, workers=2, backend="local")
     assert _command_line(args, "table-4.2") == ("vaekit reproduce table-4.2 --budget intermediate --seeds 1 "
                                                 "--workers 2 --backend local")
     assert _command_line(argparse.Namespace(**{**vars(args), "budget": "full"}), "t").startswith(
         "vaekit reproduce t --full --seeds 1")
+
+
+def test_only_runs_the_chosen_settings_and_a_later_full_run_finds_them_done(tmp_path, capsys):
+    db, out = str(tmp_path / "r.sqlite"), str(tmp_path / "out")
+    common = ["--db", db, "--out", out, "--workers", "1", "--no-progress", "--json"]
+    assert main(["reproduce", "t-sleep", "--only", "method=m2", "--only", "seed=0,2", *common]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ran = sorted((c["dataset"], c["method"], c["seed"]) for c in (json.loads(r["config"]) for r in rows(db)))
+    assert ran == [("a", "m2", 0), ("a", "m2", 2), ("b", "m2", 0), ("b", "m2", 2)] and summary["executed"] == 4
+    with sqlite3.connect(db) as con:
+        assert "--only method=m2 --only seed=0,2" in con.execute("SELECT command FROM invocations").fetchone()[0]
+    assert main(["reproduce", "t-sleep", *common]) == 0  # the whole grid: the four are found done, not rerun
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["already_finished"], summary["executed"]) == (4, 8)
+    for bad, message in [("method", "--only takes KEY=VALUE"), ("colour=red", "no run of this grid has that "
+                         "setting; its settings: dataset, method, seed"), ("method=m3", "these options select no runs")]:
+        assert main(["reproduce", "t-sleep", "--only", bad, "--db", str(tmp_path / "x.sqlite")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.sqlite").exists()
 
 
 # ------------------------------------------------------------------------------------------------ Ray

@@ -42,6 +42,8 @@ def _command_line(args: argparse.Namespace, target: str) -> str:
         words += ["--seeds", str(args.seeds)]
     if args.datasets:
         words += ["--datasets", *args.datasets]
+    for key, values in (args.only or {}).items():
+        words += ["--only", f"{key}={','.join(values)}"]
     words += ["--workers", str(args.workers), "--backend", args.backend]
     return shlex.join(words)
 
@@ -75,16 +77,30 @@ def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
     if args.budget not in target.budgets:
         raise ConfigError(f"{target.name} has no {args.budget!r} budget; it has {', '.join(target.budgets)}")
     _check_requested_data(args.datasets or [])
-    configs = target.runs(args.budget, args.seeds, args.datasets)
+    from ..experiments.targets import select_runs
+
+    configs = select_runs(target.runs(args.budget, args.seeds, args.datasets), args.only or {})
     if not configs:
-        raise ConfigError(f"{target.name}: these options select no runs (--datasets {args.datasets}); see vaekit "
-                          "reproduce --list")
+        raise ConfigError(f"{target.name}: these options select no runs (--datasets {args.datasets}, --only "
+                          f"{args.only}); see vaekit reproduce --list")
     for config in configs:
         if config.get("target") != target.name or "seed" not in config:
             raise ConfigError(
                 f"target {target.name} returned a configuration without its name or seed: {config}"
             )
     return configs
+
+
+def parse_only(items: list[str] | None) -> dict[str, list[str]]:
+    """``--only KEY=V1,V2`` (repeatable) as {key: [values]}; a key given twice keeps the values of both."""
+    only: dict[str, list[str]] = {}
+    for item in items or []:
+        key, sep, values = item.partition("=")
+        chosen = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not chosen:
+            raise ConfigError(f"--only takes KEY=VALUE[,VALUE...] (e.g. method=implicit or seed=1,2), got {item!r}")
+        only.setdefault(key.strip(), []).extend(chosen)
+    return only
 
 
 def _check_requested_data(names: list[str]) -> None:
@@ -167,6 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.target is None:
         raise ConfigError("name a target (vaekit reproduce --list shows them) or 'all'")
     args.datasets = [d for item in args.datasets or [] for d in item.split(",") if d] or None
+    args.only = parse_only(args.only)
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
     if args.device is not None:  # every run trains there: the workers inherit the variable
@@ -215,6 +232,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(budget="quick")
     p.add_argument("--seeds", type=POSITIVE_INT, help="number of seeds (default: the budget's)")
     p.add_argument("--datasets", nargs="+", help="restrict to these data sets (names or comma-separated)")
+    p.add_argument("--only", action="append", metavar="KEY=VALUES",
+                   help="run only the grid's runs whose setting KEY has one of VALUES (comma-separated), e.g. "
+                        "--only method=implicit --only seed=0; repeatable; the runs keep their database keys")
     p.add_argument("--workers", type=POSITIVE_INT, default=cpu_count(), help="runs in parallel (default: cores)")
     p.add_argument(
         "--backend",

@@ -82,6 +82,17 @@ def load_targets() -> dict[str, Target]:
     return TARGETS
 
 
+def select_runs(configs: list[dict[str, Any]], only: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The configurations whose every ``only`` key has one of its values (compared as text: ``seed=1`` matches
+    1). A key no configuration has is an error naming the keys there are; the grid's order is kept, so the
+    selected runs keep their keys and land in the same database rows as a full run of the grid."""
+    for key in only:
+        if not any(key in c for c in configs):
+            known = sorted({k for c in configs for k in c})
+            raise ConfigError(f"--only {key}: no run of this grid has that setting; its settings: {', '.join(known)}")
+    return [c for c in configs if all(key in c and str(c[key]) in values for key, values in only.items())]
+
+
 def get_target(name: str) -> Target:
     """The registered target ``name`` (loading target modules first)."""
     targets = load_targets()
