@@ -311,3 +311,29 @@ def test_evaluation_options_are_checked_before_training_on_both_paths(tmp_path, 
                 lambda: fit_memory_mapped(tmp_path / "rows.npy", latent_dim=2, hidden=(4,), **options)):
         with pytest.raises(ConfigError, match="must be a whole number >= 1"):
             run()
+
+
+def test_plot_reads_only_the_plotted_test_rows_of_a_memory_mapped_run_through_the_map(tmp_path, capsys,
+                                                                                       monkeypatch):
+    """Reviewer-found: `vaekit plot RUN` of a memory-mapped fit read the whole file for its latent-space plot. It
+    now shows the same rows of the test split as the in-memory path would, gathered through the map."""
+    from vaekit import data, plotting
+    from vaekit.trained import TrainedModel
+
+    np.save(tmp_path / "rows.npy", np.random.default_rng(4).normal(size=(400, 5)).astype(np.float32))
+    run = str(tmp_path / "run")
+    assert main(["fit", "--data", str(tmp_path / "rows.npy"), "--epochs", "1", "--hidden", "8", "--latent-dim", "3",
+                 "--importance-samples", "5", "--out", run, "--json"]) == 0
+    trained = TrainedModel.load(run)
+    in_memory = plotting._run_data({k: v for k, v in trained.info.items() if k != "memory_mapped"}, None)
+    expected = trained.transform(in_memory.subset(plotting._plotted_rows(len(in_memory), 7)).x)
+    seen, real = [], plotting.plot_latent
+    monkeypatch.setattr(plotting, "plot_latent", lambda z, *a, **k: seen.append(z) or real(z, *a, **k))
+    monkeypatch.setattr(data, "training_data", lambda *a, **k: pytest.fail("read the whole file"))
+    assert main(["plot", run, "--max-points", "7", "--json"]) == 0
+    assert len(in_memory) == 40 and len(seen) == 1 and seen[0].shape == (7, 3)
+    by_rows = lambda z: z[np.lexsort(z.T[::-1])]  # noqa: E731 (the same rows, in file order or split order)
+    np.testing.assert_allclose(by_rows(seen[0]), by_rows(expected), rtol=1e-5, atol=1e-6)
+    np.save(tmp_path / "rows.npy", np.zeros((400, 5), dtype=np.float32))
+    assert main(["plot", run, "--json"]) == 0  # a changed file: the other figures, no latent plot
+    assert "latent.png" not in capsys.readouterr().out.strip().splitlines()[-1]

@@ -182,10 +182,34 @@ def plot_scores(scores: np.ndarray, threshold: float, path: Path, contamination:
     return _save(fig, path)
 
 
-def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, Any] | None = None) -> Any:
+def _plotted_rows(n: int, max_points: int) -> np.ndarray:
+    """The rows of ``n`` the latent-space plot shows: all, or ``max_points`` of them drawn with seed 0, in order."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, max_points, replace=False))
+
+
+def _mapped_test_rows(info: dict[str, Any], max_points: int) -> Any:
+    """The plotted rows of a memory-mapped run's test split, read through the map (not the whole file); None,
+    with a warning, when the file is gone or changed."""
+    from .data import Dataset
+    from .errors import DataError, DatasetNotFoundError
+    from .trained_mapped import mapped_test_split
+
+    try:
+        array, test_idx, path = mapped_test_split(info)
+    except (DatasetNotFoundError, DataError) as err:
+        log.warning("no latent-space plot: %s", err)
+        return None
+    rows = test_idx[_plotted_rows(len(test_idx), max_points)]
+    return Dataset(path.stem, np.asarray(array[np.sort(rows)], dtype=np.float32), split=tuple(info["split"]))
+
+
+def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, Any] | None = None,
+              max_points: int = 2000) -> Any:
     """The data set a run was trained on (its test split), or ``data`` (read with ``data_options``) when given;
     None, with a warning, when the run's own data cannot be found here (data given that cannot be read is an
-    error)."""
+    error). A memory-mapped run's test split is read through the map, only the ``max_points`` rows plotted."""
     from .data import Dataset, load_dataset
     from .errors import DatasetNotFoundError
 
@@ -193,6 +217,8 @@ def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, An
         return data
     if data is not None:
         return load_dataset(data, **dict(data_options or {}))
+    if info.get("memory_mapped"):
+        return _mapped_test_rows(info, max_points)
     from .data import training_data
 
     if info.get("data_path") is None and info.get("dataset") is None:
@@ -238,7 +264,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
         history = result.pop("history", [])
         summary = {"kind": "VAE", **{k: v for k, v in result.items() if not isinstance(v, (dict, list))}}
     config = trained.model.config.to_dict()
-    dataset = _run_data(trained.info, data, data_options)  # read and checked before any figure is written
+    dataset = _run_data(trained.info, data, data_options, max_points)  # read and checked before any figure
     if dataset is not None and isinstance(data, str):
         from .columns import align_columns
 
@@ -250,10 +276,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
         files.append(plot_scores(detector.decision_scores_, detector.threshold_, out / "scores.png",
                                  detector.contamination))
     if dataset is not None and trained.model.encoder_has_density:
-        rows = np.arange(len(dataset))
-        if len(rows) > max_points:
-            rows = np.sort(np.random.default_rng(0).choice(len(rows), max_points, replace=False))
-        subset = dataset.subset(rows)
+        subset = dataset.subset(_plotted_rows(len(dataset), max_points))
         z = trained.transform(subset.x, subset.s)
         colour, what = (subset.y, "label") if subset.y is not None else (subset.s, "task")
         own_test_split = data is None and trained.info.get("split") and detector is None

@@ -136,23 +136,29 @@ def fit_memory_mapped(
     return trained, evaluate_and_save(trained, summary, result, out, evaluate, callbacks)
 
 
+def mapped_test_split(info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, Path]:
+    """The memory map of the file a :func:`fit_memory_mapped` run recorded in ``info``, the row indices of its
+    test split and the file's path; the file must still be where it was, unchanged (its checksum)."""
+    recorded = info.get("path") or info.get("data_path")
+    path = Path(str(recorded))
+    if not path.is_file():
+        raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; move it back for its test "
+                                   "split, or pass --data PATH to use the rows of another file")
+    recorded_sha = info.get("file_sha256") or info.get("data_sha256")
+    if recorded_sha and sha256_of(path) != recorded_sha:
+        raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
+                        "or pass --data PATH to use the rows of another file")
+    array = open_memory_map(path, str(info.get("member", "x")))
+    _, _, test_idx = split_indices(len(array), tuple(info["split"]), int(info.get("seed", 0)))
+    return array, test_idx, path
+
+
 def evaluate_memory_mapped(trained: TrainedModel, importance_samples: int, test_subsample: int | None = None,
                            seed: int = 0) -> tuple[dict[str, Any], str]:
     """The test metrics of a model trained by :func:`fit_memory_mapped`, on its file's test split read through
     the memory map (bounded memory, as training); the file must still be where it was, unchanged. Returns the
     metrics and a description of the rows."""
-    info = trained.info
-    recorded = info.get("path") or info.get("data_path")
-    path = Path(str(recorded))
-    if not path.is_file():
-        raise DatasetNotFoundError(f"this model was trained on {recorded}, which is gone; move it back for its test "
-                                   "split, or pass --data PATH to evaluate every row of a file")
-    recorded_sha = info.get("file_sha256") or info.get("data_sha256")
-    if recorded_sha and sha256_of(path) != recorded_sha:
-        raise DataError(f"{recorded} changed since this model was trained on it (its checksum differs); restore it, "
-                        "or pass --data FILE to evaluate every row of a file")
-    array = open_memory_map(path, str(info.get("member", "x")))
-    _, _, test_idx = split_indices(len(array), tuple(info["split"]), int(info.get("seed", 0)))
+    array, test_idx, path = mapped_test_split(trained.info)
     test_idx = seeded_subset(test_idx, test_subsample, seed)
     rows = MappedRows(array, test_idx, _model_inputs(trained.preprocessor), len(trained.preprocessor.keep_))
     with torch_seeded(seed):
