@@ -69,6 +69,19 @@ def test_sweep_refuses_bad_option_values_and_data_before_writing_anything(tmp_pa
     assert not (tmp_path / "runs").exists() and not stdout.strip()
 
 
+@pytest.mark.parametrize("name", ["../../evil", "/tmp/vaekit-sweep-abs", "a/b", "..", "a\\b"])
+def test_a_sweep_name_that_is_not_a_plain_name_is_refused_before_writing_anything(tmp_path, capsys, name):
+    """Reviewer-found: the grid's name was used as a path, so its report files could land anywhere."""
+    _rows(tmp_path / "rows.csv")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID.replace('"mini"', json.dumps(name)) + 'data = "rows.csv"\nepochs = 1\n')
+    out = tmp_path / "a" / "b" / "runs"
+    code, stdout, err = run(capsys, "sweep", grid, "--db", out / "x.sqlite", "--out", out, "--json", "--no-progress")
+    assert code == 2 and "name must be a plain name" in err, err
+    assert not (tmp_path / "a").exists() and not list(tmp_path.glob("evil*"))
+    assert not Path("/tmp/vaekit-sweep-abs.md").exists()
+
+
 def test_sweep_with_failed_runs_writes_the_report_and_exits_1(tmp_path, capsys):
     _rows(tmp_path / "rows.csv")
     _rows(tmp_path / "const.csv", constant=True)  # refused by the run itself (constant_columns = "error")

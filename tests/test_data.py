@@ -80,6 +80,25 @@ def test_preprocessor_fits_on_train_only_and_handles_constant_columns():
         pre.transform(np.zeros((2, 4)))
 
 
+def test_dropping_every_column_is_a_data_error_in_python_and_the_cli(tmp_path, capsys):
+    """Reviewer-found: with every column constant, dropping them left sklearn's "0 feature(s)" traceback (fit with
+    --constant-columns drop, detect whose default drops, detect --max-train-rows 2 on good data)."""
+    import vaekit
+    from vaekit.cli import main
+
+    with pytest.raises(DataError, match=r"every column \(3\) is constant"):
+        vaekit.fit(np.full((200, 3), 2.0), constant_columns="drop", likelihood="gaussian", hidden=(8,), latent_dim=2,
+                   out=None, train=vaekit.TrainConfig(epochs=1))
+    np.savez(tmp_path / "constant.npz", x=np.full((200, 4), 3.0))
+    np.savez(tmp_path / "good.npz", x=np.random.default_rng(0).normal(size=(200, 4)))
+    small = ["--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--importance-samples", "5"]
+    for data, extra in (("constant.npz", []), ("good.npz", ["--max-train-rows", "2"])):
+        out = tmp_path / f"scores-{data}.csv"
+        assert main(["detect", "--data", str(tmp_path / data), *small, *extra, "--output", str(out)]) == 2
+        assert "is constant in the training split, so nothing is left to model" in capsys.readouterr().err
+        assert not out.exists()
+
+
 def test_user_npz(tmp_path):
     np.savez(tmp_path / "mine.npz", x=np.arange(12.0).reshape(4, 3), y=[0, 1, 0, 0], s=[0, 0, 1, 1])
     ds = load_dataset(tmp_path / "mine.npz")

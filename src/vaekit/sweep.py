@@ -74,6 +74,9 @@ def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, An
         raise ConfigError(f"{where}: unknown entries {sorted(unknown)}; use name, seeds, [options], [grid] (the "
                           f"report's metric is the {METRIC})")
     name = str(spec.get("name") or path.stem)
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ConfigError(f"{where}: name must be a plain name like my-sweep (it names the report's files in --out), "
+                          f"got {name!r}")
     seeds = spec.get("seeds", 3)
     if not (_whole(seeds) or isinstance(seeds, list)):
         raise ConfigError(f"{where}: seeds must be a positive count or a list of seeds >= 0, got {seeds!r}")

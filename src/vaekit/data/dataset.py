@@ -231,6 +231,11 @@ class Preprocessor:
                     f"columns {constant.tolist()} are constant in the training split, so their density is "
                     "degenerate; remove them or pass constant_columns='drop' (CLI: --constant-columns drop)"
                 )
+            if len(constant) == n_features:
+                raise DataError(
+                    f"every column ({n_features}) is constant in the training split, so nothing is left to model "
+                    "once they are dropped; give data whose values vary (or more training rows)"
+                )
             warnings.warn(f"dropping constant columns {constant.tolist()}", stacklevel=3)
         self.n_features_in_ = n_features
         self.constant_columns_ = constant.tolist() if self.standardise else []
