@@ -56,11 +56,14 @@ def test_every_sweep_option_is_a_fit_option():
     ('[options]\ndata = "nan.csv"\n', "contain NaN"),
     ('[options]\nlabel_column = "label"\n[grid]\ndata = ["rows.csv"]\n', "no column named 'label'"),
     ('[grid]\ndata = ["rows.csv", "cancr"]\n', "did you mean cancer"),
+    ('[options]\ndata = "rows.csv"\n[grid]\nlikelihood = ["gaussian", "bernoulli"]\n', "needs binary data"),
+    ('[options]\ndata = "const.csv"\n', "columns [2] are constant"),
 ], ids=["missing-file", "epochs", "latent-dim", "grid-lr", "grid-hidden", "gated", "constant-columns", "nan-rows",
-        "label-column", "unknown-name"])
+        "label-column", "unknown-name", "bernoulli-on-continuous", "constant-column"])
 def test_sweep_refuses_bad_option_values_and_data_before_writing_anything(tmp_path, capsys, entries, message):
     _rows(tmp_path / "rows.csv")
     _rows(tmp_path / "nan.csv", nan=True)
+    _rows(tmp_path / "const.csv", constant=True)
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID + entries.removeprefix("[options]\n"))
     db, out = tmp_path / "runs" / "x.sqlite", tmp_path / "runs" / "x"
@@ -84,9 +87,10 @@ def test_a_sweep_name_that_is_not_a_plain_name_is_refused_before_writing_anythin
 
 def test_sweep_with_failed_runs_writes_the_report_and_exits_1(tmp_path, capsys):
     _rows(tmp_path / "rows.csv")
-    _rows(tmp_path / "const.csv", constant=True)  # refused by the run itself (constant_columns = "error")
+    few = tmp_path / "few.csv"  # 30 rows: a training split of 24 < the batch size of 50, refused by the run itself
+    few.write_text("\n".join((tmp_path / "rows.csv").read_text().splitlines()[:31]) + "\n")
     grid = tmp_path / "grid.toml"
-    grid.write_text(GRID + 'epochs = 1\n[grid]\ndata = ["rows.csv", "const.csv"]\n')
+    grid.write_text(GRID + 'epochs = 1\n[grid]\ndata = ["rows.csv", "few.csv"]\n')
     out = tmp_path / "rep"
     argv = ("sweep", grid, "--db", tmp_path / "db.sqlite", "--out", out, "--json", "--no-progress")
     code, stdout, err = run(capsys, *argv)

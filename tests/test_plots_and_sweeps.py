@@ -65,6 +65,35 @@ def test_plot_run_writes_every_figure_and_a_page_that_renders(image_run, tmp_pat
     assert_renders(tmp_path / "plots" / "index.html", n_images=3, n_tables=2)
 
 
+def test_identical_codes_and_a_damaged_result_file_still_plot(image_run, tmp_path, capsys):
+    """Reviewer-found: t-SNE of identical latent codes crashed the process (segfault, a half-written folder), PCA
+    of them drew NaN; a damaged result.json was a traceback."""
+    from vaekit.cli import main
+    from vaekit.plotting import embed_2d
+
+    run_dir, data = image_run
+    same = np.repeat(data.x[:1], 30, axis=0)
+    np.savez(tmp_path / "same.npz", x=same)
+    for embedding in ("tsne", "pca"):
+        out = tmp_path / embedding
+        assert main(["plot", str(run_dir), "--data", str(tmp_path / "same.npz"), "--embedding", embedding,
+                     "--out", str(out), "--json"]) == 0
+        assert (out / "latent.png").is_file() and (out / "index.html").is_file()
+    z = np.repeat(np.array([[1.0, 2.0, 3.0]]), 5, axis=0)
+    xy, how = embed_2d(z, "pca")
+    assert np.isfinite(xy).all() and "too few distinct codes" in how
+    assert embed_2d(np.random.default_rng(0).normal(size=(5, 3)), "pca")[1] == "PCA"
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    for damaged in ("{broken", "null", "[]", '{"history": "x"}'):
+        (copy / "result.json").write_text(damaged)
+        assert main(["plot", str(copy), "--out", str(tmp_path / "damaged"), "--json"]) == 0
+        out = capsys.readouterr()
+        assert "result.json" in out.err and "curves.png" not in out.out.strip().splitlines()[-1]
+    (copy / "result.json").write_bytes(bytes(range(256)))
+    assert main(["plot", str(copy), "--out", str(tmp_path / "binary")]) == 0
+
+
 def test_plot_cli_for_a_detector_has_the_score_histogram(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(100, 3))

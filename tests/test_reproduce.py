@@ -457,7 +457,17 @@ def test_a_grid_resumes_from_the_exported_raw_results_on_a_fresh_database(tmp_pa
     edited.write_text("\n".join([lines[1], json.dumps(record)]) + "\n")
     code, _ = reproduce(tmp_path / "c.sqlite", tmp_path / "r3", "--resume-from", str(edited))
     assert code == 2 and "not the hash of its configuration" in capsys.readouterr().err
-    assert rows(tmp_path / "c.sqlite") == []
+    assert not (tmp_path / "c.sqlite").exists()  # every export is read and checked before the database opens
+    (tmp_path / "empty.jsonl").write_text("\n")
+    (tmp_path / "foreign.jsonl").write_text('{"a": 1}\n')
+    for bad, message in (("empty.jsonl", "holds no runs"), ("foreign.jsonl", "a line is not a run")):
+        code, _ = reproduce(tmp_path / "e.sqlite", tmp_path / "r5", "--resume-from", str(raw), "--resume-from",
+                            str(tmp_path / bad))  # a good export first: it does not land either
+        assert code == 2 and message in capsys.readouterr().err
+        assert not (tmp_path / "e.sqlite").exists()
+        assert main(["report", "t-fail", "--raw", str(tmp_path / bad), "--out", str(tmp_path / "r6")]) == 2
+        assert not (tmp_path / "r6").exists()
+    capsys.readouterr()
     code, _ = reproduce(tmp_path / "d.sqlite", tmp_path / "r4", "--resume-from", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "does not exist" in capsys.readouterr().err
 

@@ -590,3 +590,25 @@ def test_a_trimmed_detectors_history_and_trackers_cover_both_phases(table):
     epochs = [r["epoch"] for r in detector.train_result_.history if "train_loss" in r]
     assert epochs == list(range(1, detector.train_result_.epochs_run + 1)) == [1, 2, 3, 4, 5, 6]
     assert [e for e, _ in tracker.epochs] == epochs
+
+
+def test_a_bad_out_is_refused_before_training_and_saves_raise_configerror(tmp_path):
+    """Reviewer-found: vaekit.fit(out=a file) trained every epoch, then lost the model to a raw FileExistsError;
+    TrainedModel.save and VAEDetector.save raised raw OS errors."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    epochs = []
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    for out, message in ((tmp_path / "afile", "exists and is not a folder"),
+                         (tmp_path / "afile" / "sub", "afile"),
+                         (tmp_path / "foreign", "holds other files and no vaekit run")):
+        with pytest.raises(ConfigError, match=message):
+            vaekit.fit(x, out=out, hidden=(8,), latent_dim=2, epochs=1, callbacks=[lambda *a, **k: epochs.append(1)])
+    assert epochs == [] and (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
+    trained, _ = vaekit.fit(x, hidden=(8,), latent_dim=2, epochs=1, importance_samples=2)
+    with pytest.raises(ConfigError, match="cannot write"):
+        trained.save(tmp_path / "afile")
+    detector = vaekit.VAEDetector(hidden=(8,), latent_dim=2, epochs=1, importance_samples=2).fit(x)
+    with pytest.raises(ConfigError, match="cannot write"):
+        detector.save(tmp_path / "afile" / "det")

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ._version import NUMERICS_VERSION, __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 
 FORMAT = "vaekit-checkpoint"
 FORMAT_VERSION = 1
@@ -32,8 +32,11 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
     The file gets the usual permissions (0666 less the umask), not ``mkstemp``'s private 0600.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except (FileExistsError, NotADirectoryError, FileNotFoundError, PermissionError) as err:
+        raise ConfigError(f"cannot write {path} ({err.strerror or err}); choose another folder") from None
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
@@ -129,9 +132,12 @@ def replace_directory(path: str | Path, files: dict[str, Callable[[Any], None]],
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new"))
+        raise ConfigError(f"{path} exists and is not a folder; choose another path or remove it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new"))
+    except (FileExistsError, NotADirectoryError, FileNotFoundError, PermissionError) as err:
+        raise ConfigError(f"cannot write {path} ({err.strerror or err}); choose another folder") from None
     try:
         os.chmod(new, 0o777 & ~current_umask())
         if path.is_dir():

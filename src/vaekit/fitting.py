@@ -23,7 +23,7 @@ from .model import ModelConfig, model_options_of
 from .tracking import final_metrics, finish_trackers
 from .trained import CHECKPOINT_NAME, RESULT_NAME, TrainedModel, default_likelihood, train_vae
 from .training import TrainConfig, TrainResult
-from .validation import check_run_folder
+from .validation import check_output_dir, check_run_folder
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ def fit(
     """
     train = training_options(train, model_options)
     importance_samples = check_evaluation_options(importance_samples, test_subsample)
+    if out is not None:  # before any data are read or any epoch is trained
+        check_run_folder(check_output_dir(Path(out), "out"))
     if model is not None:
         keywords = set(model_options) - {"callbacks"}
         if likelihood is not None or prior != "standard" or latent_dim != 20 or tuple(hidden) != (500, 500) or keywords:

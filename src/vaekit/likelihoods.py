@@ -128,8 +128,8 @@ class Bernoulli(Likelihood):
             bad = x[(x != 0) & (x != 1)]
             raise DataError(
                 f"the Bernoulli likelihood needs binary data (0/1), but found values such as {bad[:3].tolist()}; "
-                "binarise the data first (as the model's training data were), or train with a continuous "
-                "likelihood (gaussian, map, student-t)"
+                "binarise the data first (for a trained model: as its training data were), or train with a "
+                "continuous likelihood (gaussian, map, student-t)"
             )
 
 

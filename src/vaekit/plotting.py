@@ -73,11 +73,15 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str = "") -> 
 
 def embed_2d(z: np.ndarray, method: str = "auto", seed: int = 0,
              progress: bool | None = None) -> tuple[np.ndarray, str]:
-    """2-d coordinates of latent codes: as is for 2-d, PCA (``auto``/``pca``) or t-SNE (:func:`tsne_2d`) beyond."""
+    """2-d coordinates of latent codes: as is for 2-d, PCA (``auto``/``pca``) or t-SNE (:func:`tsne_2d`) beyond;
+    the first two coordinates where fewer than 3 distinct codes leave nothing to embed (PCA of identical codes
+    gives NaN, scikit-learn's t-SNE of them crashes the process)."""
     if z.shape[1] == 1:
         return np.c_[z, np.zeros(len(z))], "z (1-d)"
     if z.shape[1] == 2:
         return z, "z"
+    if len(np.unique(z, axis=0)) < 3:
+        return z[:, :2], f"first 2 of {z.shape[1]} coordinates: too few distinct codes to embed"
     if method == "tsne":
         return tsne_2d(z, seed, perplexity=min(30.0, len(z) - 1.0), progress=progress), "t-SNE"
     from sklearn.decomposition import PCA
@@ -233,6 +237,26 @@ def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, An
     return dataset
 
 
+def _run_result(path: Path) -> dict[str, Any]:
+    """A run's ``result.json``, or ``{}`` with a warning when it is missing or damaged (the figures but the
+    training curves need only the model); a ``history`` that is not a list of epochs is dropped, with a warning."""
+    if not path.is_file():
+        return {}
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as err:  # not JSON, or not text
+        log.warning("%s is damaged (%s); plotting without its training curves and summary", path, err)
+        return {}
+    if not isinstance(result, dict):
+        log.warning("%s is not a JSON object; plotting without its training curves and summary", path)
+        return {}
+    history = result.get("history", [])
+    if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
+        log.warning("%s: its history is not a list of epochs; no training curves", path)
+        result["history"] = []
+    return result
+
+
 def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = None,
              embedding: str = "auto", max_points: int = 2000,
              data_options: dict[str, Any] | None = None, progress: bool | None = None) -> dict[str, Any]:
@@ -259,8 +283,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
                    **{k: v for k, v in detector.train_result_.to_dict().items() if k != "history"}}
     else:
         trained = TrainedModel.load(run_dir)
-        result_file = run_dir / "result.json"
-        result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+        result = _run_result(run_dir / "result.json")
         history = result.pop("history", [])
         summary = {"kind": "VAE", **{k: v for k, v in result.items() if not isinstance(v, (dict, list))}}
     config = trained.model.config.to_dict()

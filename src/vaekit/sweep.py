@@ -132,17 +132,31 @@ def _load_data(config: dict[str, Any]) -> Dataset:
 
 def check_data(configs: Sequence[dict[str, Any]], where: str) -> None:
     """Load each distinct data of the grid once, as its runs will (and as ``vaekit fit`` does before it trains), so
-    a missing file, an unknown or absent data set, or unusable rows (NaN, a missing column) stop the sweep before
-    anything is run or written."""
-    seen: set[str] = set()
+    a missing file, an unknown or absent data set, or unusable rows (NaN, a missing column), non-binary data for
+    a Bernoulli likelihood, or constant columns under the default policy stop the sweep before anything is run
+    or written."""
+    import numpy as np
+
+    from .likelihoods import LIKELIHOODS
+
+    loaded: dict[str, Dataset] = {}
     for config in configs:
         data = {k: config[k] for k in ("data", *DATA_OPTIONS) if k in config}
         marker = json.dumps(data, sort_keys=True, default=str)
-        if marker in seen:
-            continue
-        seen.add(marker)
         try:
-            _load_data(config)
+            if marker not in loaded:
+                loaded[marker] = _load_data(config)
+            x = loaded[marker].x
+            likelihood = LIKELIHOODS.get(str(config.get("likelihood")))
+            if likelihood is not None and likelihood.binary_data and not np.isin(x, (0.0, 1.0)).all():
+                raise DataError(f"the {likelihood.name} likelihood needs binary data (0/1); binarise the data or "
+                                "choose a continuous likelihood (gaussian, map, student-t)")
+            constant = np.flatnonzero(np.ptp(x, axis=0) == 0) if len(x) else []
+            standardised = likelihood is None or likelihood.standardise  # the default is Student-t unless binary
+            if (len(constant) and standardised and config.get("constant_columns", "error") == "error"
+                    and not (likelihood is None and loaded[marker].binary)):
+                raise DataError(f"columns {list(map(int, constant))} are constant, so their density is degenerate; "
+                                "remove them or set constant_columns = \"drop\"")
         except (DataError, DatasetNotFoundError) as err:
             raise type(err)(f"{where}: data {config['data']!r}: {err}") from None
 

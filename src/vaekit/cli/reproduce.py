@@ -163,17 +163,32 @@ def _reproduce_one(args: argparse.Namespace, target: Target, store: Store,
     return {"target": target.name, "budget": args.budget, **summary.to_dict(), "report": report}
 
 
-def _import_finished(args: argparse.Namespace, store: Store, path: Path) -> None:
-    """Seed the database with the finished runs of an exported ``runs.jsonl`` (see ``--resume-from``)."""
+def _read_export(path: Path) -> list[dict[str, Any]]:
+    """The runs of an exported ``runs.jsonl`` (see ``--resume-from``), checked before the database opens: JSON
+    objects with a configuration, a status and a key; finished ones keyed by the hash of their configuration."""
     import json
 
     from ..errors import DataError
+    from ..experiments.store import config_key
 
     try:
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        added = store.import_finished(records, args.budget)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        for r in records:
+            if not isinstance(r, dict) or not isinstance(r.get("config"), dict) or "status" not in r:
+                raise ValueError("a line is not a run (a JSON object with config and status)")
+            if r["status"] in ("done", "diverged") and r.get("key") != config_key(r["config"], r.get("code_version")):
+                raise ValueError(f"run {str(r.get('key'))[:12]}: its key is not the hash of its configuration and "
+                                 "code version; the file was edited or is not a vaekit export")
+    except (UnicodeDecodeError, ValueError, TypeError) as err:  # JSONDecodeError is a ValueError
         raise DataError(f"--resume-from: {path} is not a vaekit runs.jsonl export: {err}") from None
+    if not records:
+        raise DataError(f"--resume-from: {path} holds no runs; give the runs.jsonl beside a report")
+    return records
+
+
+def _import_finished(args: argparse.Namespace, store: Store, path: Path, records: list[dict[str, Any]]) -> None:
+    """Seed the database with the finished runs of an exported ``runs.jsonl`` (read by :func:`_read_export`)."""
+    added = store.import_finished(records, args.budget)
     say(args, f"{path}: {added} finished runs added to {args.db} ({len(records) - added} already there or unfinished)")
 
 
@@ -199,10 +214,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     grids = [_configs(args, target) for target in args.targets]
     for target in args.targets:
         check_output_dir(_report_folder(args, target), "report folder")
+    exports = [(path, _read_export(path)) for path in args.resume_from or []]  # all checked before the database
     check_database(args.db)
     with open_store(args.db) as store:
-        for path in args.resume_from or []:
-            _import_finished(args, store, path)
+        for path, records in exports:
+            _import_finished(args, store, path, records)
         results = [_reproduce_one(args, target, store, configs) for target, configs in zip(args.targets, grids)]
     return results[0] if args.target != "all" else {"targets": results}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import atomic_write_bytes
+from ..errors import ConfigError
 from ..htmlreport import write_report_html
 from .listing import settings_text
 from .stats import format_cell, mean_std, paired_best
@@ -342,6 +343,8 @@ def load_raw(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     text = path.read_text()
     records = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
+    if not records:
+        raise ConfigError(f"{path} holds no runs; give the runs.jsonl (or results.json) beside a report")
     return [{"config": r["config"], "status": r["status"], "metrics": r["metrics"], "error": r.get("error"),
              "key": r.get("key"), "code_version": r.get("code_version"), "wall_seconds": r.get("wall_seconds"),
              "host": None} for r in records]
