@@ -612,3 +612,19 @@ def test_a_bad_out_is_refused_before_training_and_saves_raise_configerror(tmp_pa
     detector = vaekit.VAEDetector(hidden=(8,), latent_dim=2, epochs=1, importance_samples=2).fit(x)
     with pytest.raises(ConfigError, match="cannot write"):
         detector.save(tmp_path / "afile" / "det")
+
+
+def test_a_text_or_truncated_checkpoint_is_named_as_not_a_pytorch_checkpoint(tmp_path):
+    """Reviewer-found: a text file said "unsafe: 101", a truncated one printed torch's zip-reader internals."""
+    from vaekit.errors import CheckpointError
+
+    trained, _ = vaekit.fit(np.random.default_rng(0).normal(size=(300, 3)), hidden=(8,), latent_dim=2, epochs=1,
+                            importance_samples=2)
+    trained.save(tmp_path / "good")
+    data = (tmp_path / "good" / "model.pt").read_bytes()
+    for name, blob in (("text", b"hello world\n" * 10), ("truncated", data[: len(data) // 2])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.pt").write_bytes(blob)
+        with pytest.raises(CheckpointError) as caught:
+            vaekit.TrainedModel.load(tmp_path / name)
+        assert "is not a PyTorch checkpoint" in str(caught.value) and "miniz" not in str(caught.value)

@@ -7,6 +7,7 @@ import ctypes.util
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,11 @@ def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path} holds Python objects other than tensors and plain values (a pickle that could run code), "
                 "so vaekit refuses to load it; retrain, or restore the checkpoint vaekit wrote"
+            ) from err
+        if not zipfile.is_zipfile(path):  # every checkpoint vaekit writes is torch's zip archive
+            raise CheckpointError(
+                f"{path} is not a PyTorch checkpoint (text, random bytes, a truncated copy or another format); "
+                "point at the model.pt that vaekit fit wrote, or retrain"
             ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
