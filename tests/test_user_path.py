@@ -628,3 +628,10 @@ def test_a_text_or_truncated_checkpoint_is_named_as_not_a_pytorch_checkpoint(tmp
         with pytest.raises(CheckpointError) as caught:
             vaekit.TrainedModel.load(tmp_path / name)
         assert "is not a PyTorch checkpoint" in str(caught.value) and "miniz" not in str(caught.value)
+
+
+def test_a_folder_given_as_the_results_database_is_told_a_database_file_name(tmp_path):
+    from vaekit.validation import check_database
+
+    with pytest.raises(ConfigError, match=r"is a folder; give a file name, e\.g\. .*vaekit\.sqlite"):
+        check_database(tmp_path)

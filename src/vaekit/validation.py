@@ -296,10 +296,10 @@ def check_run_folder(path: Path) -> Path:
     return path
 
 
-def check_output_file(path: Path, what: str = "output file") -> Path:
+def check_output_file(path: Path, what: str = "output file", example: str = "scores.csv") -> Path:
     """Refuse an output file that is a folder, sits under a file, or cannot be created; creates nothing."""
     if path.is_dir():
-        raise ConfigError(f"{what} {path} is a folder; give a file name, e.g. {path / 'scores.csv'}")
+        raise ConfigError(f"{what} {path} is a folder; give a file name, e.g. {path / example}")
     if path.exists() and not path.is_file():
         raise ConfigError(f"{what} {path} exists and is not a plain file; choose another path")
     _check_writable_folder(path, what)
@@ -311,7 +311,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 def check_database(path: Path) -> Path:
     """Refuse a results database path that is a folder, a non-SQLite file, or a damaged database."""
-    path = check_output_file(path, "results database")
+    path = check_output_file(path, "results database", "vaekit.sqlite")
     if not path.exists() or path.stat().st_size == 0:
         return path
     with open(path, "rb") as f:

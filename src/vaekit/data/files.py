@@ -138,6 +138,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | N
     except DataError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        if not zipfile.is_zipfile(path):  # numpy reads any non-zip bytes as a pickle it refuses
+            raise DataError(f"{path} is not a .npz archive (random bytes, a truncated copy or another format); "
+                            "save the rows with numpy.savez(path, x=array)") from err
         reason = " ".join(str(err).split())[:200]
         raise DataError(f"{path} is not a readable .npz archive without pickles ({reason})") from err
 
