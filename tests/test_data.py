@@ -228,7 +228,15 @@ def test_dataset_status_reports_a_missing_companion_a_bad_checksum_and_an_unread
     rows = {r["name"]: r for r in dataset_status()}
     assert rows["mnist"]["present"] and "mnist_test10k.npz" in rows["mnist"]["error"]
     assert "does not match the published checksum" in rows["smtp"]["error"]
-    assert "is not a .npz archive (random bytes" in rows["adbench:thyroid"]["error"]  # not "unpickle it"
+    assert "not a readable .npz archive" in rows["adbench:thyroid"]["error"]
+
+
+def test_random_bytes_as_a_user_npz_are_not_called_a_pickle(tmp_path):
+    """Reviewer-found: numpy reads non-zip bytes as a pickle, and the message advised unpickling them."""
+    (tmp_path / "rows.npz").write_bytes(np.random.default_rng(1).bytes(5000))
+    with pytest.raises(DataError, match=r"is not a \.npz archive \(random bytes") as caught:
+        load_dataset(tmp_path / "rows.npz")
+    assert "pickle" not in str(caught.value)
     assert rows["cancer"]["shape"] == [367, 30] and not rows["cancer"]["present"]  # bundled
 
 
