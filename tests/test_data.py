@@ -229,6 +229,7 @@ def test_dataset_status_reports_a_missing_companion_a_bad_checksum_and_an_unread
     assert rows["mnist"]["present"] and "mnist_test10k.npz" in rows["mnist"]["error"]
     assert "does not match the published checksum" in rows["smtp"]["error"]
     assert "not a readable .npz archive" in rows["adbench:thyroid"]["error"]
+    assert rows["cancer"]["shape"] == [367, 30] and not rows["cancer"]["present"]  # bundled
 
 
 def test_random_bytes_as_a_user_npz_are_not_called_a_pickle(tmp_path):
@@ -237,7 +238,6 @@ def test_random_bytes_as_a_user_npz_are_not_called_a_pickle(tmp_path):
     with pytest.raises(DataError, match=r"is not a \.npz archive \(random bytes") as caught:
         load_dataset(tmp_path / "rows.npz")
     assert "pickle" not in str(caught.value)
-    assert rows["cancer"]["shape"] == [367, 30] and not rows["cancer"]["present"]  # bundled
 
 
 def test_npz_shapes_reads_headers(tmp_path):
