@@ -79,6 +79,8 @@ def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
     _check_requested_data(args.datasets or [])
     from ..experiments.targets import select_runs
 
+    if args.datasets:
+        _check_target_datasets(target, args.budget, args.datasets)
     configs = select_runs(target.runs(args.budget, args.seeds, args.datasets), args.only or {})
     if not configs:
         raise ConfigError(f"{target.name}: these options select no runs (--datasets {args.datasets}, --only "
@@ -101,6 +103,23 @@ def parse_only(items: list[str] | None) -> dict[str, list[str]]:
             raise ConfigError(f"--only takes KEY=VALUE[,VALUE...] (e.g. method=implicit or seed=1,2), got {item!r}")
         only.setdefault(key.strip(), []).extend(chosen)
     return only
+
+
+def _check_target_datasets(target: Target, budget: str, names: list[str]) -> None:
+    """A --datasets name that selects none of the target's runs (a typo, or a data set of another target) is an
+    error naming the target's default ones, with a close match (it was dropped without a word)."""
+    import difflib
+
+    if not any("dataset" in c for c in target.runs(budget, 1, None)):
+        raise ConfigError(f"--datasets: {target.name} has no data sets to choose from; leave the option out")
+    for name in names:
+        if target.runs(budget, 1, [name]):
+            continue
+        used = sorted({str(c["dataset"]) for c in target.runs(budget, 1, None) if c.get("dataset") is not None})
+        close = difflib.get_close_matches(name, used, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"--datasets {name}: no run of {target.name} uses it; {hint}its data sets: "
+                          f"{', '.join(used) or 'none (it takes no --datasets)'}")
 
 
 def _check_requested_data(names: list[str]) -> None:
