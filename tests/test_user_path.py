@@ -635,3 +635,23 @@ def test_a_folder_given_as_the_results_database_is_told_a_database_file_name(tmp
 
     with pytest.raises(ConfigError, match=r"is a folder; give a file name, e\.g\. .*vaekit\.sqlite"):
         check_database(tmp_path)
+
+
+def test_python_api_bad_values_raise_vaekit_errors_with_one_line_messages():
+    """Reviewer-found: score_samples(n_samples=0 / -2), fit(latent_dim="2") and VAEDetector.fit on NaN or text
+    raised raw ValueError/RuntimeError/TypeError, or scikit-learn's multi-line advice."""
+    x = np.random.default_rng(0).normal(size=(300, 3))
+    with pytest.raises(ConfigError, match="latent_dim must be an integer"):
+        vaekit.fit(x, latent_dim="2", hidden=(8,), epochs=1)
+    with pytest.raises(ConfigError, match="hidden sizes must be positive integers"):
+        vaekit.fit(x, latent_dim=2, hidden=("8",), epochs=1)
+    trained, _ = vaekit.fit(x, hidden=(8,), latent_dim=2, epochs=1, importance_samples=2)
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ConfigError, match="n_samples"):
+            trained.score_samples(x[:5], n_samples=bad)
+    with_nan = x.copy()
+    with_nan[3, 1] = np.nan
+    for data, message in ((with_nan, "NaN"), (np.array([["a", "b"]] * 60), "numbers only")):
+        with pytest.raises(DataError, match=message) as caught:
+            VAEDetector(hidden=(8,), latent_dim=2, epochs=1).fit(data)
+        assert "\n" not in str(caught.value) and "HistGradientBoosting" not in str(caught.value)

@@ -274,9 +274,16 @@ class VAEDetector(OutlierProbabilities, BaseEstimator):
             return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
                                  ensure_min_samples=MIN_SAMPLES if reset else 1)
         except ValueError as err:
-            hint = (f"; a detector trains on at least {MIN_SAMPLES} rows (more for a useful one): give more rows"
-                    if "sample(s)" in str(err) and reset else "")
-            raise DataError(str(err) + hint) from err
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if "sample(s)" in first and reset:
+                hint = f"; a detector trains on at least {MIN_SAMPLES} rows (more for a useful one): give more rows"
+            elif "NaN" in first or "infinity" in first:
+                hint = " Drop or impute those rows first."
+            elif "convert string" in first:
+                hint = "; X must hold numbers only: drop or encode its text columns"
+            else:
+                hint = ""
+            raise DataError(first + hint) from err
 
     # -------------------------------------------------------------------------------------------- scoring
     def _log_likelihood(self, X: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ model of chapter 5 is ``n_tasks > 0`` with ``prior="implicit"`` (Eqs. 5.31, 5.32
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,6 +60,12 @@ class ModelConfig:
         plain_fields(self)  # NumPy scalars (np.int64(2)) as Python numbers: JSON and weights-only checkpoints
         if self.encoder is None:
             self.encoder = prior_class(self.prior).encoder
+        for name in ("x_dim", "latent_dim", "n_tasks", "task_latent_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) for h in self.hidden):
+            raise ConfigError(f"hidden sizes must be positive integers, got {self.hidden!r}")
         self.hidden = tuple(int(h) for h in self.hidden)
         if self.x_dim <= 0:
             raise ConfigError(f"x_dim must be positive, got {self.x_dim}")

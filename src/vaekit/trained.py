@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ class TrainedModel:
         evaluates them, so a row's score depends neither on the batch it is in nor on the global random state
         (as :class:`~vaekit.detect.VAEDetector`). ``seed=None`` draws fresh samples from the global generator.
         """
+        if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool) or n_samples < 1:
+            raise ConfigError(f"n_samples (importance samples) must be an integer >= 1, got {n_samples!r}")
         x_t, s_t = self.prepare(x, s)
         same = next(self.model.parameters()).dtype == dtype
         model = self.model if same or dtype == torch.float32 else copy.deepcopy(self.model).to(dtype)
