@@ -635,6 +635,12 @@ def test_a_folder_given_as_the_results_database_is_told_a_database_file_name(tmp
 
     with pytest.raises(ConfigError, match=r"is a folder; give a file name, e\.g\. .*vaekit\.sqlite"):
         check_database(tmp_path)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "other.sqlite") as db:
+        db.execute("CREATE TABLE songs (title TEXT)")
+    with pytest.raises(ConfigError, match="another program's SQLite database"):
+        check_database(tmp_path / "other.sqlite")
 
 
 def test_python_api_bad_values_raise_vaekit_errors_with_one_line_messages():

@@ -321,12 +321,16 @@ def check_database(path: Path) -> Path:
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             result = db.execute("PRAGMA quick_check").fetchone()
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as err:
         raise ConfigError(f"results database {path} cannot be read ({err}); restore it or give another --db "
                           "path") from None
     if not result or result[0] != "ok":
         raise ConfigError(f"results database {path} is damaged ({result[0] if result else 'no answer'}); restore "
                           "it or give another --db path")
+    if tables and "runs" not in tables:  # vaekit would add its tables to another program's database
+        raise ConfigError(f"{path} is another program's SQLite database (tables {', '.join(sorted(tables))}), not "
+                          "vaekit's results; give another --db path")
     return path
 
 
