@@ -394,7 +394,7 @@ def test_only_runs_the_chosen_settings_and_a_later_full_run_finds_them_done(tmp_
     assert main(["reproduce", "t-sleep", *common]) == 0  # the whole grid: the four are found done, not rerun
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (summary["already_finished"], summary["executed"]) == (4, 8)
-    for bad, message in [("method", "--only takes KEY=VALUE"), ("colour=red", "no run of this grid has that "
+    for bad, message in [("method", "expected KEY=VALUE[,VALUE...]"), ("colour=red", "no run of this grid has that "
                          "setting; its settings: dataset, method, seed"), ("method=m3", "these options select no runs")]:
         assert main(["reproduce", "t-sleep", "--only", bad, "--db", str(tmp_path / "x.sqlite")]) == 2
         assert message in capsys.readouterr().err

@@ -274,16 +274,15 @@ class VAEDetector(OutlierProbabilities, BaseEstimator):
             return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
                                  ensure_min_samples=MIN_SAMPLES if reset else 1)
         except ValueError as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            if "sample(s)" in first and reset:
-                hint = f"; a detector trains on at least {MIN_SAMPLES} rows (more for a useful one): give more rows"
-            elif "NaN" in first or "infinity" in first:
-                hint = " Drop or impute those rows first."
+            text = " ".join(str(err).split()) or type(err).__name__  # one line
+            first = str(err).strip().splitlines()[0] if str(err).strip() else text
+            if "sample(s)" in text and reset:
+                text += f"; a detector trains on at least {MIN_SAMPLES} rows (more for a useful one): give more rows"
+            elif "NaN" in first or "infinity" in first:  # not scikit-learn's advice on estimators that accept NaN
+                text = first + " Drop or impute those rows first."
             elif "convert string" in first:
-                hint = "; X must hold numbers only: drop or encode its text columns"
-            else:
-                hint = ""
-            raise DataError(first + hint) from err
+                text = first + "; X must hold numbers only: drop or encode its text columns"
+            raise DataError(text) from err
 
     # -------------------------------------------------------------------------------------------- scoring
     def _log_likelihood(self, X: np.ndarray) -> np.ndarray:

@@ -161,6 +161,21 @@ class SplitFractions(_Type):
         return ["abc", "nan,0.1,0.1", "inf,0.1,0.1", "0.5,-0.1,0.4", "0.5,0.1", "0.5,0,0.4"]
 
 
+class KeyValues(_Type):
+    """``KEY=V1,V2``: a setting's name and the values to keep (``vaekit reproduce --only``)."""
+
+    def __call__(self, text: str) -> tuple[str, list[str]]:
+        key, sep, values = str(text).partition("=")
+        chosen = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not chosen:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,VALUE...] (e.g. method=implicit or seed=1,2), "
+                                             f"got {text!r}")
+        return key.strip(), chosen
+
+    def invalid_examples(self) -> list[str]:
+        return ["method", "=implicit", "method=", "method=,"]
+
+
 class DeviceName(_Type):
     """A device that exists here: cpu, cuda, cuda:N, mps or auto."""
 

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..names import BACKENDS, BUDGETS, cpu_count
-from ..validation import Database, DeviceName, InputFile, OutputDir, check_database, check_output_dir
+from ..validation import (
+    Database,
+    DeviceName,
+    InputFile,
+    KeyValues,
+    OutputDir,
+    check_database,
+    check_output_dir,
+)
 from .options import POSITIVE_INT, common_options
 from .output import say
 from .results import DEFAULT_DB, machine, open_store
@@ -93,15 +101,12 @@ def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
     return configs
 
 
-def parse_only(items: list[str] | None) -> dict[str, list[str]]:
-    """``--only KEY=V1,V2`` (repeatable) as {key: [values]}; a key given twice keeps the values of both."""
+def parse_only(items: list[tuple[str, list[str]]] | None) -> dict[str, list[str]]:
+    """``--only KEY=V1,V2`` (repeatable, parsed by :class:`~vaekit.validation.KeyValues`) as {key: [values]}; a key
+    given twice keeps the values of both."""
     only: dict[str, list[str]] = {}
-    for item in items or []:
-        key, sep, values = item.partition("=")
-        chosen = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not key.strip() or not chosen:
-            raise ConfigError(f"--only takes KEY=VALUE[,VALUE...] (e.g. method=implicit or seed=1,2), got {item!r}")
-        only.setdefault(key.strip(), []).extend(chosen)
+    for key, values in items or []:
+        only.setdefault(key, []).extend(values)
     return only
 
 
@@ -267,7 +272,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(budget="quick")
     p.add_argument("--seeds", type=POSITIVE_INT, help="number of seeds (default: the budget's)")
     p.add_argument("--datasets", nargs="+", help="restrict to these data sets (names or comma-separated)")
-    p.add_argument("--only", action="append", metavar="KEY=VALUES",
+    p.add_argument("--only", action="append", type=KeyValues(), metavar="KEY=VALUES",
                    help="run only the grid's runs whose setting KEY has one of VALUES (comma-separated), e.g. "
                         "--only method=implicit --only seed=0; repeatable; the runs keep their database keys")
     p.add_argument("--workers", type=POSITIVE_INT, default=cpu_count(), help="runs in parallel (default: cores)")
