@@ -606,6 +606,13 @@ def test_a_bad_out_is_refused_before_training_and_saves_raise_configerror(tmp_pa
         with pytest.raises(ConfigError, match=message):
             vaekit.fit(x, out=out, hidden=(8,), latent_dim=2, epochs=1, callbacks=[lambda *a, **k: epochs.append(1)])
     assert epochs == [] and (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
+    (tmp_path / "other").mkdir()  # another program's model.pt: a run would have replaced it without a word
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other" / "model.pt")
+    for argv_out in (["--out", str(tmp_path / "other")],):
+        assert main(["fit", "--data", "cancer", "--epochs", "1", "--hidden", "8", *argv_out]) == 2
+    with pytest.raises(ConfigError, match="holds a model.pt that vaekit did not write"):
+        vaekit.fit(x, out=tmp_path / "other", hidden=(8,), latent_dim=2, epochs=1)
+    assert set(torch.load(tmp_path / "other" / "model.pt", weights_only=True)) == {"weights"}
     trained, _ = vaekit.fit(x, hidden=(8,), latent_dim=2, epochs=1, importance_samples=2)
     with pytest.raises(ConfigError, match="cannot write"):
         trained.save(tmp_path / "afile")

@@ -170,6 +170,15 @@ def save_checkpoint(path: str | Path, kind: str, payload: dict[str, Any]) -> Pat
     return Path(path)
 
 
+def is_vaekit_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a checkpoint vaekit wrote (of any kind), read without running anything in it."""
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not one
+        return False
+    return isinstance(record, dict) and record.get("format") == FORMAT
+
+
 def load_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` for a model of type ``kind``.
 

@@ -308,6 +308,13 @@ def check_run_folder(path: Path) -> Path:
     if path.is_dir() and any(path.iterdir()) and not any((path / name).exists() for name in RUN_FILES):
         raise ConfigError(f"--out {path} is a folder that holds other files and no vaekit run; choose a new or "
                           "empty folder")
+    model = path / RUN_FILES[0]
+    if model.is_file():
+        from .checkpoint import is_vaekit_checkpoint
+
+        if not is_vaekit_checkpoint(model):
+            raise ConfigError(f"--out {path} holds a {model.name} that vaekit did not write (another program's, or "
+                              "damaged), which a new run would replace; choose a new or empty folder")
     return path
 
 
