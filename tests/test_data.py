@@ -264,3 +264,10 @@ def test_column_options_apply_to_csv_files_only_and_one_role_per_column(tmp_path
         with pytest.raises(ConfigError, match=f"column '.' is given to both {roles}"):
             load_dataset(tmp_path / "t.csv", **options)
     assert load_dataset(tmp_path / "t.csv", label_column="b", id_column="id").x.shape == (20, 2)
+
+
+def test_a_semicolon_separated_csv_is_named_as_such(tmp_path):
+    """Reviewer-found: it was reported as one non-numeric column 'a;b;c'."""
+    (tmp_path / "rows.csv").write_text("a;b;c\n" + "".join(f"{i};{i + 1};{i * 2}\n" for i in range(20)))
+    with pytest.raises(DataError, match="separate its values with ';'"):
+        load_dataset(tmp_path / "rows.csv")

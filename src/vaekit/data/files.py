@@ -204,6 +204,10 @@ def _read_csv(
                 "not impute: drop or fill those rows, or skip the column with --ignore-columns"
             )
         bad = [v for v in table[:, i] if not _is_number(v)]
+        if bad and len(header) == 1 and (";" in bad[0] or "\t" in bad[0]):
+            sep = "';'" if ";" in bad[0] else "a tab"
+            raise DataError(f"{path} seems to separate its values with {sep}; vaekit reads comma-separated files: "
+                            "convert it (e.g. pandas.read_csv(path, sep=...).to_csv(new_path, index=False))")
         if bad:
             raise DataError(
                 f"{path}: column {header[i]!r} is not numeric (e.g. {bad[0]!r}); remove it, encode it as numbers, "
