@@ -92,6 +92,9 @@ def test_identical_codes_and_a_damaged_result_file_still_plot(image_run, tmp_pat
         assert "result.json" in out.err and "curves.png" not in out.out.strip().splitlines()[-1]
     (copy / "result.json").write_bytes(bytes(range(256)))
     assert main(["plot", str(copy), "--out", str(tmp_path / "binary")]) == 0
+    again = tmp_path / "again"  # a folder plotted before: the figure the new page lacks goes with it
+    assert main(["plot", str(run_dir), "--out", str(again)]) == 0 and (again / "curves.png").is_file()
+    assert main(["plot", str(copy), "--out", str(again)]) == 0 and not (again / "curves.png").exists()
 
 
 def test_plot_cli_for_a_detector_has_the_score_histogram(tmp_path, capsys):

@@ -237,6 +237,10 @@ def _run_data(info: dict[str, Any], data: str | None, data_options: dict[str, An
     return dataset
 
 
+#: the figures :func:`plot_run` writes (by file name)
+FIGURES = ("curves.png", "scores.png", "latent.png", "images.png")
+
+
 def _run_result(path: Path) -> dict[str, Any]:
     """A run's ``result.json``, or ``{}`` with a warning when it is missing or damaged (the figures but the
     training curves need only the model); a ``history`` that is not a list of epochs is dropped, with a warning."""
@@ -320,4 +324,6 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, data: Any = Non
     page = html_page(f"vaekit run {run_dir.name}", sections)
     html = out / "index.html"
     atomic_write_bytes(html, lambda f: f.write(page.encode()))
+    for stale in {out / name for name in FIGURES} - set(files):  # an earlier plot's figure this page lacks
+        stale.unlink(missing_ok=True)
     return {"run": str(run_dir), "files": [str(f) for f in files], "html": str(html)}
