@@ -69,6 +69,7 @@ def test_sweep_refuses_bad_option_values_and_data_before_writing_anything(tmp_pa
     db, out = tmp_path / "runs" / "x.sqlite", tmp_path / "runs" / "x"
     code, stdout, err = run(capsys, "sweep", grid, "--db", db, "--out", out, "--json", "--no-progress")
     assert code == 2 and message in err and str(grid) in err, err
+    assert err.count("got ") <= 1, err  # the value once (it was "got '0' (got 0)")
     assert not (tmp_path / "runs").exists() and not stdout.strip()
 
 

@@ -76,7 +76,8 @@ def convert(action: argparse.Action, value: Any, where: str) -> Any:
     try:
         converted = [action.type(str(v)) if action.type is not None else str(v) for v in values]
     except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: {name}: {err or 'invalid value'} (got {value!r})") from err
+        said = str(err) or "invalid value"
+        raise ConfigError(f"{where}: {name}: {said}" + ("" if "got " in said else f" (got {value!r})")) from err
     for v in converted:
         if action.choices is not None and v not in action.choices:
             raise ConfigError(f"{where}: {name} must be one of {sorted(map(str, action.choices))}, got {v!r}")
