@@ -575,6 +575,10 @@ def test_table_4_2_intermediate_budget_runs_the_whole_mnist_split_with_two_ratio
     row = next(line for line in text.splitlines() if line.startswith("| mnist (K=10"))
     assert "**-84.10 ± 0.90**" in row and "-78.00 (1 seed)" in row  # J2 = 3 over seeds 0-2; J2 = 10 on seed 0
     assert "Implicit prior (J2 = 10) ran on seed 0 only (by design)" in text
+    partial = [r for r in fake if r["config"]["seed"] == 0 or r["config"]["method"] != "implicit"]
+    text = target.report(partial, tmp_path)["markdown"]  # J2 = 3 (every seed's schedule) has seed 0 only so far
+    assert ("Implicit prior (J2 = 3) ran on seed 0 only (its other seeds not finished); Implicit prior (J2 = 10) "
+            "ran on seed 0 only (by design)." in text)
 
 
 

@@ -79,7 +79,8 @@ class Table42(Chapter4Target):
                 "'normalised' rows subtract the importance-sampled log Z of the implicit prior"
                 + (", 'normalised by AIS' rows its estimate by annealed importance sampling" if annealed else "")
                 + "; its raw rows use the unnormalised density N(z) exp T(z), as the thesis (≈)."
-                + log_normaliser_note(done) + log_normaliser_note(done, "annealed") + _schedule_note(done))
+                + log_normaliser_note(done) + log_normaliser_note(done, "annealed")
+                + _schedule_note(done, {j for b in self.budgets.values() for j in b.get("seed0_ratio_epochs", [])}))
         return rep.write_markdown(out, self.name, text, [str(path)])
 
 
@@ -97,15 +98,18 @@ def column_order(label: str) -> tuple[int, int]:
     return order.index(base), int(j2.rstrip(")") or 0)
 
 
-def _schedule_note(done: list[dict[str, Any]]) -> str:
-    """Which seeds a J2 schedule ran on, when that is fewer than the table's (the budget's design)."""
+def _schedule_note(done: list[dict[str, Any]], seed0_schedules: set[int]) -> str:
+    """Which seeds a J2 schedule ran on, when that is fewer than the table's: by the budget's design (a seed-0
+    schedule, ``seed0_schedules``), or because its other seeds' runs have not finished."""
     seeds = {r["config"]["seed"] for r in done}
     notes = []
     for label in sorted({column_label(r["config"]) for r in done if "ratio_epochs" in r["config"]}, key=column_order):
-        mine = sorted({r["config"]["seed"] for r in done if column_label(r["config"]) == label})
-        if len(mine) < len(seeds):
-            notes.append(f"{label} ran on seed{'s' if len(mine) > 1 else ''} {', '.join(map(str, mine))} only")
-    return f" J2 is the classifier's epochs per VAE epoch; {'; '.join(notes)} (by design)." if notes else ""
+        mine = [r["config"] for r in done if column_label(r["config"]) == label]
+        ran = sorted({c["seed"] for c in mine})
+        if len(ran) < len(seeds):
+            why = "by design" if mine[0]["ratio_epochs"] in seed0_schedules else "its other seeds not finished"
+            notes.append(f"{label} ran on seed{'s' if len(ran) > 1 else ''} {', '.join(map(str, ran))} only ({why})")
+    return f" J2 is the classifier's epochs per VAE epoch; {'; '.join(notes)}." if notes else ""
 
 
 @register_target
