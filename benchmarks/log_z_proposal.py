@@ -8,7 +8,8 @@ ways, interleaved over ``--rounds`` rounds by the process's CPU clock with one t
 slows all alike):
 
 - ``vaekit``: :class:`vaekit.priors.mixture.DiagonalGaussianMixture` ``.log_prob`` without gradients (one product
-  [-z^2/2, z, 1] x [P, mu P, c + log w], then log-sum-exp in place);
+  [-z^2/2, z, 1] x [P, mu P, c + log w], then log-sum-exp in place, the far tail clamped above the slow ``exp``
+  range);
 - ``before``: the formulation it replaced (two products, two [rows, N] additions, ``torch.logsumexp``);
 - the floor: the one product at its shape plus one in-place ``exp`` over its result (any exact evaluation
   computes every component's exponential at least once).

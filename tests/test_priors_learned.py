@@ -117,6 +117,14 @@ def test_in_place_log_sum_exp_is_torch_s_on_infinite_rows():
     inf = math.inf
     x = torch.tensor([[-inf, -inf], [inf, 0.0], [-inf, 1.0], [3.0, 1e3]], dtype=torch.float64)
     torch.testing.assert_close(_logsumexp_rows(x.clone()), torch.logsumexp(x, -1))
+    from scipy.special import logsumexp
+
+    wide = -torch.logspace(-2, 4, 3000, dtype=torch.float64).reshape(3, 1000)  # tails far below e^-708
+    wide[1] -= 5000.0
+    for dtype in (torch.float64, torch.float32):
+        expected = torch.from_numpy(logsumexp(wide.numpy(), axis=-1)).to(dtype)
+        torch.testing.assert_close(_logsumexp_rows(wide.to(dtype)), expected, rtol=0, atol=1e-12 if dtype ==
+                                   torch.float64 else 1e-5)
 
 
 def test_vamp_caches_components_under_no_grad_and_invalidates_on_updates():
