@@ -406,7 +406,7 @@ def test_a_datasets_name_no_run_uses_is_refused_with_the_targets_names(tmp_path,
     for argv, message in ((["table-3.2", "--datasets", "cancer,cancr"], "--datasets cancr: no run of table-3.2 "
                            "uses it; did you mean cancer?"),
                           (["toy", "--datasets", "x"], "toy has no data set 'x'"),
-                          (["figure-3.4", "--datasets", "smtp"], "figure-3.4 has no data sets to choose from")):
+                          (["figure-3.4", "--datasets", "cancer"], "figure-3.4 has no data sets to choose from")):
         assert main(["reproduce", *argv, "--db", str(tmp_path / "r.sqlite")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r.sqlite").exists()
