@@ -2,7 +2,7 @@
 
 Each implicit-prior epoch estimates log Z (``vaekit.priors.normaliser.estimate_log_normaliser``) for early stopping:
 the density of 10,000 draws under the defensive mixture of all N training posteriors, in float64 (N = 50,000 and
-z = 40 on MNIST: 5e8 component densities). Profiled on one core, that was 57 % of an epoch (21.7 of 37.8 s).
+z = 40 on MNIST: 5e8 component densities).
 This times one chunk of it (``--rows`` draws x N components, the chunk ``_mixture_log_prob`` hands over) three
 ways, interleaved over ``--rounds`` rounds by the process's CPU clock with one torch thread (so a busy machine
 slows all alike):

@@ -34,7 +34,7 @@ class DiagonalGaussianMixture(MixtureSameFamily):
 def _logsumexp_rows(x: torch.Tensor) -> torch.Tensor:
     """``torch.logsumexp(x, -1)``; without gradients in place on ``x``, the log Z proposal's [rows, N] matrix:
     PyTorch's version copies it several times, and ``exp`` of the far tail (terms below the smallest normal
-    float, which cannot change a sum whose largest term is 1) takes a slow path on CPU, 10-60x slower per element.
+    float, which cannot change a sum whose largest term is 1) takes a slow path on CPU.
     Clamping the shifted terms there leaves the result as it was, bit for bit, in float64."""
     if x.requires_grad:
         return torch.logsumexp(x, -1)
