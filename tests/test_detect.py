@@ -128,6 +128,8 @@ def test_bad_input_gives_clear_errors(planted, fitted):
         VAEDetector(**SMALL).fit(x[:2])
     with pytest.raises(ConfigError, match="contamination"):
         VAEDetector(**SMALL, contamination=0.7).fit(x)
+    with pytest.raises(ConfigError, match="validation_fraction must be in"):  # 0.99 left 2 rows to train on
+        VAEDetector(**SMALL, validation_fraction=0.99).fit(x)
     with pytest.raises(ConfigError, match="unknown likelihood"):
         VAEDetector(**SMALL, likelihood="laplace").fit(x)
     with pytest.raises(DataError, match="constant"):  # the default drops constant columns; "error" refuses them
@@ -345,6 +347,16 @@ def test_cli_detect_refuses_to_save_into_another_models_fit_run(fit_run, labelle
     assert (run_dir / "detector.pt").is_file()
 
 
+def test_cli_detect_refuses_to_replace_a_detector_pt_it_did_not_write(labelled_csv, tmp_path, capsys):
+    save = tmp_path / "save"
+    save.mkdir()
+    (save / "detector.pt").write_bytes(b"not a checkpoint" * 64)
+    code = main(["detect", "--data", str(labelled_csv), *CLI_BUDGET, "--save", str(save),
+                 "--output", str(tmp_path / "s.csv")])
+    assert code == 2 and "detector.pt that vaekit did not write" in capsys.readouterr().err
+    assert (save / "detector.pt").read_bytes() == b"not a checkpoint" * 64 and not (tmp_path / "s.csv").exists()
+
+
 def test_cli_detect_bad_label_column_exits_2(labelled_csv, capsys):
     code = main(["detect", "--data", str(labelled_csv), "--label-column", "nope", *CLI_BUDGET, "--json"])
     assert code == 2
@@ -355,6 +367,13 @@ def test_cli_detect_bad_label_column_exits_2(labelled_csv, capsys):
 def test_cli_detect_non_binary_labels_exit_2(labelled_csv, capsys):
     code = main(["detect", "--data", str(labelled_csv), "--label-column", "a", *CLI_BUDGET])
     assert code == 2 and "0 (normal) or 1 (anomaly)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--validation-fraction", "0.99"), ("--trim-fraction", "0.5")])
+def test_cli_detect_refuses_fractions_the_detector_refuses_while_parsing(labelled_csv, option, value, capsys):
+    assert main(["detect", "--data", str(labelled_csv), option, value, *CLI_BUDGET]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"argument {option}: expected a finite number >= 0 and <" in err
 
 
 def test_cli_detect_as_subprocess(labelled_csv):

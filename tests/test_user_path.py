@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +107,16 @@ def test_test_subsample_in_fit_and_evaluate(user_csv, fitted_dir, capsys, tmp_pa
                        "--json")
     metrics = last_json(out)
     assert code == 0 and metrics["test_subsample"] == 11 and metrics["n_test"] == 11
+
+
+def test_evaluate_of_other_labelled_rows_says_why_there_is_no_knn_accuracy(fitted_dir, user_csv, capsys):
+    options = ("--id-column", "id", "--ignore-columns", "when", "--label-column", "label", "--importance-samples", "4",
+               "--json")
+    own = last_json(run(capsys, "evaluate", fitted_dir, "--json", "--importance-samples", "4")[1])
+    assert own["knn_accuracy"] is not None and "knn_accuracy_note" not in own  # the training file's test split
+    metrics = last_json(run(capsys, "evaluate", fitted_dir, "--data", user_csv, *options)[1])  # every row of a file
+    assert metrics["knn_accuracy"] is None and "leave out --data" in metrics["knn_accuracy_note"]
+    assert metrics["n_test"] == 200 and metrics["active_units"] is not None
 
 
 def test_evaluate_is_repeatable(fitted_dir, user_csv, capsys):
@@ -418,6 +429,23 @@ def test_fit_config_file_runs_validates_and_repeats(user_csv, capsys, tmp_path):
         (tmp_path / "bad.toml").write_text(bad)
         code, _, err = run(capsys, "fit", "--config", tmp_path / "bad.toml", "--data", user_csv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_fit_config_reads_a_relative_data_path_from_the_files_folder(user_csv, capsys, tmp_path, monkeypatch):
+    """As in a sweep grid: a run file and its data can move together, whatever the current directory."""
+    folder = tmp_path / "project" / "cfg"
+    folder.mkdir(parents=True)
+    (folder / "rows.csv").write_text(Path(user_csv).read_text())
+    (folder / "run.toml").write_text('data = "rows.csv"\nignore_columns = ["id", "when"]\nlabel_column = "label"\n'
+                                     'likelihood = "gaussian"\nlatent_dim = 2\nhidden = [8]\nepochs = 1\n'
+                                     "importance_samples = 5\n")
+    monkeypatch.chdir(tmp_path)  # rows.csv is not in the current directory
+    code, out, err = run(capsys, "fit", "--config", "project/cfg/run.toml", "--out", "r", "--json")
+    assert code == 0, err
+    assert last_json(out)["n_train"] == 160
+    assert f'data = "{(folder / "rows.csv").resolve()}"' in (tmp_path / "r" / "run.toml").read_text()
+    code, _, err = run(capsys, "fit", "--config", "project/cfg/run.toml", "--data", "rows.csv", "--out", "r2")
+    assert code == 2 and "rows.csv" in err  # the command line's path is the current directory's
 
 
 def test_reproduce_device_reaches_every_run(capsys, monkeypatch, tmp_path, table):

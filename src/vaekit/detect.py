@@ -72,7 +72,7 @@ class VAEDetector(OutlierProbabilities, BaseEstimator):
         Expected fraction of outliers in the training data; sets ``threshold_``.
     epochs, batch_size, lr, patience : training budget (Adam; early stopping after ``patience`` epochs without
         improvement of the validation ELBO, ``None`` to disable). ``batch_size`` is capped at the training rows.
-    validation_fraction : float in [0, 1)
+    validation_fraction : float in [0, 0.5]
         Fraction of the rows held out for early stopping (0: stop on the training loss).
     training_noise : float or "auto"
         Standard deviation of Gaussian noise added to each standardised training mini-batch (dequantisation of
@@ -255,8 +255,9 @@ class VAEDetector(OutlierProbabilities, BaseEstimator):
                               "there is no log-likelihood to rank anomalies by; choose standard, vamp or implicit")
         if not 0 < self.contamination <= 0.5:
             raise ConfigError(f"contamination must be in (0, 0.5], got {self.contamination}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if not 0 <= self.validation_fraction <= 0.5:
+            raise ConfigError(f"validation_fraction must be in [0, 0.5] (at most half the rows held out for early "
+                              f"stopping), got {self.validation_fraction}")
         if not isinstance(self.importance_samples, numbers.Integral) or self.importance_samples < 1:
             raise ConfigError(f"importance_samples must be a positive integer, got {self.importance_samples!r}")
         if not _is_auto(self.latent_dim) and (not isinstance(self.latent_dim, numbers.Integral)

@@ -23,14 +23,25 @@ def _name(value: object) -> str:
     return str(value).strip()
 
 
+def _source(label_column: str | None) -> str:
+    return f"--label-column {label_column!r}" if label_column is not None else "the data set's labels (its y)"
+
+
+def _fix(label_column: str | None) -> str:
+    if label_column is not None:
+        return "pick the right --label-column"
+    return "these are not anomaly labels: give a data file whose y is 0 (normal) or 1 (anomaly)"
+
+
 def anomaly_labels(y: np.ndarray | None, names: Sequence[str] | None = None,
-                   positive_label: str | None = None) -> np.ndarray | None:
+                   positive_label: str | None = None, label_column: str | None = None) -> np.ndarray | None:
     """0/1 anomaly flags from a label column.
 
     ``y`` holds numbers, booleans or strings; ``names`` (from a CSV with string labels) maps integer codes back to
     the names. The anomaly class is ``positive_label`` when given (``--positive-label``); otherwise numeric labels
     must be 0/1 (1 = anomaly) and two named classes must be one of :data:`ANOMALY_NAMES` and one of
-    :data:`NORMAL_NAMES`. Anything else is refused with a message naming the classes.
+    :data:`NORMAL_NAMES`. Anything else, and a row without a label, is refused with a message naming the classes
+    and where the labels came from (``label_column``, or the data set's own ``y``).
     """
     if y is None:
         if positive_label is not None:
@@ -38,6 +49,10 @@ def anomaly_labels(y: np.ndarray | None, names: Sequence[str] | None = None,
         return None
     y = np.asarray(y)
     values = [names[int(v)] for v in y] if names is not None else [_name(v) for v in y]
+    missing = [i for i, v in enumerate(values) if v == "" or v.lower() == "nan"]
+    if missing:
+        raise ConfigError(f"{len(missing)} row(s) have no anomaly label in {_source(label_column)} (the first is "
+                          f"data row {missing[0] + 1}); give every row a label")
     classes = sorted(set(values))
     if positive_label is not None:
         wanted = positive_label.strip()
@@ -45,11 +60,13 @@ def anomaly_labels(y: np.ndarray | None, names: Sequence[str] | None = None,
             raise ConfigError(f"--positive-label {positive_label!r} is not one of the labels {classes[:10]}")
         if len(classes) > 2:
             raise ConfigError(f"anomaly labels must be 0 (normal) or 1 (anomaly), or two names; found "
-                              f"{len(classes)} classes ({classes[:10]}); pick the right --label-column")
+                              f"{len(classes)} classes ({classes[:10]}) in {_source(label_column)}; "
+                              f"{_fix(label_column)}")
         return np.array([v == wanted for v in values], dtype=int)
     if len(classes) > 2:
         raise ConfigError(f"anomaly labels must be 0 (normal) or 1 (anomaly), or two names; found "
-                          f"{len(classes)} classes ({classes[:10]}); pick the right --label-column")
+                          f"{len(classes)} classes ({classes[:10]}) in {_source(label_column)}; "
+                          f"{_fix(label_column)}")
     if set(classes) <= {"0", "1"}:
         return np.array([v == "1" for v in values], dtype=int)
     lowered = {c: c.lower() for c in classes}

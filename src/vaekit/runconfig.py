@@ -84,8 +84,18 @@ def convert(action: argparse.Action, value: Any, where: str) -> Any:
     return converted if isinstance(value, list) else converted[0]
 
 
+def resolve_data_path(value: Any, base: Path) -> Any:
+    """A relative data file path in a file of options, read relative to that file's folder ``base`` (never the
+    current directory); data set names and absolute paths are kept."""
+    if (isinstance(value, str) and Path(value).suffix.lower() in (".csv", ".npz", ".npy")
+            and not Path(value).expanduser().is_absolute()):
+        return str((base / Path(value).expanduser()).resolve())
+    return value
+
+
 def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]) -> argparse.Namespace:
-    """``args`` with the values of ``args.config`` filled in where ``argv`` does not give the option."""
+    """``args`` with the values of ``args.config`` filled in where ``argv`` does not give the option (a relative
+    ``data`` file path in it is read relative to the file's folder, as in a sweep grid)."""
     command_parser = subparser(parser, args.command)
     where = str(args.config)
     table = read_toml(args.config)
@@ -98,6 +108,8 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
             raise ConfigError(f"{where}: unknown option {raw_key!r}; {args.command} takes {', '.join(known)}")
         if key in explicit:
             continue
+        if key == "data":
+            value = resolve_data_path(value, Path(args.config).parent)
         setattr(args, key, convert(by_dest[key], value, where))
     missing = [a.option_strings[0] for a in command_parser._actions
                if a.required and getattr(args, a.dest, None) is None]

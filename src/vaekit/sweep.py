@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import ConfigError, DataError, DatasetNotFoundError
 from .experiments.targets import Target, register_target
+from .runconfig import resolve_data_path
 
 if TYPE_CHECKING:  # pragma: no cover - the data load inside the functions
     from .data import Dataset
@@ -52,14 +53,6 @@ def _key(raw: str, where: str) -> str:
     if key not in OPTIONS:
         raise ConfigError(f"{where}: unknown option {raw!r}; a grid may set {', '.join(OPTIONS)}")
     return key
-
-
-def _resolve_data(value: Any, base: Path) -> Any:
-    """A relative data file path, read relative to the grid file's folder (never the current directory)."""
-    if (isinstance(value, str) and Path(value).suffix.lower() in (".csv", ".npz", ".npy")
-            and not Path(value).expanduser().is_absolute()):
-        return str((base / Path(value).expanduser()).resolve())
-    return value
 
 
 def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
@@ -104,7 +97,7 @@ def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, An
     configs = []
     for combination in itertools.product(*grid.values()):
         options = {**fixed, **dict(zip(varied, combination))}
-        options["data"] = _resolve_data(options["data"], path.parent)
+        options["data"] = resolve_data_path(options["data"], path.parent)
         label = ", ".join(f"{k}={_short(options[k])}" for k in varied if k != "data") or "run"
         for seed in seeds:
             configs.append({"target": NAME, "sweep": name, "seed": seed, "variant": label, **options})

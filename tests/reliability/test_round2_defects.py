@@ -112,6 +112,19 @@ def test_anomaly_labels_rules():
             anomaly_labels(bad)
 
 
+def test_anomaly_label_errors_name_where_the_labels_came_from():
+    """A data set's own y cannot be fixed by picking another --label-column; a blank label is a missing label, not
+    a third class."""
+    with pytest.raises(ConfigError, match=r"3 classes .* in the data set's labels \(its y\); these are not anomaly"):
+        anomaly_labels(np.array([0, 1, 2]))
+    with pytest.raises(ConfigError, match="in --label-column 'kind'; pick the right --label-column"):
+        anomaly_labels(np.array([0, 1, 2]), label_column="kind")
+    with pytest.raises(ConfigError, match=r"2 row\(s\) have no anomaly label .* first is data row 2\)"):
+        anomaly_labels(np.array([1, 0, 2, 0]), ["", "0", "1"], label_column="y")
+    with pytest.raises(ConfigError, match="first is data row 3"):  # NaN in a numeric y
+        anomaly_labels(np.array([0.0, 1.0, np.nan]))
+
+
 # ------------------------------------------------------------------------- 2. a save never mixes two runs
 def test_failure_between_the_two_writes_keeps_the_old_run(small_run, tmp_path, monkeypatch):
     """Item 2: model.pt was renamed into place before result.json was written; a full disk in between left the

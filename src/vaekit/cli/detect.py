@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..names import LIKELIHOOD_NAMES, PRIOR_NAMES
 from ..tracking import tracking_callbacks
 from ..validation import AutoOr, DeviceName, FloatRange, OutputDir, OutputFile, output_lock
-from .options import (FRACTION, INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
+from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
                       common_options, file_options, tracking_options, user_file_options)
 from .output import fmt, rows_csv, say, write_csv
 
@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover - numpy, scikit-learn and torch load insid
 
 NAME = "detect"
 CONTAMINATION = FloatRange(0.0, 0.5, low_open=True)
+#: at most half the rows held out: a validation split larger than the training split is not one
+VALIDATION_FRACTION = FloatRange(0.0, 0.5)
+TRIM_FRACTION = FloatRange(0.0, 0.5, high_open=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=POSITIVE_FLOAT, default=1e-3, help="Adam learning rate")
     p.add_argument("--patience", type=AutoOr(NON_NEGATIVE_INT), default="auto",
                    help="early-stopping patience in epochs (0: none)" + auto)
-    p.add_argument("--validation-fraction", type=FRACTION, default=0.1, help="rows held out for early stopping")
+    p.add_argument("--validation-fraction", type=VALIDATION_FRACTION, default=0.1,
+                   help="rows held out for early stopping (at most 0.5)")
     p.add_argument("--importance-samples", type=POSITIVE_INT, default=100,
                    help="K, importance samples per row for log p(x)")
     p.add_argument("--constant-columns", choices=("error", "drop"), default="drop",
@@ -60,7 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="std of the dequantisation noise on standardised training batches" + auto)
     p.add_argument("--max-train-rows", type=AutoOr(POSITIVE_INT), default="auto",
                    help="train on a seeded subsample of at most this many rows" + auto)
-    p.add_argument("--trim-fraction", type=FRACTION, default=0.1,
+    p.add_argument("--trim-fraction", type=TRIM_FRACTION, default=0.1,
                    help="contamination-robust refit: drop this fraction of highest-scoring training rows and "
                         "continue training for half the epochs (0: off)")
     p.add_argument("--seed", type=SEED, default=0, help="seeds the validation split, training and the scores")
@@ -85,13 +89,19 @@ def _metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float | None]:
 
 
 def _check_save_folder(save: Path, detector: VAEDetector | None) -> None:
-    """Refuse ``--save`` into a ``vaekit fit`` run folder whose ``model.pt`` is not ``detector``'s network (None:
-    one still to train): the folder would hold two models, and commands would pick different ones."""
+    """Refuse ``--save`` into a folder whose ``detector.pt`` vaekit did not write, or into a ``vaekit fit`` run
+    folder whose ``model.pt`` is not ``detector``'s network (None: one still to train): the folder would hold two
+    models, and commands would pick different ones."""
     import torch
 
+    from ..checkpoint import is_vaekit_checkpoint
     from ..errors import ConfigError
-    from ..trained import CHECKPOINT_NAME, TrainedModel
+    from ..trained import CHECKPOINT_NAME, DETECTOR_CHECKPOINT_NAME, TrainedModel
 
+    saved = save / DETECTOR_CHECKPOINT_NAME
+    if saved.is_file() and not is_vaekit_checkpoint(saved):
+        raise ConfigError(f"--save {save} holds a {saved.name} that vaekit did not write (another program's, or "
+                          "damaged), which the detector would replace; choose a new or empty folder")
     if not (save / CHECKPOINT_NAME).is_file():
         return
     if detector is not None:
@@ -172,7 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..trained import finite_or_none
 
     dataset = load_dataset(args.data, **file_options(args))
-    y = anomaly_labels(dataset.y, dataset.meta.get("label_names"), args.positive_label)
+    y = anomaly_labels(dataset.y, dataset.meta.get("label_names"), args.positive_label, args.label_column)
     threshold_from = "training rows"
     lock = output_lock(args.save, "--save") if args.save is not None else contextlib.nullcontext()
     with lock:

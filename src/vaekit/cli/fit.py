@@ -81,7 +81,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="directory for model.pt, result.json and run.toml (new, empty, or a previous run's, which is "
                         "replaced; default runs/DATA-LIKELIHOOD-PRIOR-seedN)")
     p.add_argument("--config", type=Path,
-                   help="a run.toml of options (names as here, with _ or -); options given here override it")
+                   help="a run.toml of options (names as here, with _ or -; a relative data path is read from the "
+                        "file's folder); options given here override it")
     tracking_options(p)
     common_options(p)
 
