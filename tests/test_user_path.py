@@ -678,6 +678,28 @@ def test_a_folder_given_as_the_results_database_is_told_a_database_file_name(tmp
         check_database(tmp_path / "other.sqlite")
 
 
+def test_checking_a_wal_database_leaves_no_files_beside_it(tmp_path):
+    """Reviewer-found: the read-only probe of a damaged WAL database left its -wal and -shm files behind."""
+    import contextlib
+    import sqlite3
+
+    from vaekit.experiments.store import Store
+    from vaekit.validation import check_database
+
+    good = tmp_path / "good.sqlite"
+    Store(good).close()
+    with contextlib.closing(sqlite3.connect(good)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(good.read_bytes()[:6000])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert before == ["damaged.sqlite", "good.sqlite"]
+    assert check_database(good) == good
+    with pytest.raises(ConfigError, match="damaged|cannot be read"):
+        check_database(damaged)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_python_api_bad_values_raise_vaekit_errors_with_one_line_messages():
     """Reviewer-found: score_samples(n_samples=0 / -2), fit(latent_dim="2") and VAEDetector.fit on NaN or text
     raised raw ValueError/RuntimeError/TypeError, or scikit-learn's multi-line advice."""

@@ -340,8 +340,12 @@ def check_database(path: Path) -> Path:
         magic = f.read(len(SQLITE_MAGIC))
     if magic != SQLITE_MAGIC:
         raise ConfigError(f"results database {path} is not an SQLite database; give another --db path")
+    # a read-only connection to a WAL database creates its -wal and -shm files; when neither is there (no
+    # connection is open, every write is in the file) read the file as immutable, which creates nothing
+    side_files = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm"))
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?{'mode=ro' if side_files else 'immutable=1'}",
+                                                uri=True)) as db:
             result = db.execute("PRAGMA quick_check").fetchone()
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as err:
