@@ -152,6 +152,10 @@ def test_vamp_caches_components_under_no_grad_and_invalidates_on_updates():
     model.load_state_dict(state)
     with torch.no_grad():
         torch.testing.assert_close(prior.components().base_dist.loc, second.base_dist.loc + 1.0)
+    model.double()  # new storage in another dtype: the float32 components are not reused
+    with torch.no_grad():
+        assert prior.components().base_dist.loc.dtype == torch.float64
+        assert prior.log_prob(torch.zeros(3, 2, dtype=torch.float64)).dtype == torch.float64
 
 
 def test_vamp_cache_is_fresh_at_every_validation_with_the_fused_optimiser():
@@ -406,6 +410,24 @@ def test_implicit_prior_ancestral_modes_agree_on_fresh_posteriors():
     torch.testing.assert_close(loc, q.base_dist.loc)
     with pytest.raises(ConfigError):
         ImplicitOptimalPrior(2, ancestral="nope")
+
+
+def test_implicit_prior_samples_the_restored_encoders_posteriors_after_early_stopping():
+    """Reviewer-found: after the trainer restored the best epoch, sample() (and the default log Z proposal) still
+    used the last epoch's posteriors, which belong to an encoder that no longer exists."""
+    torch.manual_seed(0)
+    x, val = torch.randn(300, 3), torch.randn(100, 3) * 3
+    model = VAE(3, 2, "gaussian", "implicit", hidden=(16,),
+                prior_kwargs={"ratio_hidden": (16,), "ratio_epochs": 1, "normaliser_samples": 200})
+    result = Trainer(TrainConfig(epochs=8, lr=3e-2, patience=None, seed=0)).fit(model, x, val)
+    assert result.best_epoch < result.epochs_run  # a restore happened
+    with torch.no_grad():
+        encoded = model.encode(x).base_dist
+    loc, scale, _ = model.prior._snapshot
+    torch.testing.assert_close(loc, encoded.loc)
+    torch.testing.assert_close(scale, encoded.scale)
+    torch.manual_seed(1)
+    torch.testing.assert_close(model.prior.sample(20_000).mean(0), encoded.loc.mean(0), atol=0.03, rtol=0)
 
 
 # ----------------------------------------------------------------------------------------------- data

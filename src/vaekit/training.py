@@ -250,6 +250,7 @@ class Trainer:
             result.epochs_run = int(result.history[-1]["epoch"])
         model.load_state_dict(best_state)
         model.eval()
+        model.prior.after_restore(train_x, train_s)
         result.train_seconds = time.perf_counter() - start
         return result
 

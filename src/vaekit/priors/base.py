@@ -101,6 +101,10 @@ class Prior(nn.Module):
         """The prior's own training phase, run by the trainer after every VAE epoch; returns metrics."""
         return {}
 
+    def after_restore(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> None:
+        """Called by the trainer after it restores the best epoch's parameters: a prior that keeps state derived
+        from the training rows outside its state dict rebuilds it. No-op by default."""
+
     def log_normaliser(self) -> float:
         """log of the normalising constant of :meth:`log_prob` (0 for explicit priors)."""
         return 0.0

@@ -163,12 +163,28 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
                 tasks = torch.cat([p[2] for p in self._posteriors])[-n:]  # type: ignore[misc]
             if bool(torch.isfinite(loc).all() & torch.isfinite(scale).all()):
                 return loc, scale, tasks
+        return (*self._encode_rows(train_x, train_s), train_s)
+
+    @torch.no_grad()
+    def _encode_rows(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, sigma) of q(z|x_n[, s_n]) for every training row, encoded now, in row order."""
         locs, scales = [], []
-        for start in range(0, n, 1000):
+        for start in range(0, len(train_x), 1000):
             q = self.host.encode(train_x[start:start + 1000], None if train_s is None else train_s[start:start + 1000])
             locs.append(q.base_dist.loc)  # type: ignore[attr-defined]
             scales.append(q.base_dist.scale)  # type: ignore[attr-defined]
-        return torch.cat(locs), torch.cat(scales), train_s
+        return torch.cat(locs), torch.cat(scales)
+
+    def after_restore(self, train_x: torch.Tensor, train_s: torch.Tensor | None) -> None:
+        """Rebuild the aggregated posterior's components with the restored encoder: those kept from the last epoch
+        belong to an encoder that early stopping has just replaced, and :meth:`sample` draws from them."""
+        if self._snapshot is None:  # no classifier phase ran: nothing to rebuild
+            return
+        tasks = None if train_s is None else torch.as_tensor(train_s).long().reshape(-1)
+        loc, scale = self._encode_rows(train_x, train_s)
+        self._snapshot = (loc, scale, self.row_weights(tasks))
+        if self.ancestral == "reuse":
+            self._posteriors, self._posterior_rows = deque([(loc, scale, tasks)]), len(loc)
 
     def row_weights(self, train_s: torch.Tensor | None) -> torch.Tensor | None:
         """Sampling weights of the training rows: None (uniform rows, p_D(s) task weights, Eq. 5.8) or, for

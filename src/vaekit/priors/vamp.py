@@ -98,14 +98,16 @@ class VampPrior(Prior):
         self.pseudo_inputs.copy_(x)
 
     def components(self) -> Independent:
-        """The K posteriors q(z|u_k[, s_k]); cached when no gradient is being recorded."""
+        """The K posteriors q(z|u_k[, s_k]); cached when no gradient is being recorded, until a weight or the
+        pseudo-inputs change (a step, ``load_state_dict``, ``.to``/``.double()``; writes through ``.data`` are not
+        seen)."""
         host = self.host
         tasks = self.pseudo_tasks if self.n_tasks else None
         if torch.is_grad_enabled():  # a training step: the weights are about to change, drop the cache
             self._cache = None
             return host.encode(self.inputs(), tasks)
-        key = (self.training, self.pseudo_inputs._version,
-               *((id(p), p._version) for p in host.encoder_parameters()))
+        key = (self.training, *((id(p), p._version, p.data_ptr(), p.dtype, p.device)
+                                for p in (self.pseudo_inputs, *host.encoder_parameters())))
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, host.encode(self.inputs(), tasks))
         return self._cache[1]
