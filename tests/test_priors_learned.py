@@ -574,6 +574,11 @@ def test_chapter4_targets_build_grids_and_reports(tmp_path, monkeypatch):
     note = TARGETS["table-4.2"].report(fake, tmp_path)["markdown"]
     assert "| mnist (normalised by AIS, K=10) |" in note and "-86.40 ± 0.10" in note
     assert "log Z by AIS (the 'normalised by AIS' rows; 500 chains): mnist: effective sample size 300.0–302.0, 0 of 3" in note
+    # a data set run with fewer seeds (Frey faces on seed 0 beside MNIST's three) is not "missing" the others
+    frey = [{**r, "config": {**r["config"], "dataset": "freyfaces"}} for r in fake[:3]]
+    rows = TARGETS["table-4.2"].report(fake + frey, tmp_path)["markdown"].splitlines()
+    frey_row = next(line for line in rows if line.startswith("| freyfaces (K=10"))
+    assert "missing" not in frey_row and "(1 seed)" in frey_row
 
 
 

@@ -453,6 +453,19 @@ def test_a_grid_resumes_from_the_exported_raw_results_on_a_fresh_database(tmp_pa
     assert code == 0 and first["executed"] == 4 and first["counts"] == {"done": 2, "diverged": 1, "failed": 1,
                                                                         "busy": 0}
     raw = tmp_path / "r1" / "runs.jsonl"
+    exported = [json.loads(line) for line in raw.read_text().splitlines()]
+    assert ["boom: seed 1" in r.get("error", "") for r in exported if r["status"] == "failed"] == [True]  # kept
+    # `report --raw` of an export holding an unfinished run: left out, not counted as failed
+    pending = dict(exported[0], status="pending", metrics={}, config=dict(exported[0]["config"], seed=7))
+    (tmp_path / "with-pending.jsonl").write_text(raw.read_text() + json.dumps(pending) + "\n")
+    assert main(["report", "t-fail", "--raw", str(tmp_path / "with-pending.jsonl"), "--out", str(tmp_path / "rp"),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["counts"] == {"done": 2, "diverged": 1,
+                                                                                     "failed": 1}
+    from vaekit.experiments.report import load_raw
+
+    assert sorted(r["status"] for r in load_raw(tmp_path / "with-pending.jsonl")) == ["diverged", "done", "done",
+                                                                                      "failed"]
     code, second = reproduce(tmp_path / "b.sqlite", tmp_path / "r2", "--resume-from", str(raw))
     assert code == 0
     assert (second["already_finished"], second["executed"]) == (3, 1)  # the failed run is run again
@@ -635,6 +648,36 @@ def test_the_chapter_3_sweeps_adopt_table_32s_runs_at_its_settings(data_dir):
         assert sorted((c["method"], c["seed"]) for c in twins) == [(m, s) for m in ("Gaussian", "Student-t")
                                                                    for s in range(10)]
         assert all(c["batch_size"] == 100 and c["lr"] == 1e-3 for c in twins)
+
+
+def test_an_import_completes_pending_or_failed_rows_and_requests_budgetless_runs_only_for_its_grid(tmp_path):
+    """Reviewer-found: an export's finished run was ignored when an interrupted invocation had left its key pending
+    (or failed), so it trained again; and a run whose configuration names no budget (chapter 3) was requested under
+    the importing command's budget even when that budget's grid does not hold it (another budget, an older
+    numerics version), mixing it into that budget's report."""
+    from vaekit.experiments.store import CODE_VERSION, Store, config_key
+
+    def record(config, value):
+        return {"key": config_key(config), "config": config, "code_version": CODE_VERSION, "status": "done",
+                "metrics": {"test_log_likelihood": value, "seconds": 1.0}}
+
+    pending, failed, done, live = (dict(TOY, seed=s) for s in (10, 11, 12, 13))
+    with Store(tmp_path / "db.sqlite") as store:
+        store.add([pending, failed, done, live], "quick")
+        assert store.claim(config_key(failed)) and store.claim(config_key(done)) and store.claim(config_key(live))
+        store.finish(config_key(failed), "failed", error="boom")
+        store.finish(config_key(done), "done", {"test_log_likelihood": -3.0}, [], wall_seconds=1.0)
+        imported = [record(pending, -1.0), record(failed, -2.0), record(done, -9.0), record(live, -9.0)]
+        assert store.import_finished(imported, "quick") == 2
+        by_key = {r["key"]: r for r in store.rows("toy")}
+        assert [(by_key[config_key(c)]["status"], by_key[config_key(c)]["metrics"]["test_log_likelihood"])
+                for c in (pending, failed, done)] == [("done", -1.0), ("done", -2.0), ("done", -3.0)]
+        assert by_key[config_key(live)]["status"] == "running"  # a live claim is never overwritten
+        elsewhere, ours = dict(TOY, seed=20), dict(TOY, seed=21)  # no "budget" key, as chapter 3's configs
+        assert store.import_finished([record(elsewhere, -1.0), record(ours, -1.0)], "full",
+                                     grid_keys={config_key(ours)}) == 2
+        requested = {k for (k,) in store.db.execute("SELECT key FROM requests WHERE budget = 'full'")}
+        assert requested == {config_key(ours)}
 
 
 def test_a_report_from_the_database_uses_each_configurations_newest_numerics_version(tmp_path):

@@ -37,6 +37,21 @@ def test_markdown_table_layout():
     assert lines[0] == "| Dataset | G | T |" and "**3.000 ± 0.100**" in lines[2] and "**1.000" not in lines[2]
 
 
+def test_a_small_consistent_gap_at_large_values_is_tested_not_called_equal():
+    """Reviewer-found: numpy's default allclose (rtol 1e-5) called a 0.01-nat gap near 1,150 "identical" (p = 1),
+    where SciPy's paired t-test gives p = 1e-5."""
+    from scipy import stats
+
+    from vaekit.experiments.stats import paired_test
+
+    a = [1140.0, 1150.0, 1155.0, 1160.0, 1170.0]
+    b = [v - 0.010 + 0.001 * (-1) ** i for i, v in enumerate(a)]
+    p, n = paired_test(a, b)
+    assert n == 5 and p == stats.ttest_rel(a, b).pvalue < 1e-4
+    assert paired_best({"a": a, "b": b}) == {"a": True, "b": False}
+    assert paired_test(a, list(a)) == (1.0, 5)  # the same values: no difference to test
+
+
 def test_constant_gap_is_significant_without_warnings():
     a = [1.0, 2.0, 3.0]
     assert paired_best({"a": a, "b": [v + 10 for v in a]}) == {"a": False, "b": True}

@@ -210,9 +210,11 @@ def _read_export(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _import_finished(args: argparse.Namespace, store: Store, path: Path, records: list[dict[str, Any]]) -> None:
-    """Seed the database with the finished runs of an exported ``runs.jsonl`` (read by :func:`_read_export`)."""
-    added = store.import_finished(records, args.budget)
+def _import_finished(args: argparse.Namespace, store: Store, path: Path, records: list[dict[str, Any]],
+                     grid_keys: set[str]) -> None:
+    """Seed the database with the finished runs of an exported ``runs.jsonl`` (read by :func:`_read_export`); a run
+    whose configuration names no budget is requested under this command's only when this grid holds it."""
+    added = store.import_finished(records, args.budget, grid_keys)
     say(args, f"{path}: {added} finished runs added to {args.db} ({len(records) - added} already there or unfinished)")
 
 
@@ -240,9 +242,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         check_output_dir(_report_folder(args, target), "report folder")
     exports = [(path, _read_export(path)) for path in args.resume_from or []]  # all checked before the database
     check_database(args.db)
+    from ..experiments.store import config_key
+
     with open_store(args.db) as store:
+        grid_keys = {config_key(c) for configs in grids for c in configs}
         for path, records in exports:
-            _import_finished(args, store, path, records)
+            _import_finished(args, store, path, records, grid_keys)
         results = [_reproduce_one(args, target, store, configs) for target, configs in zip(args.targets, grids)]
     return results[0] if args.target != "all" else {"targets": results}
 

@@ -332,14 +332,17 @@ def raw_line(row: dict[str, Any]) -> str:
     metrics = dict(row["metrics"] or {})
     if row.get("history") is not None:
         metrics["history"] = row["history"]
-    return json.dumps({"key": row["key"], "status": row["status"], "code_version": row.get("code_version"),
-                       "config": row["config"], "metrics": metrics, "wall_seconds": row.get("wall_seconds")},
-                      sort_keys=True, allow_nan=False, default=float) + "\n"
+    record = {"key": row["key"], "status": row["status"], "code_version": row.get("code_version"),
+              "config": row["config"], "metrics": metrics, "wall_seconds": row.get("wall_seconds")}
+    if row.get("error"):  # a failed run keeps its message
+        record["error"] = row["error"]
+    return json.dumps(record, sort_keys=True, allow_nan=False, default=float) + "\n"
 
 
 def load_raw(path: str | Path) -> list[dict[str, Any]]:
-    """Report input (as :func:`results_from_rows` gives it) from committed raw results: a ``runs.jsonl`` (one run
-    a line), or a ``results.json`` list of ``{config, status, metrics}`` (the chapter scripts' format)."""
+    """Report input (as :func:`results_from_rows` gives it: finished and failed runs; pending or running ones left
+    out) from committed raw results: a ``runs.jsonl`` (one run a line), or a ``results.json`` list of ``{config,
+    status, metrics}`` (the chapter scripts' format)."""
     path = Path(path)
     text = path.read_text()
     records = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
@@ -347,7 +350,7 @@ def load_raw(path: str | Path) -> list[dict[str, Any]]:
         raise ConfigError(f"{path} holds no runs; give the runs.jsonl (or results.json) beside a report")
     return [{"config": r["config"], "status": r["status"], "metrics": r["metrics"], "error": r.get("error"),
              "key": r.get("key"), "code_version": r.get("code_version"), "wall_seconds": r.get("wall_seconds"),
-             "host": None} for r in records]
+             "host": None} for r in records if r["status"] in ("done", "diverged", "failed")]
 
 
 def _short_config(config: dict[str, Any]) -> str:

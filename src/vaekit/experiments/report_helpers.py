@@ -81,9 +81,13 @@ def wall_clock(results: Sequence[Result]) -> str:
 
 
 def failures(results: Sequence[Result]) -> list[str]:
-    """Markdown bullet lines naming failed runs and their errors."""
+    """Markdown bullet lines naming failed runs and their errors (the last line of a traceback)."""
+    def message(r: Result) -> str:
+        lines = [line.strip() for line in str(r.get("error") or "").splitlines() if line.strip()]
+        return lines[-1] if lines else "no metrics"
+
     return [f"- failed: `{r['config'].get('dataset', '')}` {r['config'].get('method', '')} seed "
-            f"{r['config'].get('seed')}: {r.get('error', 'no metrics')}" for r in results
+            f"{r['config'].get('seed')}: {message(r)}" for r in results
             if r.get("status") not in FINAL or not r.get("metrics")]
 
 

@@ -29,9 +29,11 @@ def paired_test(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[f
     if len(pairs) < 2:
         return math.nan, len(pairs)
     diff = pairs[:, 0] - pairs[:, 1]
-    if np.allclose(pairs[:, 0], pairs[:, 1]):  # equal up to float noise (relative): no difference to test
+    # "equal" and "constant" up to float64 rounding only (numpy's default rtol of 1e-5 would call a 0.01-nat
+    # difference at log-likelihoods near 1,000 no difference at all)
+    if np.allclose(pairs[:, 0], pairs[:, 1], rtol=1e-9, atol=0.0):  # equal: no difference to test
         return 1.0, len(pairs)
-    if np.allclose(diff, diff[0]):  # a constant non-zero difference: the t statistic is infinite
+    if np.allclose(diff, diff[0], rtol=1e-9, atol=1e-12):  # a constant non-zero difference: t is infinite
         return 0.0, len(pairs)
     return float(stats.ttest_rel(pairs[:, 0], pairs[:, 1]).pvalue), len(pairs)
 

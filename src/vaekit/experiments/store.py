@@ -16,7 +16,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,12 +166,17 @@ class Store:
                 self.db.execute("INSERT OR IGNORE INTO requests (key, budget) VALUES (?, ?)", (key, budget))
         return keys
 
-    def import_finished(self, records: Iterable[dict[str, Any]], budget: str = "") -> int:
+    def import_finished(self, records: Iterable[dict[str, Any]], budget: str = "",
+                        grid_keys: Container[str] | None = None) -> int:
         """Insert the finished runs of exported raw results (the ``runs.jsonl`` beside a report) that the database
         lacks, so a grid resumes from committed results on another machine or in a later session. A record's key
         must be the hash of its configuration and code version, i.e. the row the engine itself would have stored;
-        unfinished and failed records are skipped. A run is requested by its configuration's budget, else by
-        ``budget`` (the importing command's). Returns the number of runs added."""
+        unfinished and failed records are skipped. A finished record replaces a row of the same key that is pending
+        or failed (e.g. left by an interrupted invocation), never one that is final or running. A run is requested
+        by its configuration's budget; one whose configuration names none (chapter 3, ADBench) by ``budget``, the
+        importing command's, only when its key is among ``grid_keys`` (that budget's grid; all when None), so a
+        run of another budget or numerics version never enters this budget's report. Returns the number of runs
+        added."""
         added, now = 0, time.time()
         with self._transaction():
             for record in records:
@@ -184,16 +189,21 @@ class Store:
                 metrics = dict(record.get("metrics") or {})
                 history = metrics.pop("history", None)
                 cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO runs (key, target, config, code_version, status, metrics, history, "
-                    "wall_seconds, host, created, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?)",
+                    "INSERT INTO runs (key, target, config, code_version, status, metrics, history, "
+                    "wall_seconds, host, created, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET status = excluded.status, metrics = excluded.metrics, "
+                    "history = excluded.history, wall_seconds = excluded.wall_seconds, host = 'imported', "
+                    "error = NULL, pid = NULL, owner = NULL, heartbeat = NULL, finished = excluded.finished "
+                    "WHERE runs.status IN ('pending', 'failed')",
                     (record["key"], str(config.get("target", "")), canonical_json(config), version,
                      record["status"], canonical_json(json_ready(metrics)),
                      None if history is None else canonical_json(json_ready(history)),
                      record.get("wall_seconds"), now, now),
                 )
                 added += cursor.rowcount
-                self.db.execute("INSERT OR IGNORE INTO requests (key, budget) VALUES (?, ?)",
-                                (record["key"], str(config.get("budget") or budget)))
+                if config.get("budget") or grid_keys is None or record["key"] in grid_keys:
+                    self.db.execute("INSERT OR IGNORE INTO requests (key, budget) VALUES (?, ?)",
+                                    (record["key"], str(config.get("budget") or budget)))
         return added
 
     def claim(self, key: str, retry_failed: bool = True) -> bool:

@@ -45,12 +45,12 @@ class Table42(Chapter4Target):
 
     def report(self, results: list[dict[str, Any]], out: Path) -> dict[str, Any]:
         done = rep.finished(results)
-        seeds = sorted({r["config"]["seed"] for r in done})
         rows: dict[str, dict[str, list[float]]] = {}
         labels = {column_label(r["config"]) for r in done}
         columns = sorted(labels, key=column_order)
         for dataset in dict.fromkeys(r["config"]["dataset"] for r in done):
             runs = [r for r in done if r["config"]["dataset"] == dataset]
+            seeds = sorted({r["config"]["seed"] for r in runs})  # per data set: each may run its own number
             for key in sorted({k for r in runs for k in r["metrics"] if k.startswith("test_ll_")}):
                 label = (key.removeprefix("test_ll_").replace("normalised_annealed_", "normalised by AIS, ")
                          .replace("normalised_", "normalised, ").replace("k", "K="))
