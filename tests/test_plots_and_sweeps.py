@@ -194,6 +194,29 @@ def test_sweep_runs_a_grid_from_a_file_reports_and_resumes(tmp_path, capsys):
 
 
 
+def test_sweep_rows_of_data_files_with_one_name_stay_apart(tmp_path, capsys):
+    """Reviewer-found: rows were labelled by file name alone, so a/rows.csv and b/rows.csv shared one row and the
+    runs of one file vanished from the table."""
+    from vaekit.experiments.report import collect
+
+    rng = np.random.default_rng(0)
+    for folder, shift in (("a", -10.0), ("b", 5.0)):
+        (tmp_path / folder).mkdir()
+        np.savetxt(tmp_path / folder / "rows.csv", rng.normal(shift, 1.0, size=(120, 3)), delimiter=",",
+                   header="x,y,z", comments="")
+    (tmp_path / "grid.toml").write_text(
+        'name = "two"\nseeds = 1\n[options]\nepochs = 1\nhidden = [8]\nlatent_dim = 2\nimportance_samples = 4\n'
+        'batch_size = 50\nlikelihood = "gaussian"\n[grid]\ndata = ["a/rows.csv", "b/rows.csv"]\n')
+    code, out, err = run(capsys, "sweep", tmp_path / "grid.toml", "--db", tmp_path / "db.sqlite", "--out",
+                         tmp_path / "rep", "--json", "--no-progress")
+    assert code == 0 and last_json(out)["counts"]["done"] == 2, err
+    table = (tmp_path / "rep" / "two.md").read_text()
+    assert "| a/rows.csv |" in table and "| b/rows.csv |" in table
+    run_a = {"config": {"d": "x", "m": "g", "seed": 0}, "status": "done", "metrics": {"v": 1.0}}
+    with pytest.raises(ValueError, match="two runs fill row 'x', column 'g', seed 0"):
+        collect([run_a, {**run_a, "metrics": {"v": 2.0}}], "v", "d", "m")
+
+
 def test_sweep_reads_grid_relative_files_and_passes_component_options(tmp_path, capsys, monkeypatch):
     """Reviewer-found: a relative .npy path was read from the current directory (another file of that name there was
     silently used), and the grid refused fit's likelihood/prior options and task conditioning."""

@@ -55,6 +55,20 @@ def _key(raw: str, where: str) -> str:
     return key
 
 
+def data_labels(data: Sequence[str]) -> dict[str, str]:
+    """A short row label per data set of a sweep: the file name, with as many parent folders as it takes to tell
+    files of the same name apart (``a/rows.csv``, ``b/rows.csv``); a data set name as it is."""
+    paths = {d: Path(d).parts for d in dict.fromkeys(data)}
+    labels = {}
+    for d, parts in paths.items():
+        for depth in range(1, len(parts) + 1):
+            tail = parts[-depth:]
+            if not any(other != d and o[-depth:] == tail for other, o in paths.items()):
+                break
+        labels[d] = str(Path(*tail)) if parts else d
+    return labels
+
+
 def load_grid(path: str | Path) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
     """The grid's name, its run configurations and its settings (for the report)."""
     from .runconfig import read_toml
@@ -198,10 +212,11 @@ class SweepTarget(Target):
 
         variants = list(dict.fromkeys(r["config"]["variant"] for r in results))
         name = results[0]["config"]["sweep"] if results else "sweep"
-        table = write_table(results, out, name, metric=METRIC, row=lambda c: Path(str(c["data"])).name,
+        labels = data_labels([str(r["config"]["data"]) for r in results])
+        table = write_table(results, out, name, metric=METRIC, row=lambda c: labels[str(c["data"])],
                             column="variant", columns=variants, row_header="Data")
         curves = plot_curves(results, Path(out) / f"{name}-curves.png", key="val_loss",
-                             group=lambda c: f"{Path(str(c['data'])).name} / {c['variant']}",
+                             group=lambda c: f"{labels[str(c['data'])]} / {c['variant']}",
                              title=f"{name}: validation loss", ylabel="validation negative ELBO")
         markdown = "Test log-likelihood (nats, higher is better):\n\n" + table["markdown"]
         return {"markdown": markdown, "files": [*table["files"], curves]}

@@ -55,8 +55,12 @@ def collect(
         value = None
         if result.get("status") in ("done", "diverged"):
             value = _number(_get(metric, result.get("metrics") or {}))
-        cells = table.setdefault(str(_get(row, config)), {})
-        cells.setdefault(str(_get(column, config)), {})[_get(seed, config)] = value
+        cells = table.setdefault(str(_get(row, config)), {}).setdefault(str(_get(column, config)), {})
+        if _get(seed, config) in cells:  # two configurations in one cell: one would hide the other
+            raise ValueError(f"two runs fill row {_get(row, config)!r}, column {_get(column, config)!r}, seed "
+                             f"{_get(seed, config)!r}; their configurations differ in something the table does "
+                             "not show")
+        cells[_get(seed, config)] = value
     return table
 
 
