@@ -680,6 +680,33 @@ def test_an_import_completes_pending_or_failed_rows_and_requests_budgetless_runs
         assert requested == {config_key(ours)}
 
 
+def test_a_gpus_runs_are_keyed_apart_from_the_cpus(monkeypatch, tmp_path):
+    """Reviewer-found: --device was not part of a run's key, so `--device cuda` found the CPU's runs done (and a
+    CPU resume took the committed H200 timings for its own)."""
+    import argparse
+
+    import torch
+
+    from vaekit.cli import reproduce as cli_reproduce
+    from vaekit.experiments.report import load_raw
+    from vaekit.experiments.store import config_key
+
+    target = get_target("timing-4.5.3")
+    args = argparse.Namespace(budget="full", seeds=None, datasets=None, only=None, out=None)
+    cpu = cli_reproduce._configs(args, target)
+    monkeypatch.setattr("vaekit.training.resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.delenv("VAEKIT_DEVICE", raising=False)
+    args.device = "cuda"
+    monkeypatch.setattr(cli_reproduce, "_reproduce_one", lambda args, target, store, configs: configs)
+    monkeypatch.setattr(cli_reproduce, "check_output_dir", lambda *a: None)
+    gpu = cli_reproduce.run(argparse.Namespace(**vars(args), list=False, target="timing-4.5.3", resume_from=None,
+                                               db=tmp_path / "db.sqlite"))
+    assert [dict(c, device="cuda") for c in cpu] == gpu
+    assert not {config_key(c) for c in cpu} & {config_key(c) for c in gpu}
+    committed = load_raw(Path(__file__).parents[1] / "docs/results/chapter4/timing-4.5.3-gpu/runs.jsonl")
+    assert {r["key"] for r in committed} <= {config_key(c) for c in gpu}  # the H200 runs: the GPU grid's
+
+
 def test_a_report_from_the_database_uses_each_configurations_newest_numerics_version(tmp_path):
     """A database kept across a numerics change holds a configuration twice; the report counts it once, newest."""
     from vaekit.experiments.report import newest_per_configuration, report_from_db

@@ -98,6 +98,9 @@ def _configs(args: argparse.Namespace, target: Target) -> list[dict[str, Any]]:
             raise ConfigError(
                 f"target {target.name} returned a configuration without its name or seed: {config}"
             )
+    kind = getattr(args, "device_kind", "cpu")
+    if kind != "cpu":  # a GPU's runs are other runs (their numbers and timings differ): keyed apart from the CPU's
+        configs = [{**config, "device": kind} for config in configs]
     return configs
 
 
@@ -230,7 +233,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.device is not None:  # every run trains there: the workers inherit the variable
         from ..training import DEVICE_ENV, resolve_device
 
-        resolve_device(args.device)
+        args.device_kind = resolve_device(args.device).type
         os.environ[DEVICE_ENV] = args.device
     args.targets = _targets(args.target)
     if args.target == "all" and args.budget not in ("quick", "full"):  # a named budget: the targets that have it
