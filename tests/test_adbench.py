@@ -191,6 +191,21 @@ def test_report_tables_ranks_times_and_raw_file(tmp_path):
                 if line.startswith("| wine |")).startswith("| wine | 1.50 |")
 
 
+def test_a_detector_missing_a_seed_on_a_set_leaves_that_set_out_of_its_ranks_and_tests(tmp_path):
+    """Reviewer-found: a failed seed was dropped silently, and the detector's per-set mean over the other seeds
+    entered the ranks, Friedman and Wilcoxon tests beside the others' means over every seed."""
+    results = _fake_results()
+    lost = next(r for r in results if r["config"]["dataset"] == "adbench:wine"
+                and r["config"]["detector"] == "PyOD VAE" and r["config"]["seed"] == 1)
+    lost.update(status="failed", metrics=None, error="Traceback (most recent call last):\nValueError: boom")
+    md = write_report("adbench", results, tmp_path, ["vaekit", "IForest", "PyOD VAE"])["markdown"]
+    assert "Friedman test over 3 sets (ROC-AUC)" in md
+    assert "| PyOD VAE | +0.200 ± 0.000 | 3/0/0 |" in md and "| IForest | +0.115 ± 0.013 | 4/0/0 |" in md
+    wine = next(line for line in md.split("**ROC-AUC** per set")[1].splitlines() if line.startswith("| wine |"))
+    assert wine.endswith("| 0.700 (1 missing) |")
+    assert "- failed: adbench:wine PyOD VAE seed 1: ValueError: boom" in md
+
+
 def test_paired_comparison_counts_wins_and_tests_the_differences():
     from vaekit.experiments.adbench_report import paired_against
 

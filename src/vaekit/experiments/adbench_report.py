@@ -20,13 +20,27 @@ RAW_COLUMNS = ("dataset", "detector", "seed", "roc_auc", "average_precision", "f
                "vae_config")
 
 
-def cells(results: list[dict[str, Any]], metric: str) -> dict[tuple[str, str], list[float]]:
-    """``{(set, detector): [value per seed]}`` over finished runs."""
-    table: dict[tuple[str, str], list[float]] = defaultdict(list)
+def cells_by_seed(results: list[dict[str, Any]], metric: str) -> dict[tuple[str, str], dict[int, float]]:
+    """``{(set, detector): {seed: value}}`` over finished runs."""
+    table: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for r in results:
         if r.get("status") in ("done", "diverged") and r.get("metrics") and r["metrics"].get(metric) is not None:
-            table[(r["config"]["dataset"], r["config"]["detector"])].append(float(r["metrics"][metric]))
+            table[(r["config"]["dataset"], r["config"]["detector"])][int(r["config"]["seed"])] = float(
+                r["metrics"][metric])
     return table
+
+
+def cells(results: list[dict[str, Any]], metric: str) -> dict[tuple[str, str], list[float]]:
+    """``{(set, detector): [value per seed]}`` over finished runs."""
+    return {k: [v[s] for s in sorted(v)] for k, v in cells_by_seed(results, metric).items()}
+
+
+def missing_seeds(table: dict[tuple[str, str], dict[int, float]]) -> dict[tuple[str, str], int]:
+    """``{(set, detector): seeds it lacks}`` against every seed any detector has on that set (0: none lacking)."""
+    seeds: dict[str, set[int]] = defaultdict(set)
+    for (d, _), per_seed in table.items():
+        seeds[d] |= set(per_seed)
+    return {(d, m): len(seeds[d] - set(per_seed)) for (d, m), per_seed in table.items()}
 
 
 def average_ranks(means: dict[str, dict[str, float]], detectors: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -66,9 +80,13 @@ def paired_against(means: dict[str, dict[str, float]], reference: str,
 
 def set_means(done: list[dict[str, Any]], metric: str, detectors: list[str],
               sets: list[str]) -> dict[str, dict[str, float]]:
-    """``{set: {detector: mean over seeds}}`` of ``metric``, for the detectors a set has."""
-    table = cells(done, metric)
-    return {d: {m: float(np.mean(table[(d, m)])) for m in detectors if (d, m) in table} for d in sets}
+    """``{set: {detector: mean over seeds}}`` of ``metric``, for the detectors that finished every seed run on
+    that set (one lacking a seed would be compared on other seeds than the rest: it is left out of the set's
+    ranks and paired tests, so the set leaves the Friedman test)."""
+    table = cells_by_seed(done, metric)
+    lacking = missing_seeds(table)
+    return {d: {m: float(np.mean(list(table[(d, m)].values()))) for m in detectors
+                if (d, m) in table and not lacking[(d, m)]} for d in sets}
 
 
 def cd_diagram(scores: np.ndarray, detectors: list[str], path: Path, title: str) -> Path | None:
@@ -93,6 +111,14 @@ def cd_diagram(scores: np.ndarray, detectors: list[str], path: Path, title: str)
 def _fmt(values: list[float], digits: int = 3) -> str:
     m, s = mean_std(values)
     return f"{m:.{digits}f} ± {s:.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
+
+
+def _cell(values: list[float] | None, best: float | None, missing: int) -> str:
+    """A per-set cell: mean ± std (bold at the best mean), and how many seeds it lacks."""
+    if values is None:
+        return "–"
+    text = f"**{_fmt(values)}**" if np.mean(values) == best else _fmt(values)
+    return text + (f" ({missing} missing)" if missing else "")
 
 
 def _order(sets: set[str]) -> list[str]:
@@ -164,7 +190,10 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
         lines.append("")
     for metric, label in METRICS.items():
         table = cells(done, metric)
-        lines += [f"**{label}** per set (test part, mean ± std over seeds; bold = best mean)", "",
+        lacking = missing_seeds(cells_by_seed(done, metric))
+        lines += [(f"**{label}** per set (test part, mean ± std over seeds; bold = best mean; '(n missing)': seeds "
+                   "another detector finished and this one did not, which leave the set out of the ranks and tests "
+                   "for it)"), "",
                   "| set | rows × cols | " + " | ".join(present) + " |", "|---|---|" + "---|" * len(present)]
         for d in sets:
             row = {m: table[(d, m)] for m in present if (d, m) in table}
@@ -173,8 +202,7 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
             shape = next((f"{r['metrics']['n_rows']} × {r['metrics']['n_features']}" for r in done
                           if r["config"]["dataset"] == d), "") + f" ({n_seeds} seed{'s' if n_seeds > 1 else ''})"
             lines.append(f"| {d.removeprefix('adbench:')} | {shape} | " + " | ".join(
-                ("–" if m not in row else (f"**{_fmt(row[m])}**" if np.mean(row[m]) == best else _fmt(row[m])))
-                for m in present) + " |")
+                _cell(row.get(m), best, lacking.get((d, m), 0)) for m in present) + " |")
         lines.append("")
     timed = [{**r, "metrics": {"seconds": r["metrics"]["fit_seconds"] + r["metrics"]["score_seconds"]}}
              for r in done if r["metrics"].get("fit_seconds") is not None
@@ -221,7 +249,7 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
         lines += [f"![average rank against total time]({png.name})", ""]
     failed = [r for r in results if r.get("status") == "failed"]
     lines += [f"- failed: {r['config']['dataset']} {r['config']['detector']} seed {r['config']['seed']}: "
-              f"{(r.get('error') or '').strip().splitlines()[-1:] or ''}" for r in failed]
+              f"{((r.get('error') or '').strip().splitlines() or ['no message'])[-1]}" for r in failed]
     markdown = "\n".join(lines)
     md = out / f"{name}.md"
     md.write_text(markdown + "\n")
