@@ -119,7 +119,7 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
         self.register_buffer("log_z_ess", torch.tensor(math.nan, dtype=torch.float64))
         self._posteriors: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = deque()
         self._posterior_rows, self._capacity = 0, 250_000
-        #: (mu, sigma, row weights or None) of the last classifier phase, for :meth:`sample`
+        #: (mu, sigma, row weights or None) of the last classifier phase (re-encoded by :meth:`after_restore`)
         self._snapshot: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
 
     # ------------------------------------------------------------------------------------------------ density
@@ -205,7 +205,8 @@ class ImplicitOptimalPrior(RatioClassifierPhase, Prior):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """Ancestral samples of the aggregated posterior from the last epoch's training posteriors; without them (a
+        """Ancestral samples of the aggregated posterior from the training posteriors of the encoder the model holds
+        (the last classifier phase's, re-encoded when early stopping restores another epoch); without them (a
         model loaded from a checkpoint) samples of N(z) exp T(z) by annealed importance sampling (seeded from the
         global random state)."""
         if self._snapshot is not None:
