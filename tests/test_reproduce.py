@@ -695,7 +695,7 @@ def test_a_gpus_runs_are_keyed_apart_from_the_cpus(monkeypatch, tmp_path):
     args = argparse.Namespace(budget="full", seeds=None, datasets=None, only=None, out=None)
     cpu = cli_reproduce._configs(args, target)
     monkeypatch.setattr("vaekit.training.resolve_device", lambda name: torch.device("cuda"))
-    monkeypatch.delenv("VAEKIT_DEVICE", raising=False)
+    monkeypatch.setenv("VAEKIT_DEVICE", "")  # run() sets it; monkeypatch puts the original back afterwards
     args.device = "cuda"
     monkeypatch.setattr(cli_reproduce, "_reproduce_one", lambda args, target, store, configs: configs)
     monkeypatch.setattr(cli_reproduce, "check_output_dir", lambda *a: None)
