@@ -186,3 +186,9 @@ def test_out_of_memory_is_one_line_and_other_runtime_errors_are_not_hidden(capsy
                         lambda args: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
         main(["datasets"])
+
+
+def test_counts_in_messages_agree_with_their_number():
+    from vaekit.cli.output import counted
+
+    assert (counted(1, "epoch"), counted(2, "epoch"), counted(0, "row")) == ("1 epoch", "2 epochs", "0 rows")

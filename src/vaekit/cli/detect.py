@@ -14,7 +14,7 @@ from ..tracking import tracking_callbacks
 from ..validation import AutoOr, DeviceName, FloatRange, OutputDir, OutputFile, output_lock
 from .options import (INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
                       common_options, file_options, tracking_options, user_file_options)
-from .output import fmt, rows_csv, say, write_csv
+from .output import counted, fmt, rows_csv, say, write_csv
 
 if TYPE_CHECKING:  # pragma: no cover - numpy, scikit-learn and torch load inside run()
     import numpy as np
@@ -250,7 +250,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             summary["ids"] = ids
     quality = "" if y is None else f"; ROC-AUC {fmt(summary['roc_auc'], 3)}, AP {fmt(summary['average_precision'], 3)}"
     source = (f"{'saved model' if threshold_from == 'scored rows' else 'saved detector'} {args.model}" if args.model
-              else f"{detector.likelihood} VAE, {result.epochs_run} epochs")
+              else f"{detector.likelihood} VAE, {counted(result.epochs_run, 'epoch')}"
+              + (f" (with the refit without the {detector.trim_fraction:.0%} highest-scoring rows)"
+                 if detector.trim_fraction > 0 else ""))
     line = (f"{args.data}: {source}; {summary['n_flagged']}/{summary['n_rows']} rows flagged{quality}"
             + (f"; scores in {args.output}" if args.output else ""))
     if args.output or args.json:

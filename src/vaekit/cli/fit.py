@@ -16,7 +16,7 @@ from ..validation import DeviceName, RunFolder, SplitFractions, check_output_dir
 from .model_options import add_component_options, component_kwargs
 from .options import (FRACTION, INT_LIST, NON_NEGATIVE_FLOAT, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, SEED,
                       common_options, data_column_options, file_options, tracking_options)
-from .output import say, test_metrics_text
+from .output import counted, say, test_metrics_text
 
 if TYPE_CHECKING:  # pragma: no cover - torch loads inside run()
     from ..data import Dataset
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if summary.get("evaluation_skipped"):
         status += "; test evaluation skipped"
     split = "/".join(f"{100 * f:g}" for f in summary["split"])
-    say(args, f"{summary['dataset']}: {args.likelihood} VAE, {summary['epochs_run']} epochs "
+    say(args, f"{summary['dataset']}: {args.likelihood} VAE, {counted(summary['epochs_run'], 'epoch')} "
               f"({summary['train_seconds']:.1f} s, {status}); split {split} train/val/test "
               f"({summary['split_source']}; {summary['n_train']} training rows); "
               f"{test_metrics_text(summary, args.importance_samples)}; saved to {args.out}")
@@ -196,7 +196,7 @@ def _fit_memory_mapped(args: argparse.Namespace, train: TrainConfig) -> dict[str
     summary["config_file"] = str(save_run_config(args, Path(args.out)))  # as the in-memory path
     split = "/".join(f"{100 * f:g}" for f in summary["split"])
     say(args, f"{summary['dataset']} (memory-mapped): {summary['model']['likelihood']} VAE, "
-              f"{summary['epochs_run']} epochs ({summary['train_seconds']:.1f} s); split {split} train/val/test "
-              f"({summary['split_source']}; {summary['n_train']} training rows); "
+              f"{counted(summary['epochs_run'], 'epoch')} ({summary['train_seconds']:.1f} s); split {split} "
+              f"train/val/test ({summary['split_source']}; {summary['n_train']} training rows); "
               f"{test_metrics_text(summary, args.importance_samples)}; saved to {args.out}")
     return summary

@@ -17,6 +17,11 @@ def say(args: argparse.Namespace, text: str) -> None:
     print(text, file=sys.stderr if args.json else sys.stdout)
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     """A number for people: ``digits`` significant digits (``-0.6486``, ``0.996``), ``n/a`` for None/NaN.
 
