@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                          k=args.knn_neighbours, seed=args.seed,
                                          progress=None if args.progress else False)
     metrics.update(normaliser or {})
-    if labelled is None and test.y is not None and metrics.get("active_units") is not None:
+    if labelled is None and test.y is not None and trained.model.encoder_has_density:
         metrics["knn_accuracy_note"] = ("every row of --data is scored, and none is set aside to fit the kNN "
                                         "classifier on: leave out --data to evaluate the model's test split (kNN "
                                         "fitted on its labelled training rows)")

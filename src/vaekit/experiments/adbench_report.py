@@ -189,8 +189,8 @@ def write_report(name: str, results: list[dict[str, Any]], out: Path, detectors:
             lines.append(f"| {other} | " + " | ".join(cols) + " |")
         lines.append("")
     for metric, label in METRICS.items():
-        table = cells(done, metric)
-        lacking = missing_seeds(cells_by_seed(done, metric))
+        by_seed = cells_by_seed(done, metric)
+        table, lacking = {k: list(v.values()) for k, v in by_seed.items()}, missing_seeds(by_seed)
         lines += [(f"**{label}** per set (test part, mean ± std over seeds; bold = best mean; '(n missing)': seeds "
                    "another detector finished and this one did not, which leave the set out of the ranks and tests "
                    "for it)"), "",
